@@ -1,0 +1,17 @@
+//! glasshouse: an observable HTTP/1.1 + WebSocket server written directly on
+//! the Linux socket interface.
+//!
+//! Layers, each knowing less than the one above: [`sys`] (the only `unsafe`)
+//! → [`reactor`] (per-worker epoll loops) → [`http`] and [`ws`] (sans-I/O
+//! protocol machines) → [`app`] (the handler contract) → [`service`] (router,
+//! static files, JSON API). [`telemetry`] owns logs, metrics and traces;
+//! [`controller`] owns signals and the lifecycle. See `ARCHITECTURE.md`.
+#![deny(unsafe_code)]
+
+pub mod app;
+pub mod http;
+pub mod service;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod telemetry;
+pub mod ws;

@@ -1,0 +1,3 @@
+fn main() {
+    println!("glasshouse {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,2 @@
+//! The application: router, static files and the JSON API, built on the
+//! [`crate::app`] contract only.
