@@ -11,31 +11,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// HTTP version of a request line. HTTP/0.9 and HTTP/2+ are refused by the
-/// parser before an application sees them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
-    Http10,
-    Http11,
-}
-
-impl Version {
-    /// The value for `network.protocol.version`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Version::Http10 => "1.0",
-            Version::Http11 => "1.1",
-        }
-    }
-}
-
-/// One header field as received; the name keeps its original case and the
-/// value its original bytes (HTTP field values need not be UTF-8).
-#[derive(Clone, Copy, Debug)]
-pub struct Header<'a> {
-    pub name: &'a str,
-    pub value: &'a [u8],
-}
+pub use crate::http::head::{Header, Version};
 
 /// A parsed request, borrowed from the connection's buffers for the duration
 /// of one handler call.
@@ -93,7 +69,11 @@ pub enum Body {
     /// Bytes shared with a cache (a small file kept in memory).
     Shared(std::sync::Arc<[u8]>),
     /// A region of an open file, sent with `sendfile(2)`.
-    File { file: File, offset: u64, len: u64 },
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
     /// A body produced piece by piece and sent with chunked encoding
     /// (or until close for HTTP/1.0).
     Stream(Box<dyn BodyStream>),

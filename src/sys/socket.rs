@@ -1,0 +1,431 @@
+//! TCP sockets: listeners (socket, setsockopt, bind, listen, accept4) and
+//! connected streams (read, write, writev, sendfile, shutdown), IPv4 and IPv6.
+//! All descriptors are non-blocking and close-on-exec.
+
+use std::io;
+use std::mem::{size_of, MaybeUninit};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::cvt;
+
+/// Converts a std address into a `sockaddr_storage` and its length.
+fn to_raw(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Converts a kernel-filled `sockaddr_storage` back into a std address.
+fn from_raw(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unsupported address family",
+        )),
+    }
+}
+
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live c_int and its exact size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &value as *const libc::c_int as *const libc::c_void,
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+fn sockname(fd: RawFd, peer: bool) -> io::Result<SocketAddr> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len describe a writable buffer of the stated size.
+    cvt(unsafe {
+        if peer {
+            libc::getpeername(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len)
+        } else {
+            libc::getsockname(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len)
+        }
+    })?;
+    // SAFETY: zero-initialised and then filled by the kernel.
+    from_raw(unsafe { storage.assume_init_ref() })
+}
+
+/// Options for a listening socket.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenOptions {
+    /// SO_REUSEPORT: several listeners (one per worker) share the port and
+    /// the kernel spreads connections among them.
+    pub reuse_port: bool,
+    pub backlog: i32,
+}
+
+/// A listening TCP socket.
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+}
+
+/// Outcome of one `accept4` call.
+pub enum Accepted {
+    Stream(Stream, SocketAddr),
+    /// Nothing pending (`EAGAIN`).
+    None,
+}
+
+impl Listener {
+    /// socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen.
+    pub fn bind(addr: &SocketAddr, opts: ListenOptions) -> io::Result<Listener> {
+        let family = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        // SAFETY: plain syscall; the returned descriptor is owned right below.
+        let raw = cvt(unsafe {
+            libc::socket(
+                family,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        })?;
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if opts.reuse_port {
+            setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        if addr.is_ipv6() {
+            // `[::]` serves IPv6 only; bind 0.0.0.0 separately for IPv4. This
+            // keeps behaviour independent of the host's bindv6only sysctl.
+            setsockopt_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        }
+        let (storage, len) = to_raw(addr);
+        // SAFETY: storage holds a valid sockaddr of length `len`.
+        cvt(unsafe { libc::bind(raw, &storage as *const _ as *const libc::sockaddr, len) })?;
+        // SAFETY: plain syscall on a descriptor we own.
+        cvt(unsafe { libc::listen(raw, opts.backlog) })?;
+        Ok(Listener { fd })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sockname(self.fd.as_raw_fd(), false)
+    }
+
+    /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), returning the peer address from
+    /// the same call.
+    pub fn accept(&self) -> io::Result<Accepted> {
+        let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        loop {
+            // SAFETY: storage and len describe a writable buffer of the stated size.
+            let r = unsafe {
+                libc::accept4(
+                    self.fd.as_raw_fd(),
+                    storage.as_mut_ptr() as *mut libc::sockaddr,
+                    &mut len,
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                )
+            };
+            if r >= 0 {
+                // SAFETY: accept4 returned a fresh descriptor that nothing else owns.
+                let fd = unsafe { OwnedFd::from_raw_fd(r) };
+                // SAFETY: zero-initialised and filled by the kernel.
+                let peer = from_raw(unsafe { storage.assume_init_ref() })?;
+                return Ok(Accepted::Stream(Stream { fd }, peer));
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(Accepted::None),
+                // The peer gave up between SYN and accept: not our error.
+                Some(libc::ECONNABORTED) | Some(libc::EPROTO) => continue,
+                _ => return Err(err),
+            }
+        }
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A connected, non-blocking TCP stream.
+#[derive(Debug)]
+pub struct Stream {
+    fd: OwnedFd,
+}
+
+/// Result of a non-blocking I/O call.
+pub type IoResult = io::Result<usize>;
+
+/// True for the error that means "try again when ready".
+pub fn would_block(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EAGAIN)
+}
+
+impl Stream {
+    pub fn set_nodelay(&self) -> io::Result<()> {
+        setsockopt_int(self.fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sockname(self.fd.as_raw_fd(), false)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sockname(self.fd.as_raw_fd(), true)
+    }
+
+    /// read(2); `Ok(0)` is end of stream.
+    pub fn read(&self, buf: &mut [u8]) -> IoResult {
+        loop {
+            // SAFETY: buf is a writable slice of the given length.
+            let r = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                )
+            };
+            match cvt(r) {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                other => return other.map(|n| n as usize),
+            }
+        }
+    }
+
+    /// send(2) with MSG_NOSIGNAL (no SIGPIPE even if the mask changed).
+    pub fn write(&self, buf: &[u8]) -> IoResult {
+        loop {
+            // SAFETY: buf is a readable slice of the given length.
+            let r = unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    buf.as_ptr() as *const libc::c_void,
+                    buf.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            match cvt(r) {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                other => return other.map(|n| n as usize),
+            }
+        }
+    }
+
+    /// sendfile(2) from `file` at `offset`, advancing `offset`.
+    pub fn sendfile<F: AsFd>(&self, file: F, offset: &mut u64, count: usize) -> IoResult {
+        let mut off = *offset as libc::off_t;
+        loop {
+            // SAFETY: both descriptors are valid for the call; `off` is a live local.
+            let r = unsafe {
+                libc::sendfile(
+                    self.fd.as_raw_fd(),
+                    file.as_fd().as_raw_fd(),
+                    &mut off,
+                    count,
+                )
+            };
+            match cvt(r) {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => return Err(e),
+                Ok(n) => {
+                    *offset = off as u64;
+                    return Ok(n as usize);
+                }
+            }
+        }
+    }
+
+    /// shutdown(SHUT_WR): sends FIN after the queued data, keeps reading.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        // SAFETY: plain syscall on a descriptor we own.
+        cvt(unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)
+    }
+
+    /// Bytes queued in the kernel's send buffer not yet acknowledged (SIOCOUTQ).
+    pub fn unsent(&self) -> io::Result<usize> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (== SIOCOUTQ) writes one c_int through the pointer.
+        cvt(unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) })?;
+        Ok(n.max(0) as usize)
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// A descriptor held in reserve so that, when the process runs out of
+/// descriptors (EMFILE), the accept loop can still take one connection off
+/// the queue, answer it and close it instead of spinning on a ready listener.
+#[derive(Debug)]
+pub struct Reserve {
+    fd: Option<OwnedFd>,
+}
+
+impl Reserve {
+    pub fn new() -> Reserve {
+        Reserve { fd: Self::open() }
+    }
+
+    fn open() -> Option<OwnedFd> {
+        std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+    }
+
+    /// Frees the reserve so that one more descriptor can be opened.
+    pub fn release(&mut self) -> bool {
+        self.fd.take().is_some()
+    }
+
+    pub fn restore(&mut self) {
+        if self.fd.is_none() {
+            self.fd = Self::open();
+        }
+    }
+}
+
+impl Default for Reserve {
+    fn default() -> Self {
+        Reserve::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_accepts_ipv4_and_reports_addresses() {
+        let l = Listener::bind(
+            &"127.0.0.1:0".parse().unwrap(),
+            ListenOptions {
+                reuse_port: true,
+                backlog: 16,
+            },
+        )
+        .unwrap();
+        let addr = l.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        assert!(matches!(l.accept().unwrap(), Accepted::None));
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let mut got = None;
+        for _ in 0..100 {
+            if let Accepted::Stream(s, peer) = l.accept().unwrap() {
+                got = Some((s, peer));
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (s, peer) = got.expect("connection accepted");
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert_eq!(s.local_addr().unwrap(), addr);
+        assert_eq!(s.write(b"hi").unwrap(), 2);
+    }
+
+    #[test]
+    fn ipv6_loopback_round_trips_addresses() {
+        let Ok(l) = Listener::bind(
+            &"[::1]:0".parse().unwrap(),
+            ListenOptions {
+                reuse_port: false,
+                backlog: 4,
+            },
+        ) else {
+            return; // no IPv6 on this host
+        };
+        let addr = l.local_addr().unwrap();
+        assert!(addr.is_ipv6());
+        assert_ne!(addr.port(), 0);
+    }
+
+    #[test]
+    fn port_in_use_is_an_error_without_reuseport() {
+        let a = Listener::bind(
+            &"127.0.0.1:0".parse().unwrap(),
+            ListenOptions {
+                reuse_port: false,
+                backlog: 4,
+            },
+        )
+        .unwrap();
+        let err = Listener::bind(
+            &a.local_addr().unwrap(),
+            ListenOptions {
+                reuse_port: false,
+                backlog: 4,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
+    }
+}
