@@ -9,7 +9,10 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod config;
+pub mod controller;
 pub mod http;
+pub mod reactor;
 pub mod service;
 #[allow(unsafe_code)]
 pub mod sys;

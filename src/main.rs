@@ -1,3 +1,201 @@
-fn main() {
-    println!("glasshouse {}", env!("CARGO_PKG_VERSION"));
+//! The `glasshouse` binary: the only place that wires the layers together.
+//! Parses configuration, sets up logging, binds the listeners (one
+//! SO_REUSEPORT listener per worker), starts the workers and hands the main
+//! thread to the controller until the process should exit.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use glasshouse::app::HandlerFactory;
+use glasshouse::config::{Cli, Command, Config};
+use glasshouse::controller::{self, Exit, Hooks};
+use glasshouse::http::Limits;
+use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig};
+use glasshouse::service::{App, Links, ServiceState};
+use glasshouse::sys::signals::{self, Sig, Signals};
+use glasshouse::sys::socket::{ListenOptions, Listener};
+use glasshouse::telemetry::{logging, Metrics};
+
+/// Exit status for configuration errors (contract).
+const BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    // Before any thread exists, so that every thread inherits the mask.
+    if let Err(e) = signals::block_handled() {
+        eprintln!("glasshouse: cannot block signals: {e}");
+        return ExitCode::from(BAD_CONFIG);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { BAD_CONFIG } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        return healthcheck(&cli, url.as_deref());
+    }
+    let config = match cli.validate() {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("glasshouse: {msg}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    match serve(config) {
+        Ok(Exit::Graceful) => ExitCode::SUCCESS,
+        Ok(Exit::Abrupt) => ExitCode::from(1),
+        Err(Fatal::Config(msg)) => {
+            eprintln!("glasshouse: {msg}");
+            ExitCode::from(BAD_CONFIG)
+        }
+        Err(Fatal::Runtime(msg)) => {
+            tracing::error!("{msg}");
+            eprintln!("glasshouse: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Fatal {
+    Config(String),
+    Runtime(String),
+}
+
+fn check_root(config: &Config) -> Result<(), String> {
+    match std::fs::read_dir(&config.root) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.root_is_default => Ok(()),
+        Err(e) => Err(format!("cannot read --root {}: {e}", config.root.display())),
+    }
+}
+
+/// One listener per worker on the same address: the first resolves port 0,
+/// the others bind the port it got.
+fn bind_all(addr: SocketAddr, n: usize) -> Result<Vec<Listener>, String> {
+    let opts = ListenOptions { reuse_port: true, backlog: 4096 };
+    let first = Listener::bind(&addr, opts).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = first.local_addr().map_err(|e| e.to_string())?;
+    let mut all = vec![first];
+    for _ in 1..n {
+        all.push(Listener::bind(&bound, opts).map_err(|e| format!("cannot listen on {bound}: {e}"))?);
+    }
+    Ok(all)
+}
+
+fn serve(config: Config) -> Result<Exit, Fatal> {
+    let reload = logging::init(config.log_json, &config.log_level).map_err(Fatal::Config)?;
+    check_root(&config).map_err(Fatal::Config)?;
+    let nofile = glasshouse::sys::rlimit::raise_nofile();
+    let listeners = bind_all(config.listen, config.workers).map_err(Fatal::Config)?;
+    let bound = listeners[0].local_addr().map_err(|e| Fatal::Runtime(e.to_string()))?;
+    let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
+
+    let metrics = Metrics::new(config.workers);
+    let state = Arc::new(ServiceState {
+        metrics: metrics.clone(),
+        draining: Default::default(),
+        links: Links {
+            grafana: config.grafana_url.clone(),
+            jaeger: config.jaeger_url.clone(),
+            prometheus: config.prometheus_url.clone(),
+        },
+        root: config.root.clone(),
+        root_is_default: config.root_is_default,
+    });
+    let factory: HandlerFactory = {
+        let state = state.clone();
+        Arc::new(move |_worker| Box::new(App::new(state.clone())))
+    };
+    let life = Arc::new(Lifecycle::new().map_err(|e| Fatal::Runtime(e.to_string()))?);
+    let reactor_cfg = Arc::new(ReactorConfig {
+        limits: Limits { max_body: config.max_body, ..Limits::default() },
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+        access_log: config.access_log,
+    });
+    let workers = reactor::spawn(listeners, reactor_cfg, factory, metrics.workers.clone(), life.clone())
+        .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
+    let host = match bound {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    };
+    tracing::info!(
+        workers = config.workers,
+        max_connections = config.max_connections,
+        nofile,
+        root = %config.root.display(),
+        "listening on http://{host}:{}",
+        bound.port()
+    );
+    let mut hooks = MainHooks { reload, level: config.log_level.clone(), state, metrics };
+    controller::run(signals, life, workers, config.drain_timeout, &mut hooks).map_err(|e| Fatal::Runtime(e.to_string()))
+}
+
+struct MainHooks {
+    reload: logging::LogReload,
+    level: String,
+    state: Arc<ServiceState>,
+    metrics: Arc<Metrics>,
+}
+
+impl Hooks for MainHooks {
+    fn reload(&mut self) {
+        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| self.level.clone());
+        match self.reload.set(&level) {
+            Ok(()) => tracing::info!(level = %level, "SIGHUP: log level reloaded"),
+            Err(e) => tracing::warn!(error = %e, "SIGHUP: log level not changed"),
+        }
+    }
+
+    fn drain_started(&mut self, _signal: Sig) {
+        self.state.draining.store(true, Ordering::Release);
+    }
+
+    fn drain_event(&mut self, _name: &str, _report: &DrainReport, _idle_closed: u64) {}
+
+    fn drain_finished(&mut self, report: &DrainReport, _deadline_hit: bool) {
+        self.metrics.process.shutdown_drained.fetch_add(report.drained, Ordering::Relaxed);
+        self.metrics.process.shutdown_forced.fetch_add(report.forced, Ordering::Relaxed);
+    }
+}
+
+/// `glasshouse healthcheck`: GET /healthz, exit 0 on 200.
+fn healthcheck(cli: &Cli, url: Option<&str>) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let port = cli.listen.rsplit(':').next().unwrap_or("8080").to_string();
+    let url = url.map(str::to_string).unwrap_or_else(|| format!("http://127.0.0.1:{port}/healthz"));
+    let Some(rest) = url.strip_prefix("http://") else {
+        eprintln!("healthcheck: only http:// URLs are supported: {url}");
+        return ExitCode::from(BAD_CONFIG);
+    };
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let result = (|| -> std::io::Result<bool> {
+        use std::net::ToSocketAddrs;
+        let addr = authority.to_socket_addrs()?.next().ok_or(std::io::ErrorKind::NotFound)?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: glasshouse-healthcheck\r\n\r\n")?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf)?;
+        Ok(buf[..n].starts_with(b"HTTP/1.1 200 "))
+    })();
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("healthcheck: {url} did not answer 200");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("healthcheck: {url}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -190,13 +190,17 @@ pub struct Ctx {
     pub draining: bool,
     /// The loop's idea of "now", taken once per wake-up.
     pub now: Instant,
-    /// The route pattern the router matched, for metrics and span names;
-    /// handlers set it so that telemetry never sees raw paths.
+    /// The route pattern from [`Handler::route`].
     pub route: &'static str,
 }
 
 /// The application: one instance per worker, called for each request.
 pub trait Handler {
+    /// The route pattern this request will be handled by (`/api/stats`,
+    /// `/*` for static files): a low-cardinality name for spans and metrics,
+    /// known before the handler runs so the span can cover it.
+    fn route(&self, req: &Request<'_>) -> &'static str;
+
     fn call(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Response;
 }
 

@@ -12,4 +12,4 @@ pub mod head;
 
 pub use decoder::{Decoded, RequestDecoder};
 pub use error::HttpError;
-pub use head::{BodyFraming, Head, Limits};
+pub use head::{BodyFraming, Head, Limits, Version};

@@ -1,2 +1,38 @@
 //! The application: router, static files and the JSON API, built on the
-//! [`crate::app`] contract only.
+//! [`crate::app`] contract only. Architecture invariant: nothing here
+//! imports `sys` or `reactor`; the service sees requests, never sockets.
+
+pub mod api;
+mod router;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::telemetry::Metrics;
+
+pub use router::App;
+
+/// Links to the observability stack shown by the frontend.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub grafana: Option<String>,
+    pub jaeger: Option<String>,
+    pub prometheus: Option<String>,
+}
+
+/// State shared by every worker's application instance.
+pub struct ServiceState {
+    pub metrics: Arc<Metrics>,
+    /// Set when a graceful drain begins: `/readyz` turns 503 and the stats
+    /// say "draining".
+    pub draining: AtomicBool,
+    pub links: Links,
+    pub root: std::path::PathBuf,
+    pub root_is_default: bool,
+}
+
+impl ServiceState {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}

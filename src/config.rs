@@ -1,0 +1,205 @@
+//! Command line and environment: the contract's flags, parsed with clap, and
+//! their validation into a [`Config`] the rest of the server trusts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// An observable HTTP/1.1 + WebSocket server built on Linux syscalls.
+#[derive(Debug, Parser)]
+#[command(name = "glasshouse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Address to bind; `127.0.0.1:0` picks a free port; `[::]:8080` for IPv6.
+    #[arg(long, env = "GLASSHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: String,
+
+    /// Static files served under `/`.
+    #[arg(long, env = "GLASSHOUSE_ROOT", default_value = "frontend/dist")]
+    pub root: PathBuf,
+
+    /// Worker threads, each with its own epoll loop (default: number of CPUs).
+    #[arg(long, env = "GLASSHOUSE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+
+    /// Longest graceful drain after SIGTERM/SIGINT, in seconds.
+    #[arg(long, env = "GLASSHOUSE_DRAIN_TIMEOUT", default_value_t = 10.0)]
+    pub drain_timeout: f64,
+
+    /// Connections held at once; more are answered 503 and closed.
+    #[arg(long, env = "GLASSHOUSE_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds allowed to receive a request's head (slowloris guard).
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
+
+    /// Keep-alive idle limit in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub idle_timeout: f64,
+
+    /// Request body limit in bytes (413 above it).
+    #[arg(long, default_value_t = 1_048_576)]
+    pub max_body: u64,
+
+    /// Log lines on stderr.
+    #[arg(long, env = "GLASSHOUSE_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing filter syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_level: String,
+
+    /// One log line per request.
+    #[arg(long, env = "GLASSHOUSE_ACCESS_LOG")]
+    pub access_log: bool,
+
+    /// Grafana URL shown as a link in the frontend.
+    #[arg(long, env = "GLASSHOUSE_GRAFANA_URL")]
+    pub grafana_url: Option<String>,
+
+    /// Jaeger URL; the frontend links trace ids to it.
+    #[arg(long, env = "GLASSHOUSE_JAEGER_URL")]
+    pub jaeger_url: Option<String>,
+
+    /// Prometheus URL shown as a link in the frontend.
+    #[arg(long, env = "GLASSHOUSE_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+
+    /// Largest WebSocket message in bytes (1009 above it).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub ws_max_message: usize,
+
+    /// Seconds between server keepalive pings on idle WebSockets.
+    #[arg(long, default_value_t = 30.0)]
+    pub ws_ping_interval: f64,
+
+    /// Comma-separated Origins allowed to open WebSockets (default: any).
+    #[arg(long, env = "GLASSHOUSE_WS_ALLOWED_ORIGINS")]
+    pub ws_allowed_origins: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// GET /healthz on a running server; exit 0 on 200 (for container health checks).
+    Healthcheck {
+        /// URL to probe (default: http://127.0.0.1:PORT/healthz, PORT from --listen).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub root: PathBuf,
+    /// The root was left at its default, so a missing directory means
+    /// "frontend not built" rather than a configuration error.
+    pub root_is_default: bool,
+    pub workers: usize,
+    pub drain_timeout: Duration,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_body: u64,
+    pub log_json: bool,
+    pub log_level: String,
+    pub access_log: bool,
+    pub grafana_url: Option<String>,
+    pub jaeger_url: Option<String>,
+    pub prometheus_url: Option<String>,
+    pub ws_max_message: usize,
+    pub ws_ping_interval: Duration,
+    pub ws_allowed_origins: Option<Vec<String>>,
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+        return Err(format!("invalid value {v} for --{name}: expected seconds between 0 and 86400"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl Cli {
+    /// Checks values that clap cannot and resolves defaults.
+    pub fn validate(&self) -> Result<Config, String> {
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| format!("invalid --listen address {:?}: expected HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080", self.listen))?;
+        let workers = match self.workers {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        if self.max_body > (1 << 32) {
+            return Err(format!("invalid value {} for --max-body: at most 4294967296", self.max_body));
+        }
+        let urls = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
+        Ok(Config {
+            listen,
+            root: self.root.clone(),
+            root_is_default: self.root == std::path::Path::new("frontend/dist"),
+            workers,
+            drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
+            max_connections: self.max_connections as usize,
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+            max_body: self.max_body,
+            log_json: self.log_format == LogFormat::Json,
+            log_level: self.log_level.clone(),
+            access_log: self.access_log,
+            grafana_url: urls(&self.grafana_url),
+            jaeger_url: urls(&self.jaeger_url),
+            prometheus_url: urls(&self.prometheus_url),
+            ws_max_message: self.ws_max_message,
+            ws_ping_interval: seconds("ws-ping-interval", self.ws_ping_interval)?,
+            ws_allowed_origins: self
+                .ws_allowed_origins
+                .as_ref()
+                .map(|s| s.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut all = vec!["glasshouse"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).map_err(|e| e.to_string())?.validate()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.drain_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.max_body, 1_048_576);
+        assert!(c.root_is_default && c.log_json);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        assert!(parse(&["--listen", "nope"]).unwrap_err().contains("--listen"));
+        assert!(parse(&["--drain-timeout", "-1"]).is_err());
+        assert!(parse(&["--workers", "0"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--listen", "[::1]:0"]).unwrap().listen.is_ipv6());
+    }
+}

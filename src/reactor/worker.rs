@@ -1,0 +1,782 @@
+//! A worker thread's event loop: accept, read, decode, dispatch, write,
+//! time out, drain. Readiness is edge-triggered on connections (registered
+//! once for read and write; every event runs the same `drive` routine until
+//! the socket says `EAGAIN`) and level-triggered on the listener (so an
+//! accept burst can be cut short without losing the wake-up).
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::conn::{self, Conn, Delayed, Phase, ReqMeta};
+use super::lifecycle::{Lifecycle, State};
+use super::slab::{Slab, Token};
+use super::timers::Timers;
+use crate::app::{Ctx, Handler, HandlerFactory, Request, Response};
+use crate::http::date::DateCache;
+use crate::http::encode;
+use crate::http::{Decoded, HttpError, Limits};
+use crate::sys::epoll::{Events, Interest, Poller};
+use crate::sys::eventfd::Bell;
+use crate::sys::socket::{would_block, Accepted, Listener, Reserve};
+use crate::telemetry::{RequestSpan, RequestSpanInfo, WorkerMetrics};
+
+const LISTENER: u64 = u64::MAX;
+const BELL: u64 = u64::MAX - 1;
+/// Size of the per-worker read buffer: one read per wake-up for most clients.
+const SCRATCH: usize = 64 * 1024;
+/// Input a connection may buffer beyond the limits of one request.
+const MAX_PENDING_INPUT: usize = 256 * 1024;
+/// Output produced per connection before letting others run.
+const MAX_OUTPUT_BATCH: usize = 256 * 1024;
+/// How long a closing connection may take to read our final bytes.
+const LINGER: Duration = Duration::from_secs(2);
+/// Pause of the accept loop when descriptors run out and no reserve is left.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The canned answer for a connection over `--max-connections`.
+const OVERLOADED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 33\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{\"error\":\"too many connections\"}\n";
+
+/// Settings every worker shares.
+pub struct ReactorConfig {
+    pub limits: Limits,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub access_log: bool,
+}
+
+/// The controller's handle on a worker.
+pub struct WorkerHandle {
+    pub bell: Arc<Bell>,
+    pub thread: JoinHandle<()>,
+}
+
+/// Starts one worker thread per listener.
+pub fn spawn(
+    listeners: Vec<Listener>,
+    cfg: Arc<ReactorConfig>,
+    factory: HandlerFactory,
+    metrics: Vec<Arc<WorkerMetrics>>,
+    life: Arc<Lifecycle>,
+) -> io::Result<Vec<WorkerHandle>> {
+    let mut handles = Vec::new();
+    for (id, (listener, metrics)) in listeners.into_iter().zip(metrics).enumerate() {
+        let bell = Arc::new(Bell::new()?);
+        let poll = Poller::new()?;
+        poll.add(&listener, LISTENER, Interest::READ)?;
+        poll.add(&*bell, BELL, Interest::READ)?;
+        let (cfg, factory, life, bell2) = (cfg.clone(), factory.clone(), life.clone(), bell.clone());
+        let thread = std::thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
+            let handler = factory(id);
+            let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
+            if let Err(e) = w.run() {
+                tracing::error!(worker = id, error = %e, "worker loop failed");
+            }
+            w.life.workers_done.fetch_add(1, Ordering::AcqRel);
+            w.life.done_bell.ring();
+        })?;
+        handles.push(WorkerHandle { bell, thread });
+    }
+    Ok(handles)
+}
+
+struct Worker {
+    id: usize,
+    poll: Poller,
+    listener: Option<Listener>,
+    bell: Arc<Bell>,
+    cfg: Arc<ReactorConfig>,
+    handler: Box<dyn Handler>,
+    metrics: Arc<WorkerMetrics>,
+    life: Arc<Lifecycle>,
+    conns: Slab<Conn>,
+    timers: Timers,
+    /// Read buffer shared by all connections of this worker.
+    scratch: Vec<u8>,
+    /// Output being assembled for the connection being driven.
+    out: Vec<u8>,
+    date: DateCache,
+    now: Instant,
+    reserve: Reserve,
+    accept_paused_until: Option<Instant>,
+    /// The state this worker last acted on.
+    seen: State,
+    next_sweep: Instant,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        id: usize,
+        poll: Poller,
+        listener: Listener,
+        bell: Arc<Bell>,
+        cfg: Arc<ReactorConfig>,
+        handler: Box<dyn Handler>,
+        metrics: Arc<WorkerMetrics>,
+        life: Arc<Lifecycle>,
+    ) -> Worker {
+        let now = Instant::now();
+        Worker {
+            id,
+            poll,
+            listener: Some(listener),
+            bell,
+            cfg,
+            handler,
+            metrics,
+            life,
+            conns: Slab::default(),
+            timers: Timers::default(),
+            scratch: vec![0; SCRATCH],
+            out: Vec::with_capacity(SCRATCH),
+            date: DateCache::new(SystemTime::now()),
+            now,
+            reserve: Reserve::new(),
+            accept_paused_until: None,
+            seen: State::Running,
+            next_sweep: now + Duration::from_secs(1),
+        }
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.next_wake().map(|at| at.saturating_duration_since(Instant::now()));
+            self.poll.wait(&mut events, timeout)?;
+            self.now = Instant::now();
+            self.date.refresh(SystemTime::now());
+            for ev in events.iter() {
+                match ev.token {
+                    LISTENER => self.accept_burst(),
+                    BELL => self.bell.clear(),
+                    t => self.drive(Token(t)),
+                }
+            }
+            self.fire_timers();
+            if self.now >= self.next_sweep {
+                self.sweep();
+            }
+            let state = self.life.state();
+            if state != self.seen {
+                self.seen = state;
+                match state {
+                    State::Draining => self.begin_drain(),
+                    State::Forced => self.force_close(),
+                    State::Running => {}
+                }
+            }
+            if self.seen != State::Running && self.conns.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let mut at = self.next_sweep;
+        if let Some(t) = self.timers.next_deadline() {
+            at = at.min(t);
+        }
+        if let Some(t) = self.accept_paused_until {
+            at = at.min(t);
+        }
+        Some(at)
+    }
+
+    // ---- accepting ----
+
+    fn accept_burst(&mut self) {
+        // Bounded so one busy listener cannot starve the connections.
+        for _ in 0..64 {
+            let Some(listener) = &self.listener else { return };
+            match listener.accept() {
+                Ok(Accepted::Stream(stream, peer)) => self.admit(stream, peer),
+                Ok(Accepted::None) => return,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                    self.out_of_descriptors(&e);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(worker = self.id, error = %e, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, stream: crate::sys::socket::Stream, peer: std::net::SocketAddr) {
+        let open = self.life.open.fetch_add(1, Ordering::AcqRel) + 1;
+        if open > self.cfg.max_connections {
+            self.life.open.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.connection_rejected();
+            // Best effort: the socket buffer of a fresh connection has room.
+            let _ = stream.write(OVERLOADED);
+            let _ = stream.shutdown_write();
+            return;
+        }
+        let _ = stream.set_nodelay();
+        let local = stream.local_addr().unwrap_or(peer);
+        let deadline = self.now + self.cfg.header_timeout;
+        let token = self.conns.insert_with(|_| Conn::new(stream, peer, local, deadline));
+        let conn = self.conns.get_mut(token).map(|c| &c.stream);
+        if let Some(stream) = conn {
+            if let Err(e) = self.poll.add(stream, token.0, Interest::READ_WRITE_EDGE) {
+                tracing::warn!(error = %e, "epoll registration failed");
+                self.close(token);
+                return;
+            }
+        }
+        self.metrics.connection_accepted();
+        // Data often arrives with the handshake's last ACK: try it now.
+        self.drive(token);
+    }
+
+    /// EMFILE/ENFILE: free the reserve descriptor, take one connection off
+    /// the queue, refuse it, and restore the reserve; without a reserve,
+    /// stop watching the listener briefly rather than spin on it.
+    fn out_of_descriptors(&mut self, e: &io::Error) {
+        let Some(listener) = &self.listener else { return };
+        if self.reserve.release() {
+            if let Ok(Accepted::Stream(stream, _)) = listener.accept() {
+                let _ = stream.write(OVERLOADED);
+                self.metrics.connection_rejected();
+            }
+            self.reserve.restore();
+        } else {
+            let _ = self.poll.delete(listener);
+            self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
+        }
+        tracing::warn!(worker = self.id, error = %e, "out of file descriptors; refused a connection");
+    }
+
+    // ---- driving a connection ----
+
+    /// Runs a connection as far as it can go without blocking: flush output,
+    /// read input, answer complete requests, repeat.
+    fn drive(&mut self, token: Token) {
+        loop {
+            match self.flush(token) {
+                Ok(true) => {}
+                Ok(false) => return, // the socket is full: wait for EPOLLOUT
+                Err(()) => return self.close(token),
+            }
+            let Some(c) = self.conns.get_mut(token) else { return };
+            if c.close_after_write {
+                return self.finish(token);
+            }
+            if c.phase == Phase::Lingering {
+                return self.linger_read(token);
+            }
+            if c.delayed.is_some() {
+                return;
+            }
+            // Input already buffered (left over after a held-back response).
+            if !c.rbuf.is_empty() {
+                let buffered = std::mem::take(&mut c.rbuf);
+                let used = self.process(token, &buffered);
+                let Some(c) = self.conns.get_mut(token) else { return };
+                c.rbuf = buffered;
+                c.rbuf.drain(..used);
+                if used > 0 || self.out_pending(token) {
+                    continue;
+                }
+            }
+            match self.read(token) {
+                ReadOutcome::Data => continue,
+                ReadOutcome::Blocked => return,
+                ReadOutcome::Closed => return self.on_eof(token),
+                ReadOutcome::Error => return self.close(token),
+            }
+        }
+    }
+
+    fn out_pending(&mut self, token: Token) -> bool {
+        !self.out.is_empty() || self.conns.get_mut(token).is_some_and(|c| c.has_output())
+    }
+
+    /// Reads once into the scratch buffer and processes what arrived.
+    fn read(&mut self, token: Token) -> ReadOutcome {
+        let Some(c) = self.conns.get_mut(token) else { return ReadOutcome::Error };
+        if c.rbuf.len() > self.cfg.limits.max_head + self.cfg.limits.max_body as usize + MAX_PENDING_INPUT {
+            // A pipelining client far ahead of us: stop reading until we catch up.
+            return ReadOutcome::Blocked;
+        }
+        let n = match c.stream.read(&mut self.scratch) {
+            Ok(0) => return ReadOutcome::Closed,
+            Ok(n) => n,
+            Err(e) if would_block(&e) => return ReadOutcome::Blocked,
+            Err(_) => return ReadOutcome::Error,
+        };
+        if c.phase == Phase::Idle {
+            c.phase = Phase::Reading;
+            c.deadline = self.now + self.cfg.header_timeout;
+        } else if c.phase == Phase::Reading && c.decoder.in_progress() {
+            // A body making progress keeps its connection alive.
+            c.deadline = self.now + self.cfg.header_timeout;
+        }
+        if c.rbuf.is_empty() {
+            // Fast path: decode straight from the scratch buffer; keep only leftovers.
+            let scratch = std::mem::take(&mut self.scratch);
+            let used = self.process(token, &scratch[..n]);
+            if let Some(c) = self.conns.get_mut(token) {
+                c.rbuf.extend_from_slice(&scratch[used..n]);
+            }
+            self.scratch = scratch;
+        } else {
+            c.rbuf.extend_from_slice(&self.scratch[..n]);
+        }
+        ReadOutcome::Data
+    }
+
+    /// Decodes and answers requests from `input`; returns bytes consumed.
+    /// Stops at a response that must be sent before the next one can be
+    /// produced (a file, a stream, a held-back or final response).
+    fn process(&mut self, token: Token, input: &[u8]) -> usize {
+        let mut at = 0;
+        let limits = self.cfg.limits;
+        loop {
+            let Some(c) = self.conns.get_mut(token) else { return at };
+            if c.close_after_write || c.delayed.is_some() || c.file.is_some() || c.stream_body.is_some() {
+                return at;
+            }
+            if self.out.len() > MAX_OUTPUT_BATCH || at >= input.len() {
+                return at;
+            }
+            let mut storage = [httparse::EMPTY_HEADER; 100];
+            // The decoder leaves the connection while its request is served,
+            // so the handler can run with the worker borrowed mutably.
+            let mut decoder = std::mem::take(&mut c.decoder);
+            let decoded = decoder.decode(&input[at..], &mut storage[..limits.max_headers.min(100)], &limits);
+            let step = self.step(token, decoded);
+            if let Some(c) = self.conns.get_mut(token) {
+                c.decoder = decoder;
+            }
+            match step {
+                Step::Wait => return at,
+                Step::Consumed(n) => at += n,
+                Step::Refused => return input.len(),
+            }
+        }
+    }
+
+    /// Acts on one decoder result.
+    fn step(&mut self, token: Token, decoded: Result<Decoded<'_>, HttpError>) -> Step {
+        let Some(c) = self.conns.get_mut(token) else { return Step::Refused };
+        let (peer, local) = (c.peer, c.local);
+        {
+            match decoded {
+                Ok(Decoded::Incomplete { send_continue }) => {
+                    if send_continue {
+                        self.out.extend_from_slice(encode::CONTINUE);
+                    }
+                    if c.phase != Phase::Reading {
+                        c.phase = Phase::Reading;
+                        c.deadline = self.now + self.cfg.header_timeout;
+                    }
+                    // Everything from `at` stays buffered until complete.
+                    Step::Wait
+                }
+                Ok(Decoded::Request { head, body, consumed }) => {
+                    c.phase = Phase::Busy;
+                    c.requests += 1;
+                    let req = Request {
+                        method: head.method,
+                        path: head.path,
+                        query: head.query,
+                        version: head.version,
+                        headers: head.headers,
+                        body,
+                        peer,
+                        local,
+                    };
+                    let meta_base = (head.version, head.keep_alive, head.keep_alive_requested);
+                    self.dispatch(token, &req, meta_base);
+                    Step::Consumed(consumed)
+                }
+                Err(e) => {
+                    self.refuse(token, e);
+                    Step::Refused
+                }
+            }
+        }
+    }
+
+    /// Runs the handler for one request and writes (or holds back) its answer.
+    fn dispatch(&mut self, token: Token, req: &Request<'_>, base: (crate::http::Version, bool, bool)) {
+        let (version, keep_alive, keep_alive_requested) = base;
+        let route = self.handler.route(req);
+        let draining = self.seen != State::Running;
+        let mut span = RequestSpan::start(&RequestSpanInfo {
+            method: req.method,
+            route,
+            path: req.path,
+            version: version.as_str(),
+            peer: req.peer,
+            local: req.local,
+            user_agent: req.header_str("user-agent"),
+            traceparent: req.header_str("traceparent"),
+            tracestate: req.header_str("tracestate"),
+            draining,
+        });
+        if draining {
+            span.mark_draining();
+        }
+        self.metrics.request_started();
+        let mut ctx = Ctx { worker: self.id, draining, now: self.now, route };
+        let handler = &mut self.handler;
+        let response = match catch_unwind(AssertUnwindSafe(|| handler.call(req, &mut ctx))) {
+            Ok(r) => r,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!(worker = self.id, route, panic = %msg, "handler panicked; answered 500");
+                Response::error(500, "internal server error")
+            }
+        };
+        let meta = ReqMeta {
+            version,
+            keep_alive,
+            keep_alive_requested,
+            head: req.is_head(),
+            method: conn::method_label(req.method),
+            route,
+            started: self.now,
+            span,
+        };
+        if self.cfg.access_log {
+            tracing::info!(method = req.method, path = req.path, status = response.status, peer = %req.peer, "access");
+        }
+        match response.delay {
+            Some(d) if !d.is_zero() => {
+                let at = self.now + d;
+                if let Some(c) = self.conns.get_mut(token) {
+                    c.delayed = Some(Delayed { at, response, meta });
+                    self.timers.schedule(at, token);
+                }
+            }
+            _ => self.respond(token, response, meta),
+        }
+    }
+
+    /// Encodes a response for a connection and records its telemetry.
+    fn respond(&mut self, token: Token, response: Response, meta: ReqMeta) {
+        let status = response.status;
+        let closing = self.seen != State::Running;
+        let written = conn::write_response(&mut self.out, self.date.value(), &meta, response, closing);
+        let secs = self.now.saturating_duration_since(meta.started).as_secs_f64();
+        self.metrics.request_finished(meta.method, meta.route, status, secs);
+        if closing {
+            self.life.drained.fetch_add(1, Ordering::AcqRel);
+        }
+        meta.span.finish(status, None);
+        let Some(c) = self.conns.get_mut(token) else { return };
+        c.file = written.file;
+        c.stream_body = written.stream;
+        if written.close || written.upgrade.is_some() {
+            // WebSocket sessions are served by the ws layer once it is wired;
+            // until then an accepted upgrade ends the connection cleanly.
+            c.close_after_write = true;
+        }
+        if !c.close_after_write && c.file.is_none() && c.stream_body.is_none() {
+            c.phase = Phase::Idle;
+            c.deadline = self.now + self.cfg.idle_timeout;
+        }
+    }
+
+    /// Answers a protocol error and closes after it.
+    fn refuse(&mut self, token: Token, e: HttpError) {
+        let span = RequestSpan::default();
+        let body = serde_json::to_vec(&serde_json::json!({ "error": e.reason() })).unwrap_or_default();
+        encode::head(
+            &mut self.out,
+            crate::http::Version::Http11,
+            e.status(),
+            self.date.value(),
+            encode::Framing::Length(body.len() as u64),
+            encode::ConnHeader::Close,
+            [("Content-Type", &b"application/json"[..])],
+        );
+        self.out.extend_from_slice(&body);
+        self.metrics.request_started();
+        self.metrics.request_finished("_OTHER", "", e.status(), 0.0);
+        span.finish(e.status(), Some(e.kind()));
+        if let Some(c) = self.conns.get_mut(token) {
+            tracing::debug!(peer = %c.peer, status = e.status(), reason = e.reason(), "refused request");
+            c.close_after_write = true;
+            c.rbuf.clear();
+        }
+    }
+
+    /// Writes pending output: leftovers, this round's output, file, stream.
+    /// `Ok(true)` when everything went out, `Ok(false)` when the socket is full.
+    fn flush(&mut self, token: Token) -> Result<bool, ()> {
+        loop {
+            let Some(c) = self.conns.get_mut(token) else {
+                self.out.clear();
+                return Err(());
+            };
+            // Older leftovers first, then what was produced this round.
+            let pending: &[u8] = if c.wpos < c.wbuf.len() { &c.wbuf[c.wpos..] } else { &self.out };
+            if !pending.is_empty() {
+                let from_wbuf = c.wpos < c.wbuf.len();
+                match c.stream.write(pending) {
+                    Ok(n) => {
+                        self.metrics.bytes_sent(n as u64);
+                        if from_wbuf {
+                            c.wpos += n;
+                            if c.wpos >= c.wbuf.len() {
+                                c.wbuf.clear();
+                                c.wpos = 0;
+                            }
+                        } else {
+                            c.wbuf.extend_from_slice(&self.out[n..]);
+                            self.out.clear();
+                        }
+                        continue;
+                    }
+                    Err(e) if would_block(&e) => {
+                        c.wbuf.extend_from_slice(&self.out);
+                        self.out.clear();
+                        return Ok(false);
+                    }
+                    Err(_) => {
+                        self.out.clear();
+                        return Err(());
+                    }
+                }
+            }
+            if let Some(f) = &mut c.file {
+                let count = f.remaining.min(1 << 30) as usize;
+                match c.stream.sendfile(&f.file, &mut f.offset, count) {
+                    // The file shrank under us: the promised length cannot be met.
+                    Ok(0) => return Err(()),
+                    Ok(n) => {
+                        self.metrics.bytes_sent(n as u64);
+                        f.remaining -= n as u64;
+                        if f.remaining == 0 {
+                            c.file = None;
+                            self.body_done(token);
+                        }
+                        continue;
+                    }
+                    Err(e) if would_block(&e) => return Ok(false),
+                    Err(_) => return Err(()),
+                }
+            }
+            if let Some(s) = &mut c.stream_body {
+                // Produce a batch, then go back to writing it.
+                while self.out.len() < MAX_OUTPUT_BATCH {
+                    match s.body.next_chunk() {
+                        Some(data) if s.chunked => encode::chunk(&mut self.out, &data),
+                        Some(data) => self.out.extend_from_slice(&data),
+                        None => {
+                            if s.chunked {
+                                self.out.extend_from_slice(encode::LAST_CHUNK);
+                            }
+                            c.stream_body = None;
+                            self.body_done(token);
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            return Ok(true);
+        }
+    }
+
+    /// A file or stream body has been handed to the kernel in full.
+    fn body_done(&mut self, token: Token) {
+        let idle = self.now + self.cfg.idle_timeout;
+        if let Some(c) = self.conns.get_mut(token) {
+            if !c.close_after_write {
+                c.phase = Phase::Idle;
+                c.deadline = idle;
+            }
+        }
+    }
+
+    /// The peer closed its side.
+    fn on_eof(&mut self, token: Token) {
+        let Some(c) = self.conns.get_mut(token) else { return };
+        c.eof = true;
+        // A half-received request can never complete; a held-back response
+        // or body in flight is still owed to a half-closed peer.
+        if c.delayed.is_some() || c.has_output() {
+            return;
+        }
+        self.close(token);
+    }
+
+    /// Output is flushed on a connection that must close: shut the write
+    /// side and linger briefly for the peer to read it.
+    fn finish(&mut self, token: Token) {
+        let Some(c) = self.conns.get_mut(token) else { return };
+        if c.eof || c.stream.shutdown_write().is_err() {
+            return self.close(token);
+        }
+        c.phase = Phase::Lingering;
+        c.close_after_write = false;
+        c.rbuf = Vec::new();
+        c.deadline = self.now + LINGER;
+        self.linger_read(token);
+    }
+
+    fn linger_read(&mut self, token: Token) {
+        loop {
+            let Some(c) = self.conns.get_mut(token) else { return };
+            match c.stream.read(&mut self.scratch) {
+                Ok(0) => return self.close(token),
+                Ok(_) => continue,
+                Err(e) if would_block(&e) => return,
+                Err(_) => return self.close(token),
+            }
+        }
+    }
+
+    fn close(&mut self, token: Token) {
+        if let Some(c) = self.conns.remove(token) {
+            let _ = self.poll.delete(&c.stream);
+            if let Some(d) = c.delayed {
+                // The peer went away while its answer was held back.
+                d.meta.span.finish(499, Some("client_closed"));
+                self.metrics.request_finished(d.meta.method, d.meta.route, 499, 0.0);
+            }
+            self.life.open.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.connection_closed();
+        }
+    }
+
+    // ---- time ----
+
+    fn fire_timers(&mut self) {
+        if let Some(t) = self.accept_paused_until {
+            if self.now >= t {
+                self.accept_paused_until = None;
+                if let Some(l) = &self.listener {
+                    let _ = self.poll.add(l, LISTENER, Interest::READ);
+                }
+            }
+        }
+        while let Some(token) = self.timers.pop_due(self.now) {
+            let Some(c) = self.conns.get_mut(token) else { continue };
+            let due = matches!(&c.delayed, Some(d) if d.at <= self.now);
+            if !due {
+                continue;
+            }
+            if let Some(d) = c.delayed.take() {
+                self.respond(token, d.response, d.meta);
+                self.drive(token);
+            }
+        }
+    }
+
+    /// Once a second: head, idle and linger deadlines; buffer trimming.
+    fn sweep(&mut self) {
+        self.next_sweep = self.now + Duration::from_secs(1);
+        for token in self.conns.tokens() {
+            let Some(c) = self.conns.get_mut(token) else { continue };
+            if c.is_idle() {
+                c.shrink();
+            }
+            if c.deadline > self.now {
+                continue;
+            }
+            match c.phase {
+                Phase::Fresh | Phase::Reading if !c.has_output() => {
+                    if c.requests == 0 && c.rbuf.is_empty() && c.phase == Phase::Fresh {
+                        // Opened and never spoke: nothing to answer.
+                        self.close(token);
+                    } else {
+                        self.refuse_timeout(token);
+                    }
+                }
+                Phase::Idle | Phase::Lingering => self.close(token),
+                _ => {}
+            }
+        }
+    }
+
+    fn refuse_timeout(&mut self, token: Token) {
+        let body = br#"{"error":"request head not received in time"}"#;
+        encode::head(
+            &mut self.out,
+            crate::http::Version::Http11,
+            408,
+            self.date.value(),
+            encode::Framing::Length(body.len() as u64),
+            encode::ConnHeader::Close,
+            [("Content-Type", &b"application/json"[..])],
+        );
+        self.out.extend_from_slice(body);
+        if let Some(c) = self.conns.get_mut(token) {
+            c.close_after_write = true;
+            c.rbuf.clear();
+        }
+        self.drive(token);
+    }
+
+    // ---- lifecycle ----
+
+    /// Stop accepting; close idle connections; let the rest finish.
+    fn begin_drain(&mut self) {
+        if let Some(l) = self.listener.take() {
+            // Connections the kernel already completed are ours to serve.
+            while let Ok(Accepted::Stream(s, peer)) = l.accept() {
+                self.admit(s, peer);
+            }
+            let _ = self.poll.delete(&l);
+        }
+        let mut in_flight = 0;
+        let mut idle_closed = 0;
+        for token in self.conns.tokens() {
+            // Whatever arrived in the meantime is a request we accepted.
+            self.drive(token);
+            let Some(c) = self.conns.get_mut(token) else { continue };
+            if c.phase == Phase::Idle && c.is_idle() {
+                self.close(token);
+                idle_closed += 1;
+            } else if c.phase == Phase::Fresh && c.is_idle() {
+                // Accepted but silent: a real client's first request is
+                // moments away; a silent one must not hold the drain up.
+                c.deadline = c.deadline.min(self.now + Duration::from_secs(1));
+            } else {
+                in_flight += 1;
+            }
+        }
+        self.life.in_flight.fetch_add(in_flight, Ordering::AcqRel);
+        self.life.idle_closed.fetch_add(idle_closed, Ordering::AcqRel);
+    }
+
+    /// The drain deadline passed (or a second signal came): close everything.
+    fn force_close(&mut self) {
+        if let Some(l) = self.listener.take() {
+            let _ = self.poll.delete(&l);
+        }
+        let tokens = self.conns.tokens();
+        self.life.forced.fetch_add(tokens.len() as u64, Ordering::AcqRel);
+        for token in tokens {
+            self.close(token);
+        }
+    }
+}
+
+enum Step {
+    Wait,
+    Consumed(usize),
+    Refused,
+}
+
+enum ReadOutcome {
+    Data,
+    Blocked,
+    Closed,
+    Error,
+}

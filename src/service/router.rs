@@ -1,0 +1,69 @@
+//! The route table: maps method and path to a handler function, and names
+//! the route for telemetry before it runs.
+
+use std::sync::Arc;
+
+use super::{api, ServiceState};
+use crate::app::{Ctx, Handler, Request, Response};
+
+/// One worker's application instance.
+pub struct App {
+    state: Arc<ServiceState>,
+}
+
+impl App {
+    pub fn new(state: Arc<ServiceState>) -> App {
+        App { state }
+    }
+}
+
+const STATIC: &str = "/*";
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response::error(405, "method not allowed").header("Allow", allow)
+}
+
+fn get_only(req: &Request<'_>, f: impl FnOnce() -> Response) -> Response {
+    match req.method {
+        "GET" | "HEAD" => f(),
+        _ => method_not_allowed("GET, HEAD"),
+    }
+}
+
+impl Handler for App {
+    fn route(&self, req: &Request<'_>) -> &'static str {
+        match req.path {
+            "/healthz" => "/healthz",
+            "/readyz" => "/readyz",
+            "/metrics" => "/metrics",
+            "/api/echo" => "/api/echo",
+            "/api/stats" => "/api/stats",
+            "/api/config" => "/api/config",
+            "/api/slow" => "/api/slow",
+            "/ws/echo" => "/ws/echo",
+            "/ws/stats" => "/ws/stats",
+            _ => STATIC,
+        }
+    }
+
+    fn call(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Response {
+        let state = &self.state;
+        match ctx.route {
+            "/healthz" => get_only(req, api::healthz),
+            "/readyz" => get_only(req, || api::readyz(ctx.draining || state.is_draining())),
+            "/metrics" => get_only(req, || {
+                Response::new(200, crate::app::Body::Bytes(crate::telemetry::metrics::render_prometheus(&state.metrics).into_bytes()))
+                    .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            }),
+            "/api/echo" => match req.method {
+                "POST" => api::echo(req),
+                _ => method_not_allowed("POST"),
+            },
+            "/api/stats" => get_only(req, || api::stats(state)),
+            "/api/config" => get_only(req, || api::config(state)),
+            "/api/slow" => get_only(req, || api::slow(req)),
+            "/ws/echo" | "/ws/stats" => Response::error(426, "WebSocket upgrade required").header("Sec-WebSocket-Version", "13"),
+            _ => get_only(req, || Response::error(404, "not found")),
+        }
+    }
+}
