@@ -5,14 +5,14 @@
 //! RESOLVE_NO_MAGICLINKS`: `..` and absolute symlinks that would climb out
 //! fail with `EXDEV`, symlinks that stay inside the root are followed. On
 //! kernels without `openat2` (before 5.6, or a seccomp filter answering
-//! `ENOSYS`) the path is opened with plain `openat` and the descriptor's real
+//! `ENOSYS` or `EPERM`) the path is opened with plain `openat` and the descriptor's real
 //! path (`/proc/self/fd/N`) must lie under the root's canonical path, or the
 //! open fails with `EXDEV` too. Support is probed once per process.
 //!
 //! What it leaves to callers: deciding which paths are acceptable at all
 //! (decoding, `..` segments, dotfiles) and what a file's type means.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -104,6 +104,12 @@ impl Root {
         Ok(root)
     }
 
+    /// True when opens are confined by `openat2` rather than the
+    /// `/proc/self/fd` check (worth a line in the startup log).
+    pub fn uses_openat2(&self) -> bool {
+        self.confinement == Confinement::Auto && self.openat2_supported()
+    }
+
     /// The canonical path of the root.
     pub fn path(&self) -> &Path {
         &self.canonical
@@ -119,22 +125,35 @@ impl Root {
         if kind == Kind::Directory {
             flags |= libc::O_DIRECTORY;
         }
-        if self.confinement == Confinement::Auto && OPENAT2.load(Ordering::Relaxed) != UNSUPPORTED {
-            match self.openat2(&c_rel, flags) {
-                Ok(file) => {
-                    OPENAT2.store(SUPPORTED, Ordering::Relaxed);
-                    return Ok(file);
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
-                    OPENAT2.store(UNSUPPORTED, Ordering::Relaxed);
-                }
-                Err(e) => return Err(e),
-            }
+        if self.confinement == Confinement::Auto && self.openat2_supported() {
+            self.openat2(&c_rel, flags)
+        } else {
+            self.open_checked(&c_rel, flags)
         }
-        self.open_checked(&c_rel, flags)
     }
 
-    fn openat2(&self, rel: &CString, flags: libc::c_int) -> io::Result<File> {
+    /// Whether to use `openat2`, probed once per process by opening the
+    /// root itself. `ENOSYS` means an old kernel; `EPERM` is what older
+    /// container seccomp profiles answer for syscalls they do not know.
+    /// Any other failure leaves the question open for the next call.
+    fn openat2_supported(&self) -> bool {
+        match OPENAT2.load(Ordering::Relaxed) {
+            SUPPORTED => return true,
+            UNSUPPORTED => return false,
+            _ => {}
+        }
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let supported = match self.openat2(c".", flags) {
+            Ok(_) => true,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => false,
+            Err(_) => return true,
+        };
+        let state = if supported { SUPPORTED } else { UNSUPPORTED };
+        OPENAT2.store(state, Ordering::Relaxed);
+        supported
+    }
+
+    fn openat2(&self, rel: &CStr, flags: libc::c_int) -> io::Result<File> {
         let how = OpenHow {
             flags: flags as u64,
             mode: 0,
@@ -166,7 +185,7 @@ impl Root {
 
     /// The fallback: a plain `openat`, then the opened file's real path must
     /// be the root or lie under it.
-    fn open_checked(&self, rel: &CString, flags: libc::c_int) -> io::Result<File> {
+    fn open_checked(&self, rel: &CStr, flags: libc::c_int) -> io::Result<File> {
         // SAFETY: the descriptor is open for the life of `self` and `rel` is
         // NUL-terminated.
         let fd = cvt(unsafe { libc::openat(self.dir.as_raw_fd(), rel.as_ptr(), flags) }.into())?;

@@ -67,12 +67,12 @@ fn parse_q(params: &str) -> u16 {
 
 /// Picks the coding to send, given which siblings exist.
 pub(super) fn choose(accept_encoding: Option<&[u8]>, has_br: bool, has_gz: bool) -> Coding {
-    let Some(value) = accept_encoding.and_then(|v| std::str::from_utf8(v).ok()) else {
-        return Coding::Identity;
-    };
     if !has_br && !has_gz {
         return Coding::Identity;
     }
+    let Some(value) = accept_encoding.and_then(|v| std::str::from_utf8(v).ok()) else {
+        return Coding::Identity;
+    };
     let (mut br, mut gz, mut star) = (None, None, None);
     for item in value.split(',') {
         let (coding, params) = item.split_once(';').unwrap_or((item, ""));

@@ -164,13 +164,20 @@ impl StaticFiles {
             return Response::error(405, "method not allowed").header("Allow", "GET, HEAD");
         }
         self.reopen_root(now);
-        let Some(root) = &self.root else {
+        if self.root.is_none() {
             return match path::clean(req.path) {
                 Some(clean) if clean.rel.is_empty() || spa_eligible(req, &clean) => not_built(),
                 _ => not_found(),
             };
-        };
-        if let Some(entry) = self.cache.get_mut(req.path) {
+        }
+        self.serve_key(req.path, req, now)
+    }
+
+    /// Answers `req` with what the raw path `key` names: from the cache when
+    /// the entry is fresh (no syscalls unless the file is too big to keep),
+    /// else from the disk.
+    fn serve_key(&mut self, key: &str, req: &Request<'_>, now: Instant) -> Response {
+        if let (Some(root), Some(entry)) = (&self.root, self.cache.get_mut(key)) {
             if now.saturating_duration_since(entry.checked) < REVALIDATE_AFTER {
                 entry.last_used = now;
                 let reopen = |rep: &Rep| {
@@ -183,7 +190,7 @@ impl StaticFiles {
                 }
             }
         }
-        self.serve_path(req.path, req, now)
+        self.serve_path(key, req, now)
     }
 
     /// Looks for the root again if it was missing and a second has passed.
@@ -229,7 +236,7 @@ impl StaticFiles {
                 if clean.rel.is_empty() {
                     not_built()
                 } else if spa_eligible(req, &clean) {
-                    self.serve_path("/", req, now)
+                    self.serve_key("/", req, now)
                 } else {
                     not_found()
                 }

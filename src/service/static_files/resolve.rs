@@ -39,7 +39,9 @@ pub(super) enum Found {
 /// Sorts an open error into missing / refused / failed.
 fn classify(e: io::Error) -> Found {
     match e.raw_os_error() {
-        Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ENAMETOOLONG) => Found::Missing,
+        Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ENAMETOOLONG | libc::EINVAL) => {
+            Found::Missing
+        }
         Some(libc::EXDEV | libc::ELOOP) => Found::Refused,
         _ => Found::Failed(e),
     }

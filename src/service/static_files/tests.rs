@@ -13,7 +13,7 @@ use super::path::{clean, Clean};
 use super::range::{evaluate, Ranged};
 use super::{builtin, RootPolicy, StaticFiles, DEFAULT_ROOT};
 use crate::app::{Body, Header, Request, Response, Version};
-use crate::sys::fs::Confinement;
+use crate::sys::fs::{Confinement, Kind, Root};
 
 const INDEX: &[u8] = b"<!doctype html><title>app</title>";
 const DIGITS: &[u8] = b"0123456789";
@@ -632,6 +632,36 @@ fn a_root_reached_through_a_symlink_works() {
         let mut sf =
             StaticFiles::open(&link, RootPolicy::Required, Limits::default(), confinement).unwrap();
         assert_eq!(get(&mut sf, "/digits.txt", &[]).status, 200);
+    }
+}
+
+#[test]
+fn the_root_reports_escapes_as_exdev() {
+    let dir = symlinked_site();
+    for confinement in [Confinement::Auto, Confinement::ProcCheck] {
+        let root = Root::new(dir.path(), confinement).unwrap();
+        if confinement == Confinement::ProcCheck {
+            assert!(!root.uses_openat2());
+        }
+        for rel in [
+            "..",
+            "../../etc/passwd",
+            "etc-link/passwd",
+            "passwd",
+            "climb",
+            "/etc/passwd",
+        ] {
+            let err = root.open(rel, Kind::Any).unwrap_err();
+            assert_eq!(
+                err.raw_os_error(),
+                Some(libc::EXDEV),
+                "{rel} {confinement:?}"
+            );
+        }
+        assert!(root.open("alias.txt", Kind::Any).is_ok());
+        assert!(root.open(".", Kind::Directory).is_ok());
+        let err = root.open("digits.txt", Kind::Directory).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTDIR));
     }
 }
 
