@@ -9,6 +9,11 @@
 //! `Date` and framing (the protocol layer), and sending `Body::File` with
 //! `sendfile` (the reactor).
 //!
+//! Architecture exception: this is the one application module that uses
+//! `sys`, and only [`crate::sys::fs::Root`] (opening files beneath the root
+//! with `openat2`), because confinement cannot be had without a syscall.
+//! It never sees sockets, the loop, or threads.
+//!
 //! Behaviour, in the order a request meets it:
 //!
 //! - Methods other than `GET`/`HEAD` get `405` with `Allow: GET, HEAD`.
@@ -45,16 +50,15 @@ mod conditional;
 mod encoding;
 mod path;
 mod range;
+mod represent;
 mod resolve;
 #[cfg(test)]
 mod tests;
 
-use std::fs::{File, Metadata};
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::app::{Body, Request, Response};
 use crate::sys::fs::{Confinement, Kind, Root};
@@ -214,7 +218,7 @@ impl StaticFiles {
             Found::File { rel, file, meta } => {
                 let old = self.cache.remove(key);
                 let (entry, mut files) =
-                    build_entry(root, rel, file, meta, old, self.cache.limits(), now);
+                    represent::build_entry(root, rel, file, meta, old, self.cache.limits(), now);
                 let take = |rep: &Rep| {
                     let at = files.iter().position(|(c, _)| *c == rep.coding)?;
                     Some(files.swap_remove(at).1)
@@ -268,127 +272,6 @@ fn spa_eligible(req: &Request<'_>, clean: &path::Clean) -> bool {
                 .windows(b"text/html".len())
                 .any(|w| w.eq_ignore_ascii_case(b"text/html"))
         })
-}
-
-fn content_type(rel: &str) -> String {
-    let mime = mime_guess::from_path(rel)
-        .first_raw()
-        .unwrap_or("application/octet-stream");
-    let textual = mime.starts_with("text/")
-        || matches!(
-            mime,
-            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
-        )
-        || mime.ends_with("+json")
-        || mime.ends_with("+xml");
-    if textual {
-        format!("{mime}; charset=utf-8")
-    } else {
-        mime.to_owned()
-    }
-}
-
-fn cache_control(rel: &str) -> &'static str {
-    if rel.starts_with("assets/") && !rel.ends_with(".html") {
-        // Vite and friends put content-hashed names there.
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    }
-}
-
-/// Reads exactly `size` bytes, or gives up (the file changed under us).
-fn read_whole(file: &mut File, size: u64) -> Option<Arc<[u8]>> {
-    let mut data = Vec::with_capacity(usize::try_from(size).ok()?);
-    file.take(size + 1).read_to_end(&mut data).ok()?;
-    (data.len() as u64 == size).then(|| data.into())
-}
-
-fn make_rep(
-    coding: Coding,
-    rel: String,
-    meta: &Metadata,
-    content_type: &str,
-    cache_control: &'static str,
-    data: Option<Arc<[u8]>>,
-) -> Rep {
-    let id = FileId::of(meta);
-    let nanos = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-    let secs = u64::try_from(meta.mtime()).unwrap_or(0);
-    let modified = UNIX_EPOCH + Duration::from_secs(secs);
-    Rep {
-        coding,
-        rel,
-        id,
-        size: meta.size(),
-        modified,
-        etag: format!(
-            "\"{:x}-{:x}{}\"",
-            meta.size(),
-            nanos.max(0),
-            coding.suffix()
-        ),
-        last_modified: httpdate::fmt_http_date(modified),
-        content_type: content_type.to_owned(),
-        cache_control,
-        data,
-    }
-}
-
-/// Builds the entry for a resolved file and its siblings. Bytes of small
-/// representations are read (or taken from `old` when the file did not
-/// change); the open files of the others are handed back for this response.
-fn build_entry(
-    root: &Root,
-    rel: String,
-    file: File,
-    meta: Metadata,
-    old: Option<Entry>,
-    limits: Limits,
-    now: Instant,
-) -> (Entry, Vec<(Coding, File)>) {
-    let content_type = content_type(&rel);
-    let cache_control = cache_control(&rel);
-    let mut found = Vec::with_capacity(3);
-    for coding in [Coding::Brotli, Coding::Gzip] {
-        if let Some((file, meta)) = resolve::sibling(root, &rel, coding) {
-            found.push((coding, format!("{rel}{}", coding.suffix()), file, meta));
-        }
-    }
-    found.insert(0, (Coding::Identity, rel, file, meta));
-    let vary = found.len() > 1;
-    let mut reps = Vec::with_capacity(found.len());
-    let mut files = Vec::new();
-    for (coding, rel, mut file, meta) in found {
-        let kept = old
-            .as_ref()
-            .and_then(|o| o.rep(coding))
-            .filter(|r| r.id == FileId::of(&meta))
-            .and_then(|r| r.data.clone());
-        let data = kept.or_else(|| {
-            (meta.size() <= limits.small_file)
-                .then(|| read_whole(&mut file, meta.size()))
-                .flatten()
-        });
-        if data.is_none() {
-            files.push((coding, file));
-        }
-        reps.push(make_rep(
-            coding,
-            rel,
-            &meta,
-            &content_type,
-            cache_control,
-            data,
-        ));
-    }
-    let entry = Entry {
-        reps,
-        vary,
-        checked: now,
-        last_used: now,
-    };
-    (entry, files)
 }
 
 /// Answers from an entry. `open` supplies the file of a representation not
