@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -70,6 +71,9 @@ pub struct Root {
     /// The directory's canonical path, for the fallback check.
     canonical: PathBuf,
     confinement: Confinement,
+    /// Device and inode of the directory, to notice when the configured
+    /// path comes to name another one (a rebuilt or symlink-swapped root).
+    id: (u64, u64),
 }
 
 /// What to open beneath a [`Root`].
@@ -93,15 +97,26 @@ impl Root {
         let fd = cvt(unsafe { libc::open(c_path.as_ptr(), flags) }.into())?;
         // SAFETY: `open` just returned this descriptor and nothing else owns it.
         let dir = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
-        let canonical = std::fs::canonicalize(path)?;
-        let root = Root {
+        // The path of the directory actually opened, not of whatever the
+        // configured path names a moment later.
+        let canonical = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            .or_else(|_| std::fs::canonicalize(path))?;
+        let mut root = Root {
             dir,
             canonical,
             confinement,
+            id: (0, 0),
         };
         // O_PATH needs no read permission; make sure the directory can be read.
-        root.open(".", Kind::Directory)?;
+        let meta = root.open(".", Kind::Directory)?.metadata()?;
+        root.id = (meta.dev(), meta.ino());
         Ok(root)
+    }
+
+    /// True when `path` still names this very directory (it was not
+    /// deleted and recreated, and a symlink to it was not swapped).
+    pub fn is_at(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
     }
 
     /// True when opens are confined by `openat2` rather than the

@@ -141,6 +141,11 @@ impl Cache {
         Some(entry)
     }
 
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+
     /// Stores an entry, evicting the least recently used ones to make room.
     /// An entry bigger than the whole byte budget is not stored.
     pub fn insert(&mut self, key: &str, entry: Entry) {

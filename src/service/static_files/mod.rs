@@ -23,7 +23,7 @@
 //! - The path is percent-decoded segment by segment and refused with `404`
 //!   (never `400`: a refusal looks exactly like a missing file) for `..`,
 //!   `%2F`, `\`/`%5C`, `%00` and other controls, invalid UTF-8 and dotfiles;
-//!   see [`path`](self). The file is then opened with `openat2`
+//!   see the `path` module. The file is then opened with `openat2`
 //!   `RESOLVE_BENEATH`, so symlinks inside the root work and ones leading
 //!   out are refused (`404`).
 //! - A directory without a trailing slash is redirected (`301`, `Location`
@@ -73,8 +73,8 @@ pub use cache::Limits;
 /// The root used when none is configured (`--root` default).
 pub const DEFAULT_ROOT: &str = "frontend/dist";
 
-/// How often a missing root directory is looked for again.
-const ROOT_RETRY: Duration = Duration::from_secs(1);
+/// How often the root path is looked at again (missing, or replaced).
+const ROOT_CHECK: Duration = Duration::from_secs(1);
 
 /// What to do when the root directory does not exist at start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,8 +106,8 @@ pub struct StaticFiles {
     root_path: PathBuf,
     /// The open root; `None` while it does not exist.
     root: Option<Root>,
-    /// Earliest time to look for a missing root again.
-    retry_root_at: Option<Instant>,
+    /// Earliest time to look at the root path again.
+    next_root_check: Option<Instant>,
     confinement: Confinement,
     cache: Cache,
 }
@@ -148,7 +148,7 @@ impl StaticFiles {
         Ok(StaticFiles {
             root_path: root.to_path_buf(),
             root: opened,
-            retry_root_at: None,
+            next_root_check: None,
             confinement,
             cache: Cache::new(limits),
         })
@@ -167,7 +167,7 @@ impl StaticFiles {
         if req.method != "GET" && req.method != "HEAD" {
             return Response::error(405, "method not allowed").header("Allow", "GET, HEAD");
         }
-        self.reopen_root(now);
+        self.refresh_root(now);
         if self.root.is_none() {
             return match path::clean(req.path) {
                 Some(clean) if clean.rel.is_empty() || spa_eligible(req, &clean) => not_built(),
@@ -197,13 +197,22 @@ impl StaticFiles {
         self.serve_path(key, req, now)
     }
 
-    /// Looks for the root again if it was missing and a second has passed.
-    fn reopen_root(&mut self, now: Instant) {
-        if self.root.is_some() || self.retry_root_at.is_some_and(|at| now < at) {
+    /// At most once a second: open the root if it was missing, or again
+    /// if its path now names another directory (the frontend was rebuilt
+    /// into a fresh `dist`, or a `current -> releases/N` symlink was
+    /// swapped). If the path vanished, the old directory stays in use.
+    fn refresh_root(&mut self, now: Instant) {
+        if self.next_root_check.is_some_and(|at| now < at) {
             return;
         }
-        self.retry_root_at = Some(now + ROOT_RETRY);
-        self.root = Root::new(&self.root_path, self.confinement).ok();
+        self.next_root_check = Some(now + ROOT_CHECK);
+        if self.root.as_ref().is_some_and(|r| r.is_at(&self.root_path)) {
+            return;
+        }
+        if let Ok(root) = Root::new(&self.root_path, self.confinement) {
+            self.root = Some(root);
+            self.cache.clear();
+        }
     }
 
     /// The slow path: resolve `key` on disk, refresh its cache entry, answer.

@@ -736,6 +736,47 @@ fn a_root_without_index_html_serves_the_built_in_page() {
     assert_eq!(get(&mut sf, "/other.txt", &[]).status, 200);
 }
 
+#[test]
+fn a_replaced_root_is_picked_up() {
+    let outer = tempfile::tempdir().unwrap();
+    let dist = outer.path().join("dist");
+    fs::create_dir(&dist).unwrap();
+    fs::write(dist.join("index.html"), b"old").unwrap();
+    let mut sf = serve_in(&dist);
+    let t0 = Instant::now();
+    assert_eq!(body(&call_at(&mut sf, "GET", "/", &[], t0)), b"old");
+    // A build tool deletes and recreates the directory.
+    fs::rename(&dist, outer.path().join("dist.old")).unwrap();
+    fs::create_dir(&dist).unwrap();
+    fs::write(dist.join("index.html"), b"new").unwrap();
+    let later = t0 + Duration::from_secs(2);
+    assert_eq!(body(&call_at(&mut sf, "GET", "/", &[], later)), b"new");
+    // A symlink swap, as in `current -> releases/N` deploys.
+    let releases = [outer.path().join("r1"), outer.path().join("r2")];
+    for (i, release) in releases.iter().enumerate() {
+        fs::create_dir(release).unwrap();
+        fs::write(release.join("index.html"), format!("release {i}")).unwrap();
+    }
+    let current = outer.path().join("current");
+    symlink(&releases[0], &current).unwrap();
+    let mut sf = serve_in(&current);
+    assert_eq!(body(&call_at(&mut sf, "GET", "/", &[], t0)), b"release 0");
+    let next = outer.path().join("current.next");
+    symlink(&releases[1], &next).unwrap();
+    fs::rename(&next, &current).unwrap();
+    assert_eq!(
+        body(&call_at(&mut sf, "GET", "/", &[], later)),
+        b"release 1"
+    );
+    // The path vanishing keeps the last good directory.
+    fs::remove_file(&current).unwrap();
+    let much_later = later + Duration::from_secs(2);
+    assert_eq!(
+        body(&call_at(&mut sf, "GET", "/", &[], much_later)),
+        b"release 1"
+    );
+}
+
 // ---- cache and big files --------------------------------------------------
 
 #[test]
