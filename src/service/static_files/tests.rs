@@ -901,3 +901,33 @@ fn the_cache_is_bounded() {
     assert!(sf.cache.get_mut("/f9.txt").is_some());
     assert!(sf.cache.get_mut("/f0.txt").is_none());
 }
+
+/// Hot-path cost of a cached 1 KiB file. Run with
+/// `cargo test --release --lib static_files::tests::hot_path -- --ignored --nocapture`
+/// (and under `strace -f -e trace=openat2,openat,statx,newfstatat,fstat` to
+/// see that the loop makes no syscalls).
+#[test]
+#[ignore]
+fn hot_path_timing() {
+    let dir = site();
+    fs::write(dir.path().join("1k.txt"), vec![b'x'; 1024]).unwrap();
+    let mut sf = serve_in(dir.path());
+    let headers = [
+        ("Host", "localhost"),
+        ("Accept", "*/*"),
+        ("Accept-Encoding", "gzip, deflate, br"),
+    ];
+    let now = Instant::now();
+    assert_eq!(
+        call_at(&mut sf, "GET", "/1k.txt", &headers, now).status,
+        200
+    );
+    let n = 1_000_000u32;
+    let start = Instant::now();
+    for _ in 0..n {
+        let r = call_at(&mut sf, "GET", "/1k.txt", &headers, now);
+        assert_eq!(r.status, 200);
+    }
+    let per = start.elapsed() / n;
+    println!("cached 1 KiB GET: {per:?} per request");
+}
