@@ -10,8 +10,7 @@ pub struct LogReload {
 
 impl LogReload {
     pub fn set(&self, filter: &str) -> Result<(), String> {
-        let f =
-            EnvFilter::try_new(filter).map_err(|e| format!("bad log filter {filter:?}: {e}"))?;
+        let f = EnvFilter::try_new(filter).map_err(|e| format!("bad log filter {filter:?}: {e}"))?;
         self.handle.reload(f).map_err(|e| e.to_string())
     }
 }

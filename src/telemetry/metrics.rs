@@ -16,8 +16,8 @@ pub enum WsDirection {
 /// Upper bounds (seconds) of the request-duration histogram buckets: a fast
 /// server needs resolution well below a millisecond.
 pub const DURATION_BUCKETS: [f64; 16] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 10.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0, 2.5, 10.0,
 ];
 
 /// One worker's shard.
