@@ -104,8 +104,9 @@ impl RootPolicy {
 pub struct StaticFiles {
     /// The root as configured, to retry opening it while it is missing.
     root_path: PathBuf,
-    /// The open root; `None` while it does not exist.
-    root: Option<Root>,
+    /// The open root, shared by the workers' copies; `None` while it does
+    /// not exist.
+    root: Option<Arc<Root>>,
     /// Earliest time to look at the root path again.
     next_root_check: Option<Instant>,
     confinement: Confinement,
@@ -136,7 +137,7 @@ impl StaticFiles {
         confinement: Confinement,
     ) -> Result<StaticFiles, String> {
         let opened = match Root::new(root, confinement) {
-            Ok(opened) => Some(opened),
+            Ok(opened) => Some(Arc::new(opened)),
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound
                     && policy == RootPolicy::MayBeMissing =>
@@ -152,6 +153,21 @@ impl StaticFiles {
             confinement,
             cache: Cache::new(limits),
         })
+    }
+
+    /// A copy for another worker: the same root directory (one descriptor
+    /// shared by all), an empty cache of its own. Infallible, so a
+    /// `HandlerFactory` can call it: open the root once at start with
+    /// [`StaticFiles::new`] (exit 2 on its error), then give each worker
+    /// `template.for_worker()`.
+    pub fn for_worker(&self) -> StaticFiles {
+        StaticFiles {
+            root_path: self.root_path.clone(),
+            root: self.root.clone(),
+            next_root_check: self.next_root_check,
+            confinement: self.confinement,
+            cache: Cache::new(self.cache.limits()),
+        }
     }
 
     /// True when the root directory exists (else only the built-in page is
@@ -210,7 +226,7 @@ impl StaticFiles {
             return;
         }
         if let Ok(root) = Root::new(&self.root_path, self.confinement) {
-            self.root = Some(root);
+            self.root = Some(Arc::new(root));
             self.cache.clear();
         }
     }

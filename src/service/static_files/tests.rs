@@ -677,6 +677,28 @@ fn fifos_are_not_served() {
     assert_not_found(&get(&mut sf, "/pipe", &[]));
 }
 
+#[test]
+fn workers_share_the_root_and_keep_their_own_cache() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let dir = site();
+    let template = serve_in(dir.path());
+    send_sync(&template);
+    let mut workers: Vec<StaticFiles> = (0..2).map(|_| template.for_worker()).collect();
+    let handles: Vec<_> = workers
+        .drain(..)
+        .map(|mut sf| {
+            std::thread::spawn(move || {
+                let r = get(&mut sf, "/digits.txt", &[]);
+                (r.status, body(&r), sf.cache.len())
+            })
+        })
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.join().unwrap(), (200, DIGITS.to_vec(), 1));
+    }
+    assert_eq!(template.cache.len(), 0);
+}
+
 // ---- the root itself ------------------------------------------------------
 
 #[test]
