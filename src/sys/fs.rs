@@ -2,12 +2,18 @@
 //!
 //! [`Root`] holds a directory opened once (`O_PATH | O_DIRECTORY`) and opens
 //! paths relative to it with `openat2(2)` and `RESOLVE_BENEATH |
-//! RESOLVE_NO_MAGICLINKS`: `..` and absolute symlinks that would climb out
-//! fail with `EXDEV`, symlinks that stay inside the root are followed. On
-//! kernels without `openat2` (before 5.6, or a seccomp filter answering
-//! `ENOSYS` or `EPERM`) the path is opened with plain `openat` and the descriptor's real
-//! path (`/proc/self/fd/N`) must lie under the root's canonical path, or the
-//! open fails with `EXDEV` too. Support is probed once per process.
+//! RESOLVE_NO_MAGICLINKS`: relative symlinks that stay inside the root are
+//! followed; `..` climbing above it, absolute paths and absolute symlinks
+//! (even ones pointing back inside: the kernel refuses them all) fail with
+//! `EXDEV`, magic links (`/proc/self/fd/N`) with `ELOOP`.
+//!
+//! On kernels without `openat2` (before 5.6, or a seccomp filter answering
+//! `ENOSYS` or `EPERM`) the path is opened with plain `openat` and the
+//! descriptor's real path (`/proc/self/fd/N`) must lie under the root's real
+//! path, or the open fails with `EXDEV`. That check judges where a path
+//! ends up, not how: an absolute symlink pointing inside the root is
+//! accepted there. Support is probed once per process. Either way the file
+//! is open before anyone looks at it, so there is no check-then-open race.
 //!
 //! What it leaves to callers: deciding which paths are acceptable at all
 //! (decoding, `..` segments, dotfiles) and what a file's type means.

@@ -623,6 +623,29 @@ fn the_proc_fallback_refuses_the_same_escapes() {
 }
 
 #[test]
+fn absolute_symlinks_back_inside_depend_on_the_confinement() {
+    let dir = site();
+    symlink(dir.path().join("digits.txt"), dir.path().join("abs.txt")).unwrap();
+    // openat2 RESOLVE_BENEATH refuses every absolute symlink...
+    let mut sf = serve_in(dir.path());
+    if Root::new(dir.path(), Confinement::Auto)
+        .unwrap()
+        .uses_openat2()
+    {
+        assert_not_found(&get(&mut sf, "/abs.txt", &[]));
+    }
+    // ...the /proc fallback judges only where it lands.
+    let mut sf = StaticFiles::open(
+        dir.path(),
+        RootPolicy::Required,
+        Limits::default(),
+        Confinement::ProcCheck,
+    )
+    .unwrap();
+    assert_eq!(get(&mut sf, "/abs.txt", &[]).status, 200);
+}
+
+#[test]
 fn a_root_reached_through_a_symlink_works() {
     let dir = site();
     let outer = tempfile::tempdir().unwrap();
