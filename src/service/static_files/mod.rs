@@ -43,6 +43,14 @@
 //!   range gives `206`; several give the whole file (`200`); unsatisfiable
 //!   gives `416` with `Content-Range: bytes */len`; `If-Range` that does not
 //!   match gives the whole file.
+//! - Siblings are trusted as they are: a `.br` older than its original is
+//!   still served (as nginx's `gzip_static` does); build them together.
+//! - Files up to [`Limits::small_file`] (64 KiB) are answered from the
+//!   worker's cache, looked at on disk again at most once a second (by the
+//!   `now` passed in); bigger ones are reopened per request and sent as
+//!   `Body::File`. The root path is looked at once a second too: a missing
+//!   root that appears, or a path now naming another directory (a rebuilt
+//!   `dist`, a swapped `current -> releases/N` symlink), is picked up.
 
 mod builtin;
 mod cache;
