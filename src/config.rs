@@ -54,7 +54,12 @@ pub struct Cli {
     pub max_body: u64,
 
     /// Log lines on stderr.
-    #[arg(long, env = "GLASSHOUSE_LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(
+        long,
+        env = "GLASSHOUSE_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
     pub log_format: LogFormat,
 
     /// Log filter (tracing filter syntax).
@@ -127,7 +132,9 @@ pub struct Config {
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
     if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
-        return Err(format!("invalid value {v} for --{name}: expected seconds between 0 and 86400"));
+        return Err(format!(
+            "invalid value {v} for --{name}: expected seconds between 0 and 86400"
+        ));
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -135,16 +142,23 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 impl Cli {
     /// Checks values that clap cannot and resolves defaults.
     pub fn validate(&self) -> Result<Config, String> {
-        let listen: SocketAddr = self
-            .listen
-            .parse()
-            .map_err(|_| format!("invalid --listen address {:?}: expected HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080", self.listen))?;
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            format!(
+                "invalid --listen address {:?}: expected HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080",
+                self.listen
+            )
+        })?;
         let workers = match self.workers {
             Some(n) => n as usize,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         };
         if self.max_body > (1 << 32) {
-            return Err(format!("invalid value {} for --max-body: at most 4294967296", self.max_body));
+            return Err(format!(
+                "invalid value {} for --max-body: at most 4294967296",
+                self.max_body
+            ));
         }
         let urls = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
         Ok(Config {
@@ -165,10 +179,12 @@ impl Cli {
             prometheus_url: urls(&self.prometheus_url),
             ws_max_message: self.ws_max_message,
             ws_ping_interval: seconds("ws-ping-interval", self.ws_ping_interval)?,
-            ws_allowed_origins: self
-                .ws_allowed_origins
-                .as_ref()
-                .map(|s| s.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect()),
+            ws_allowed_origins: self.ws_allowed_origins.as_ref().map(|s| {
+                s.split(',')
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
         })
     }
 }
@@ -180,7 +196,9 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, String> {
         let mut all = vec!["glasshouse"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all).map_err(|e| e.to_string())?.validate()
+        Cli::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .validate()
     }
 
     #[test]
@@ -195,7 +213,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_a_reason() {
-        assert!(parse(&["--listen", "nope"]).unwrap_err().contains("--listen"));
+        assert!(parse(&["--listen", "nope"])
+            .unwrap_err()
+            .contains("--listen"));
         assert!(parse(&["--drain-timeout", "-1"]).is_err());
         assert!(parse(&["--workers", "0"]).is_err());
         assert!(parse(&["--log-format", "xml"]).is_err());

@@ -15,6 +15,7 @@ use glasshouse::config::{Cli, Command, Config};
 use glasshouse::controller::{self, Exit, Hooks};
 use glasshouse::http::Limits;
 use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig};
+use glasshouse::service::static_files::{RootPolicy, StaticFiles};
 use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
 use glasshouse::sys::socket::{ListenOptions, Listener};
@@ -67,33 +68,33 @@ enum Fatal {
     Runtime(String),
 }
 
-fn check_root(config: &Config) -> Result<(), String> {
-    match std::fs::read_dir(&config.root) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.root_is_default => Ok(()),
-        Err(e) => Err(format!("cannot read --root {}: {e}", config.root.display())),
-    }
-}
-
 /// One listener per worker on the same address: the first resolves port 0,
 /// the others bind the port it got.
 fn bind_all(addr: SocketAddr, n: usize) -> Result<Vec<Listener>, String> {
-    let opts = ListenOptions { reuse_port: true, backlog: 4096 };
+    let opts = ListenOptions {
+        reuse_port: true,
+        backlog: 4096,
+    };
     let first = Listener::bind(&addr, opts).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = first.local_addr().map_err(|e| e.to_string())?;
     let mut all = vec![first];
     for _ in 1..n {
-        all.push(Listener::bind(&bound, opts).map_err(|e| format!("cannot listen on {bound}: {e}"))?);
+        all.push(
+            Listener::bind(&bound, opts).map_err(|e| format!("cannot listen on {bound}: {e}"))?,
+        );
     }
     Ok(all)
 }
 
 fn serve(config: Config) -> Result<Exit, Fatal> {
     let reload = logging::init(config.log_json, &config.log_level).map_err(Fatal::Config)?;
-    check_root(&config).map_err(Fatal::Config)?;
+    let files = StaticFiles::new(&config.root, RootPolicy::for_root(&config.root))
+        .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
     let listeners = bind_all(config.listen, config.workers).map_err(Fatal::Config)?;
-    let bound = listeners[0].local_addr().map_err(|e| Fatal::Runtime(e.to_string()))?;
+    let bound = listeners[0]
+        .local_addr()
+        .map_err(|e| Fatal::Runtime(e.to_string()))?;
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
     let metrics = Metrics::new(config.workers);
@@ -110,18 +111,27 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     });
     let factory: HandlerFactory = {
         let state = state.clone();
-        Arc::new(move |_worker| Box::new(App::new(state.clone())))
+        Arc::new(move |_worker| Box::new(App::new(state.clone(), files.for_worker())))
     };
     let life = Arc::new(Lifecycle::new().map_err(|e| Fatal::Runtime(e.to_string()))?);
     let reactor_cfg = Arc::new(ReactorConfig {
-        limits: Limits { max_body: config.max_body, ..Limits::default() },
+        limits: Limits {
+            max_body: config.max_body,
+            ..Limits::default()
+        },
         header_timeout: config.header_timeout,
         idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
         access_log: config.access_log,
     });
-    let workers = reactor::spawn(listeners, reactor_cfg, factory, metrics.workers.clone(), life.clone())
-        .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
+    let workers = reactor::spawn(
+        listeners,
+        reactor_cfg,
+        factory,
+        metrics.workers.clone(),
+        life.clone(),
+    )
+    .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
     let host = match bound {
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
@@ -134,8 +144,14 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         "listening on http://{host}:{}",
         bound.port()
     );
-    let mut hooks = MainHooks { reload, level: config.log_level.clone(), state, metrics };
-    controller::run(signals, life, workers, config.drain_timeout, &mut hooks).map_err(|e| Fatal::Runtime(e.to_string()))
+    let mut hooks = MainHooks {
+        reload,
+        level: config.log_level.clone(),
+        state,
+        metrics,
+    };
+    controller::run(signals, life, workers, config.drain_timeout, &mut hooks)
+        .map_err(|e| Fatal::Runtime(e.to_string()))
 }
 
 struct MainHooks {
@@ -161,8 +177,14 @@ impl Hooks for MainHooks {
     fn drain_event(&mut self, _name: &str, _report: &DrainReport, _idle_closed: u64) {}
 
     fn drain_finished(&mut self, report: &DrainReport, _deadline_hit: bool) {
-        self.metrics.process.shutdown_drained.fetch_add(report.drained, Ordering::Relaxed);
-        self.metrics.process.shutdown_forced.fetch_add(report.forced, Ordering::Relaxed);
+        self.metrics
+            .process
+            .shutdown_drained
+            .fetch_add(report.drained, Ordering::Relaxed);
+        self.metrics
+            .process
+            .shutdown_forced
+            .fetch_add(report.forced, Ordering::Relaxed);
     }
 }
 
@@ -171,15 +193,23 @@ fn healthcheck(cli: &Cli, url: Option<&str>) -> ExitCode {
     use std::io::{Read, Write};
     use std::time::Duration;
     let port = cli.listen.rsplit(':').next().unwrap_or("8080").to_string();
-    let url = url.map(str::to_string).unwrap_or_else(|| format!("http://127.0.0.1:{port}/healthz"));
+    let url = url
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("http://127.0.0.1:{port}/healthz"));
     let Some(rest) = url.strip_prefix("http://") else {
         eprintln!("healthcheck: only http:// URLs are supported: {url}");
         return ExitCode::from(BAD_CONFIG);
     };
-    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (authority, path) = rest
+        .split_once('/')
+        .map(|(a, p)| (a, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let result = (|| -> std::io::Result<bool> {
         use std::net::ToSocketAddrs;
-        let addr = authority.to_socket_addrs()?.next().ok_or(std::io::ErrorKind::NotFound)?;
+        let addr = authority
+            .to_socket_addrs()?
+            .next()
+            .ok_or(std::io::ErrorKind::NotFound)?;
         let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         s.set_read_timeout(Some(Duration::from_secs(2)))?;
         write!(s, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: glasshouse-healthcheck\r\n\r\n")?;

@@ -110,7 +110,9 @@ impl Conn {
 
     /// Nothing is pending: no partial request, no response owed.
     pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::Fresh) && self.rbuf.is_empty() && !self.has_output()
+        matches!(self.phase, Phase::Idle | Phase::Fresh)
+            && self.rbuf.is_empty()
+            && !self.has_output()
     }
 
     pub fn has_output(&self) -> bool {
@@ -156,8 +158,21 @@ pub struct Written {
 
 /// Serialises a response head (and an in-memory body) into `out`.
 /// `closing` forces `Connection: close` (graceful drain).
-pub fn write_response(out: &mut Vec<u8>, date: &[u8], meta: &ReqMeta, resp: Response, closing: bool) -> Written {
-    let Response { status, headers, body, after, upgrade, .. } = resp;
+pub fn write_response(
+    out: &mut Vec<u8>,
+    date: &[u8],
+    meta: &ReqMeta,
+    resp: Response,
+    closing: bool,
+) -> Written {
+    let Response {
+        status,
+        headers,
+        body,
+        after,
+        upgrade,
+        ..
+    } = resp;
     let upgrading = status == 101 && upgrade.is_some();
     let streaming = matches!(body, Body::Stream(_));
     let mut close = closing || !meta.keep_alive || after == crate::app::After::Close;
@@ -185,7 +200,9 @@ pub fn write_response(out: &mut Vec<u8>, date: &[u8], meta: &ReqMeta, resp: Resp
         ConnHeader::Omit
     };
     let traceresponse = meta.span.traceresponse();
-    let extra = traceresponse.as_deref().map(|v| ("traceresponse", v.as_bytes()));
+    let extra = traceresponse
+        .as_deref()
+        .map(|v| ("traceresponse", v.as_bytes()));
     encode::head(
         out,
         meta.version,
@@ -195,7 +212,12 @@ pub fn write_response(out: &mut Vec<u8>, date: &[u8], meta: &ReqMeta, resp: Resp
         conn_header,
         headers.iter().map(|(n, v)| (*n, v.as_bytes())).chain(extra),
     );
-    let mut written = Written { file: None, stream: None, close, upgrade: if upgrading { upgrade } else { None } };
+    let mut written = Written {
+        file: None,
+        stream: None,
+        close,
+        upgrade: if upgrading { upgrade } else { None },
+    };
     if meta.head || bodiless {
         return written;
     }
@@ -206,10 +228,19 @@ pub fn write_response(out: &mut Vec<u8>, date: &[u8], meta: &ReqMeta, resp: Resp
         Body::Shared(b) => out.extend_from_slice(&b),
         Body::File { file, offset, len } => {
             if len > 0 {
-                written.file = Some(FileSend { file, offset, remaining: len });
+                written.file = Some(FileSend {
+                    file,
+                    offset,
+                    remaining: len,
+                });
             }
         }
-        Body::Stream(body) => written.stream = Some(StreamSend { body, chunked: framing == Framing::Chunked }),
+        Body::Stream(body) => {
+            written.stream = Some(StreamSend {
+                body,
+                chunked: framing == Framing::Chunked,
+            })
+        }
     }
     written
 }

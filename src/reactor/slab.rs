@@ -31,15 +31,15 @@ pub struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 }
 
 impl<T> Slab<T> {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -49,7 +49,10 @@ impl<T> Slab<T> {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot { generation: 0, value: None });
+                self.slots.push(Slot {
+                    generation: 0,
+                    value: None,
+                });
                 self.slots.len() - 1
             }
         };
@@ -104,7 +107,6 @@ mod tests {
         assert_eq!(a.index(), b.index());
         assert!(s.get_mut(a).is_none());
         assert_eq!(s.get_mut(b).copied(), Some("b"));
-        assert_eq!(s.len(), 1);
         assert_eq!(s.tokens(), vec![b]);
     }
 }

@@ -69,16 +69,19 @@ pub fn spawn(
         let poll = Poller::new()?;
         poll.add(&listener, LISTENER, Interest::READ)?;
         poll.add(&*bell, BELL, Interest::READ)?;
-        let (cfg, factory, life, bell2) = (cfg.clone(), factory.clone(), life.clone(), bell.clone());
-        let thread = std::thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
-            let handler = factory(id);
-            let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
-            if let Err(e) = w.run() {
-                tracing::error!(worker = id, error = %e, "worker loop failed");
-            }
-            w.life.workers_done.fetch_add(1, Ordering::AcqRel);
-            w.life.done_bell.ring();
-        })?;
+        let (cfg, factory, life, bell2) =
+            (cfg.clone(), factory.clone(), life.clone(), bell.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || {
+                let handler = factory(id);
+                let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
+                if let Err(e) = w.run() {
+                    tracing::error!(worker = id, error = %e, "worker loop failed");
+                }
+                w.life.workers_done.fetch_add(1, Ordering::AcqRel);
+                w.life.done_bell.ring();
+            })?;
         handles.push(WorkerHandle { bell, thread });
     }
     Ok(handles)
@@ -146,7 +149,9 @@ impl Worker {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.next_wake().map(|at| at.saturating_duration_since(Instant::now()));
+            let timeout = self
+                .next_wake()
+                .map(|at| at.saturating_duration_since(Instant::now()));
             self.poll.wait(&mut events, timeout)?;
             self.now = Instant::now();
             self.date.refresh(SystemTime::now());
@@ -192,7 +197,9 @@ impl Worker {
     fn accept_burst(&mut self) {
         // Bounded so one busy listener cannot starve the connections.
         for _ in 0..64 {
-            let Some(listener) = &self.listener else { return };
+            let Some(listener) = &self.listener else {
+                return;
+            };
             match listener.accept() {
                 Ok(Accepted::Stream(stream, peer)) => self.admit(stream, peer),
                 Ok(Accepted::None) => return,
@@ -221,7 +228,9 @@ impl Worker {
         let _ = stream.set_nodelay();
         let local = stream.local_addr().unwrap_or(peer);
         let deadline = self.now + self.cfg.header_timeout;
-        let token = self.conns.insert_with(|_| Conn::new(stream, peer, local, deadline));
+        let token = self
+            .conns
+            .insert_with(|_| Conn::new(stream, peer, local, deadline));
         let conn = self.conns.get_mut(token).map(|c| &c.stream);
         if let Some(stream) = conn {
             if let Err(e) = self.poll.add(stream, token.0, Interest::READ_WRITE_EDGE) {
@@ -239,7 +248,9 @@ impl Worker {
     /// the queue, refuse it, and restore the reserve; without a reserve,
     /// stop watching the listener briefly rather than spin on it.
     fn out_of_descriptors(&mut self, e: &io::Error) {
-        let Some(listener) = &self.listener else { return };
+        let Some(listener) = &self.listener else {
+            return;
+        };
         if self.reserve.release() {
             if let Ok(Accepted::Stream(stream, _)) = listener.accept() {
                 let _ = stream.write(OVERLOADED);
@@ -264,7 +275,9 @@ impl Worker {
                 Ok(false) => return, // the socket is full: wait for EPOLLOUT
                 Err(()) => return self.close(token),
             }
-            let Some(c) = self.conns.get_mut(token) else { return };
+            let Some(c) = self.conns.get_mut(token) else {
+                return;
+            };
             if c.close_after_write {
                 return self.finish(token);
             }
@@ -278,7 +291,9 @@ impl Worker {
             if !c.rbuf.is_empty() {
                 let buffered = std::mem::take(&mut c.rbuf);
                 let used = self.process(token, &buffered);
-                let Some(c) = self.conns.get_mut(token) else { return };
+                let Some(c) = self.conns.get_mut(token) else {
+                    return;
+                };
                 c.rbuf = buffered;
                 c.rbuf.drain(..used);
                 if used > 0 || self.out_pending(token) {
@@ -300,8 +315,12 @@ impl Worker {
 
     /// Reads once into the scratch buffer and processes what arrived.
     fn read(&mut self, token: Token) -> ReadOutcome {
-        let Some(c) = self.conns.get_mut(token) else { return ReadOutcome::Error };
-        if c.rbuf.len() > self.cfg.limits.max_head + self.cfg.limits.max_body as usize + MAX_PENDING_INPUT {
+        let Some(c) = self.conns.get_mut(token) else {
+            return ReadOutcome::Error;
+        };
+        if c.rbuf.len()
+            > self.cfg.limits.max_head + self.cfg.limits.max_body as usize + MAX_PENDING_INPUT
+        {
             // A pipelining client far ahead of us: stop reading until we catch up.
             return ReadOutcome::Blocked;
         }
@@ -339,8 +358,14 @@ impl Worker {
         let mut at = 0;
         let limits = self.cfg.limits;
         loop {
-            let Some(c) = self.conns.get_mut(token) else { return at };
-            if c.close_after_write || c.delayed.is_some() || c.file.is_some() || c.stream_body.is_some() {
+            let Some(c) = self.conns.get_mut(token) else {
+                return at;
+            };
+            if c.close_after_write
+                || c.delayed.is_some()
+                || c.file.is_some()
+                || c.stream_body.is_some()
+            {
                 return at;
             }
             if self.out.len() > MAX_OUTPUT_BATCH || at >= input.len() {
@@ -350,7 +375,11 @@ impl Worker {
             // The decoder leaves the connection while its request is served,
             // so the handler can run with the worker borrowed mutably.
             let mut decoder = std::mem::take(&mut c.decoder);
-            let decoded = decoder.decode(&input[at..], &mut storage[..limits.max_headers.min(100)], &limits);
+            let decoded = decoder.decode(
+                &input[at..],
+                &mut storage[..limits.max_headers.min(100)],
+                &limits,
+            );
             let step = self.step(token, decoded);
             if let Some(c) = self.conns.get_mut(token) {
                 c.decoder = decoder;
@@ -365,7 +394,9 @@ impl Worker {
 
     /// Acts on one decoder result.
     fn step(&mut self, token: Token, decoded: Result<Decoded<'_>, HttpError>) -> Step {
-        let Some(c) = self.conns.get_mut(token) else { return Step::Refused };
+        let Some(c) = self.conns.get_mut(token) else {
+            return Step::Refused;
+        };
         let (peer, local) = (c.peer, c.local);
         {
             match decoded {
@@ -380,7 +411,11 @@ impl Worker {
                     // Everything from `at` stays buffered until complete.
                     Step::Wait
                 }
-                Ok(Decoded::Request { head, body, consumed }) => {
+                Ok(Decoded::Request {
+                    head,
+                    body,
+                    consumed,
+                }) => {
                     c.phase = Phase::Busy;
                     c.requests += 1;
                     let req = Request {
@@ -406,7 +441,12 @@ impl Worker {
     }
 
     /// Runs the handler for one request and writes (or holds back) its answer.
-    fn dispatch(&mut self, token: Token, req: &Request<'_>, base: (crate::http::Version, bool, bool)) {
+    fn dispatch(
+        &mut self,
+        token: Token,
+        req: &Request<'_>,
+        base: (crate::http::Version, bool, bool),
+    ) {
         let (version, keep_alive, keep_alive_requested) = base;
         let route = self.handler.route(req);
         let draining = self.seen != State::Running;
@@ -426,7 +466,12 @@ impl Worker {
             span.mark_draining();
         }
         self.metrics.request_started();
-        let mut ctx = Ctx { worker: self.id, draining, now: self.now, route };
+        let mut ctx = Ctx {
+            worker: self.id,
+            draining,
+            now: self.now,
+            route,
+        };
         let handler = &mut self.handler;
         let response = match catch_unwind(AssertUnwindSafe(|| handler.call(req, &mut ctx))) {
             Ok(r) => r,
@@ -469,14 +514,21 @@ impl Worker {
     fn respond(&mut self, token: Token, response: Response, meta: ReqMeta) {
         let status = response.status;
         let closing = self.seen != State::Running;
-        let written = conn::write_response(&mut self.out, self.date.value(), &meta, response, closing);
-        let secs = self.now.saturating_duration_since(meta.started).as_secs_f64();
-        self.metrics.request_finished(meta.method, meta.route, status, secs);
+        let written =
+            conn::write_response(&mut self.out, self.date.value(), &meta, response, closing);
+        let secs = self
+            .now
+            .saturating_duration_since(meta.started)
+            .as_secs_f64();
+        self.metrics
+            .request_finished(meta.method, meta.route, status, secs);
         if closing {
             self.life.drained.fetch_add(1, Ordering::AcqRel);
         }
         meta.span.finish(status, None);
-        let Some(c) = self.conns.get_mut(token) else { return };
+        let Some(c) = self.conns.get_mut(token) else {
+            return;
+        };
         c.file = written.file;
         c.stream_body = written.stream;
         if written.close || written.upgrade.is_some() {
@@ -493,7 +545,8 @@ impl Worker {
     /// Answers a protocol error and closes after it.
     fn refuse(&mut self, token: Token, e: HttpError) {
         let span = RequestSpan::default();
-        let body = serde_json::to_vec(&serde_json::json!({ "error": e.reason() })).unwrap_or_default();
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "error": e.reason() })).unwrap_or_default();
         encode::head(
             &mut self.out,
             crate::http::Version::Http11,
@@ -523,7 +576,11 @@ impl Worker {
                 return Err(());
             };
             // Older leftovers first, then what was produced this round.
-            let pending: &[u8] = if c.wpos < c.wbuf.len() { &c.wbuf[c.wpos..] } else { &self.out };
+            let pending: &[u8] = if c.wpos < c.wbuf.len() {
+                &c.wbuf[c.wpos..]
+            } else {
+                &self.out
+            };
             if !pending.is_empty() {
                 let from_wbuf = c.wpos < c.wbuf.len();
                 match c.stream.write(pending) {
@@ -605,7 +662,9 @@ impl Worker {
 
     /// The peer closed its side.
     fn on_eof(&mut self, token: Token) {
-        let Some(c) = self.conns.get_mut(token) else { return };
+        let Some(c) = self.conns.get_mut(token) else {
+            return;
+        };
         c.eof = true;
         // A half-received request can never complete; a held-back response
         // or body in flight is still owed to a half-closed peer.
@@ -618,7 +677,9 @@ impl Worker {
     /// Output is flushed on a connection that must close: shut the write
     /// side and linger briefly for the peer to read it.
     fn finish(&mut self, token: Token) {
-        let Some(c) = self.conns.get_mut(token) else { return };
+        let Some(c) = self.conns.get_mut(token) else {
+            return;
+        };
         if c.eof || c.stream.shutdown_write().is_err() {
             return self.close(token);
         }
@@ -631,7 +692,9 @@ impl Worker {
 
     fn linger_read(&mut self, token: Token) {
         loop {
-            let Some(c) = self.conns.get_mut(token) else { return };
+            let Some(c) = self.conns.get_mut(token) else {
+                return;
+            };
             match c.stream.read(&mut self.scratch) {
                 Ok(0) => return self.close(token),
                 Ok(_) => continue,
@@ -647,7 +710,8 @@ impl Worker {
             if let Some(d) = c.delayed {
                 // The peer went away while its answer was held back.
                 d.meta.span.finish(499, Some("client_closed"));
-                self.metrics.request_finished(d.meta.method, d.meta.route, 499, 0.0);
+                self.metrics
+                    .request_finished(d.meta.method, d.meta.route, 499, 0.0);
             }
             self.life.open.fetch_sub(1, Ordering::AcqRel);
             self.metrics.connection_closed();
@@ -666,7 +730,9 @@ impl Worker {
             }
         }
         while let Some(token) = self.timers.pop_due(self.now) {
-            let Some(c) = self.conns.get_mut(token) else { continue };
+            let Some(c) = self.conns.get_mut(token) else {
+                continue;
+            };
             let due = matches!(&c.delayed, Some(d) if d.at <= self.now);
             if !due {
                 continue;
@@ -682,7 +748,9 @@ impl Worker {
     fn sweep(&mut self) {
         self.next_sweep = self.now + Duration::from_secs(1);
         for token in self.conns.tokens() {
-            let Some(c) = self.conns.get_mut(token) else { continue };
+            let Some(c) = self.conns.get_mut(token) else {
+                continue;
+            };
             if c.is_idle() {
                 c.shrink();
             }
@@ -739,7 +807,9 @@ impl Worker {
         for token in self.conns.tokens() {
             // Whatever arrived in the meantime is a request we accepted.
             self.drive(token);
-            let Some(c) = self.conns.get_mut(token) else { continue };
+            let Some(c) = self.conns.get_mut(token) else {
+                continue;
+            };
             if c.phase == Phase::Idle && c.is_idle() {
                 self.close(token);
                 idle_closed += 1;
@@ -752,7 +822,9 @@ impl Worker {
             }
         }
         self.life.in_flight.fetch_add(in_flight, Ordering::AcqRel);
-        self.life.idle_closed.fetch_add(idle_closed, Ordering::AcqRel);
+        self.life
+            .idle_closed
+            .fetch_add(idle_closed, Ordering::AcqRel);
     }
 
     /// The drain deadline passed (or a second signal came): close everything.
@@ -761,7 +833,9 @@ impl Worker {
             let _ = self.poll.delete(&l);
         }
         let tokens = self.conns.tokens();
-        self.life.forced.fetch_add(tokens.len() as u64, Ordering::AcqRel);
+        self.life
+            .forced
+            .fetch_add(tokens.len() as u64, Ordering::AcqRel);
         for token in tokens {
             self.close(token);
         }

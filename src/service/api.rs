@@ -12,14 +12,16 @@ use crate::app::{Request, Response};
 pub const MAX_SLOW_MS: u64 = 60_000;
 
 pub fn healthz() -> Response {
-    Response::new(200, crate::app::Body::Static(b"{\"status\":\"ok\"}")).header("Content-Type", "application/json")
+    Response::new(200, crate::app::Body::Static(b"{\"status\":\"ok\"}"))
+        .header("Content-Type", "application/json")
 }
 
 pub fn readyz(draining: bool) -> Response {
     if draining {
         Response::error(503, "draining").header("Retry-After", "1")
     } else {
-        Response::new(200, crate::app::Body::Static(b"{\"status\":\"ready\"}")).header("Content-Type", "application/json")
+        Response::new(200, crate::app::Body::Static(b"{\"status\":\"ready\"}"))
+            .header("Content-Type", "application/json")
     }
 }
 
@@ -36,7 +38,8 @@ pub fn echo(req: &Request<'_>) -> Response {
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(req.body) {
         return Response::error(400, &format!("invalid JSON: {e}"));
     }
-    Response::new(200, crate::app::Body::Bytes(req.body.to_vec())).header("Content-Type", "application/json")
+    Response::new(200, crate::app::Body::Bytes(req.body.to_vec()))
+        .header("Content-Type", "application/json")
 }
 
 /// `GET /api/slow?ms=N`: answers after N ms, held back by the reactor's timer.
@@ -64,6 +67,9 @@ pub fn config(state: &ServiceState) -> Response {
 
 /// `GET /api/stats`.
 pub fn stats(state: &ServiceState) -> Response {
-    Response::json(200, &crate::telemetry::metrics::stats_json(&state.metrics, state.is_draining()))
-        .header("Cache-Control", "no-store")
+    Response::json(
+        200,
+        &crate::telemetry::metrics::stats_json(&state.metrics, state.is_draining()),
+    )
+    .header("Cache-Control", "no-store")
 }

@@ -1,9 +1,12 @@
 //! The application: router, static files and the JSON API, built on the
 //! [`crate::app`] contract only. Architecture invariant: nothing here
-//! imports `sys` or `reactor`; the service sees requests, never sockets.
+//! imports `reactor`, and of `sys` only the path confinement of
+//! `sys::fs` (openat2), which static files need to resolve paths safely; the
+//! service sees requests, never sockets.
 
 pub mod api;
 mod router;
+pub mod static_files;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

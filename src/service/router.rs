@@ -3,17 +3,20 @@
 
 use std::sync::Arc;
 
+use super::static_files::StaticFiles;
 use super::{api, ServiceState};
 use crate::app::{Ctx, Handler, Request, Response};
 
 /// One worker's application instance.
 pub struct App {
     state: Arc<ServiceState>,
+    /// This worker's view of the root, with a cache of its own.
+    files: StaticFiles,
 }
 
 impl App {
-    pub fn new(state: Arc<ServiceState>) -> App {
-        App { state }
+    pub fn new(state: Arc<ServiceState>, files: StaticFiles) -> App {
+        App { state, files }
     }
 }
 
@@ -52,8 +55,13 @@ impl Handler for App {
             "/healthz" => get_only(req, api::healthz),
             "/readyz" => get_only(req, || api::readyz(ctx.draining || state.is_draining())),
             "/metrics" => get_only(req, || {
-                Response::new(200, crate::app::Body::Bytes(crate::telemetry::metrics::render_prometheus(&state.metrics).into_bytes()))
-                    .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                Response::new(
+                    200,
+                    crate::app::Body::Bytes(
+                        crate::telemetry::metrics::render_prometheus(&state.metrics).into_bytes(),
+                    ),
+                )
+                .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             }),
             "/api/echo" => match req.method {
                 "POST" => api::echo(req),
@@ -62,8 +70,9 @@ impl Handler for App {
             "/api/stats" => get_only(req, || api::stats(state)),
             "/api/config" => get_only(req, || api::config(state)),
             "/api/slow" => get_only(req, || api::slow(req)),
-            "/ws/echo" | "/ws/stats" => Response::error(426, "WebSocket upgrade required").header("Sec-WebSocket-Version", "13"),
-            _ => get_only(req, || Response::error(404, "not found")),
+            "/ws/echo" | "/ws/stats" => Response::error(426, "WebSocket upgrade required")
+                .header("Sec-WebSocket-Version", "13"),
+            _ => self.files.serve(req, ctx.now),
         }
     }
 }

@@ -180,12 +180,40 @@ pub fn render_prometheus(m: &Metrics) -> String {
     let mut line = |name: &str, kind: &str, v: i64| {
         let _ = writeln!(s, "# TYPE {name} {kind}\n{name} {v}");
     };
-    line("glasshouse_connections_open", "gauge", m.sum(|w| w.connections_open.load(Relaxed)));
-    line("glasshouse_connections_accepted_total", "counter", m.sum(|w| w.connections_accepted.load(Relaxed) as i64));
-    line("glasshouse_connections_rejected_total", "counter", m.sum(|w| w.connections_rejected.load(Relaxed) as i64));
-    line("glasshouse_bytes_sent_total", "counter", m.sum(|w| w.bytes_sent.load(Relaxed) as i64));
-    line("http_server_active_requests", "gauge", m.sum(|w| w.active_requests.load(Relaxed)));
-    line("glasshouse_shutdown_drained_total", "counter", m.process.shutdown_drained.load(Relaxed) as i64);
-    line("glasshouse_shutdown_forced_total", "counter", m.process.shutdown_forced.load(Relaxed) as i64);
+    line(
+        "glasshouse_connections_open",
+        "gauge",
+        m.sum(|w| w.connections_open.load(Relaxed)),
+    );
+    line(
+        "glasshouse_connections_accepted_total",
+        "counter",
+        m.sum(|w| w.connections_accepted.load(Relaxed) as i64),
+    );
+    line(
+        "glasshouse_connections_rejected_total",
+        "counter",
+        m.sum(|w| w.connections_rejected.load(Relaxed) as i64),
+    );
+    line(
+        "glasshouse_bytes_sent_total",
+        "counter",
+        m.sum(|w| w.bytes_sent.load(Relaxed) as i64),
+    );
+    line(
+        "http_server_active_requests",
+        "gauge",
+        m.sum(|w| w.active_requests.load(Relaxed)),
+    );
+    line(
+        "glasshouse_shutdown_drained_total",
+        "counter",
+        m.process.shutdown_drained.load(Relaxed) as i64,
+    );
+    line(
+        "glasshouse_shutdown_forced_total",
+        "counter",
+        m.process.shutdown_forced.load(Relaxed) as i64,
+    );
     s
 }

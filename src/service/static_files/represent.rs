@@ -1,0 +1,142 @@
+//! What a resolved file becomes in the cache: one [`Rep`] per
+//! representation (the file and its precompressed siblings) with the bytes
+//! of small ones and every header value computed once.
+//!
+//! Header policy lives here: `Content-Type` from the extension (with
+//! `charset=utf-8` for text, JavaScript, JSON and XML), the strong `ETag`
+//! `"<size hex>-<mtime ns hex>"` (plus `.br`/`.gz` so representations never
+//! share one), `Last-Modified`, and `Cache-Control`: `immutable` for the
+//! content-hashed files under `assets/`, `no-cache` (always revalidate,
+//! cheap with the validators) for everything else.
+
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use super::cache::{Entry, FileId, Limits, Rep};
+use super::encoding::Coding;
+use super::resolve;
+use crate::sys::fs::Root;
+
+fn content_type(rel: &str) -> String {
+    let mime = mime_guess::from_path(rel)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
+    let textual = mime.starts_with("text/")
+        || matches!(
+            mime,
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        )
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml");
+    if textual {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_owned()
+    }
+}
+
+fn cache_control(rel: &str) -> &'static str {
+    if rel.starts_with("assets/") && !rel.ends_with(".html") {
+        // Vite and friends put content-hashed names there.
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    }
+}
+
+/// Reads exactly `size` bytes, or gives up (the file changed under us).
+fn read_whole(file: &mut File, size: u64) -> Option<Arc<[u8]>> {
+    let mut data = Vec::with_capacity(usize::try_from(size).ok()?);
+    file.take(size + 1).read_to_end(&mut data).ok()?;
+    (data.len() as u64 == size).then(|| data.into())
+}
+
+fn make_rep(
+    coding: Coding,
+    rel: String,
+    meta: &Metadata,
+    content_type: &str,
+    cache_control: &'static str,
+    data: Option<Arc<[u8]>>,
+) -> Rep {
+    let id = FileId::of(meta);
+    let nanos = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    let secs = u64::try_from(meta.mtime()).unwrap_or(0);
+    let modified = UNIX_EPOCH + Duration::from_secs(secs);
+    Rep {
+        coding,
+        rel,
+        id,
+        size: meta.size(),
+        modified,
+        etag: format!(
+            "\"{:x}-{:x}{}\"",
+            meta.size(),
+            nanos.max(0),
+            coding.suffix()
+        ),
+        last_modified: httpdate::fmt_http_date(modified),
+        content_type: content_type.to_owned(),
+        cache_control,
+        data,
+    }
+}
+
+/// Builds the entry for a resolved file and its siblings. Bytes of small
+/// representations are read (or taken from `old` when the file did not
+/// change); the open files of the others are handed back for this response.
+pub(super) fn build_entry(
+    root: &Root,
+    rel: String,
+    file: File,
+    meta: Metadata,
+    old: Option<Entry>,
+    limits: Limits,
+    now: Instant,
+) -> (Entry, Vec<(Coding, File)>) {
+    let content_type = content_type(&rel);
+    let cache_control = cache_control(&rel);
+    let mut found = Vec::with_capacity(3);
+    for coding in [Coding::Brotli, Coding::Gzip] {
+        if let Some((file, meta)) = resolve::sibling(root, &rel, coding) {
+            found.push((coding, format!("{rel}{}", coding.suffix()), file, meta));
+        }
+    }
+    found.insert(0, (Coding::Identity, rel, file, meta));
+    let vary = found.len() > 1;
+    let mut reps = Vec::with_capacity(found.len());
+    let mut files = Vec::new();
+    for (coding, rel, mut file, meta) in found {
+        let kept = old
+            .as_ref()
+            .and_then(|o| o.rep(coding))
+            .filter(|r| r.id == FileId::of(&meta))
+            .and_then(|r| r.data.clone());
+        let data = kept.or_else(|| {
+            (meta.size() <= limits.small_file)
+                .then(|| read_whole(&mut file, meta.size()))
+                .flatten()
+        });
+        if data.is_none() {
+            files.push((coding, file));
+        }
+        reps.push(make_rep(
+            coding,
+            rel,
+            &meta,
+            &content_type,
+            cache_control,
+            data,
+        ));
+    }
+    let entry = Entry {
+        reps,
+        vary,
+        checked: now,
+        last_used: now,
+    };
+    (entry, files)
+}
