@@ -2,8 +2,8 @@
 //!
 //! [`EchoApp`] serves `/ws/echo`. The `/ws/stats` application lives with the
 //! service layer, which owns the stats JSON; it uses
-//! [`WsApp::tick_interval`](super::WsApp::tick_interval) and
-//! [`WsApp::on_tick`](super::WsApp::on_tick).
+//! [`WsApp::tick_interval`] and
+//! [`WsApp::on_tick`].
 
 use super::{Message, Outbox, WsApp};
 

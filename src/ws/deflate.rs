@@ -58,9 +58,14 @@ impl Deflater {
         let mut input = data;
         loop {
             let (in0, out0) = (state.total_in(), state.total_out());
-            state
+            if state
                 .compress(input, &mut self.scratch, FlushCompress::Sync)
-                .map_err(|_| CodecError::Corrupt)?;
+                .is_err()
+            {
+                // The shared window is now unknown: start afresh.
+                self.state = None;
+                return Err(CodecError::Corrupt);
+            }
             let consumed = (state.total_in() - in0) as usize;
             let produced = (state.total_out() - out0) as usize;
             out.extend_from_slice(&self.scratch[..produced]);

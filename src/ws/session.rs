@@ -556,8 +556,8 @@ impl Session {
         } else {
             Message::Binary(data)
         };
-        self.messages_in += 1;
         if self.state == State::Open {
+            self.messages_in += 1;
             let mut outbox = Outbox::default();
             self.app.on_message(msg, &mut outbox);
             self.flush_outbox(outbox, now);
