@@ -91,12 +91,14 @@ impl Deflater {
     }
 }
 
-/// Inflates incoming messages.
+/// Inflates incoming messages, piece by piece as frames arrive.
 pub struct Inflater {
     /// Present between messages only with context takeover.
     state: Option<Decompress>,
     /// Reset the window after each message (`client_no_context_takeover`).
     no_context_takeover: bool,
+    /// The current message held a final block: ignore the rest of it.
+    ended: bool,
     scratch: Vec<u8>,
 }
 
@@ -116,6 +118,7 @@ impl Inflater {
         Inflater {
             state: None,
             no_context_takeover,
+            ended: false,
             scratch: Vec::new(),
         }
     }
@@ -128,50 +131,68 @@ impl Inflater {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<(), CodecError> {
-        let result = self.inflate_inner(data, out, max);
-        if self.no_context_takeover || result.is_err() {
-            self.state = None;
-            self.scratch = Vec::new();
+        self.push(data, out, max)?;
+        self.finish(out, max)
+    }
+
+    /// Inflate the next piece of the current message into `out` (which
+    /// holds the message so far), never letting it grow past `max`.
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), CodecError> {
+        let result = self.run(data, out, max);
+        if result.is_err() {
+            self.reset();
         }
         result
     }
 
-    fn inflate_inner(
-        &mut self,
-        data: &[u8],
-        out: &mut Vec<u8>,
-        max: usize,
-    ) -> Result<(), CodecError> {
+    /// The message is complete: feed the removed tail (RFC 7692 §7.2.2)
+    /// and forget the window unless context takeover was agreed.
+    pub fn finish(&mut self, out: &mut Vec<u8>, max: usize) -> Result<(), CodecError> {
+        let result = self.run(&TAIL, out, max);
+        if self.no_context_takeover || result.is_err() {
+            self.reset();
+        }
+        self.ended = false;
+        result
+    }
+
+    fn reset(&mut self) {
+        self.state = None;
+        self.scratch = Vec::new();
+    }
+
+    fn run(&mut self, mut input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), CodecError> {
+        if self.ended {
+            return Ok(());
+        }
         let state = self
             .state
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, MAX_BITS));
         self.scratch.resize(STEP, 0);
-        for mut input in [data, &TAIL[..]] {
-            loop {
-                let (in0, out0) = (state.total_in(), state.total_out());
-                let status = state
-                    .decompress(input, &mut self.scratch, FlushDecompress::Sync)
-                    .map_err(|_| CodecError::Corrupt)?;
-                let consumed = (state.total_in() - in0) as usize;
-                let produced = (state.total_out() - out0) as usize;
-                if out.len() + produced > max {
-                    return Err(CodecError::TooBig);
-                }
-                out.extend_from_slice(&self.scratch[..produced]);
-                input = &input[consumed..];
-                if status == Status::StreamEnd {
-                    // A final block (BFINAL) ends the stream: whatever
-                    // follows is ignored and the next message starts afresh.
-                    self.state = None;
-                    return Ok(());
-                }
-                let stalled = consumed == 0 && produced == 0;
-                if (input.is_empty() && produced < self.scratch.len()) || stalled {
-                    break;
-                }
+        loop {
+            let (in0, out0) = (state.total_in(), state.total_out());
+            let status = state
+                .decompress(input, &mut self.scratch, FlushDecompress::Sync)
+                .map_err(|_| CodecError::Corrupt)?;
+            let consumed = (state.total_in() - in0) as usize;
+            let produced = (state.total_out() - out0) as usize;
+            if out.len() + produced > max {
+                return Err(CodecError::TooBig);
+            }
+            out.extend_from_slice(&self.scratch[..produced]);
+            input = &input[consumed..];
+            if status == Status::StreamEnd {
+                // A final block (BFINAL) ends the stream: the rest of the
+                // message is ignored and the next one starts afresh.
+                self.state = None;
+                self.ended = true;
+                return Ok(());
+            }
+            let stalled = consumed == 0 && produced == 0;
+            if (input.is_empty() && produced < self.scratch.len()) || stalled {
+                return Ok(());
             }
         }
-        Ok(())
     }
 }
 
@@ -271,6 +292,20 @@ mod tests {
         assert_eq!(err, Err(CodecError::TooBig));
         assert!(out.len() <= 1 << 20);
         assert!(out.capacity() <= 2 << 20);
+    }
+
+    #[test]
+    fn pieces_inflate_like_the_whole() {
+        let text: Vec<u8> = b"streamed piece by piece ".repeat(500);
+        let mut wire = Vec::new();
+        Deflater::new(15, false).compress(&text, &mut wire).unwrap();
+        let mut inflater = Inflater::new(false);
+        let mut out = Vec::new();
+        for piece in wire.chunks(7) {
+            inflater.push(piece, &mut out, 1 << 20).unwrap();
+        }
+        inflater.finish(&mut out, 1 << 20).unwrap();
+        assert_eq!(out, text);
     }
 
     #[test]

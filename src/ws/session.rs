@@ -1,25 +1,33 @@
 //! One WebSocket session after the handshake: the sans-I/O protocol machine
 //! the reactor drives (RFC 6455 §5–§7, RFC 7692).
 //!
-//! Bytes come in through [`Session::receive`], bytes to write come out of
-//! [`Session::output`], and time comes in through [`Session::on_timer`] at
-//! [`Session::next_deadline`]. In between, the session reassembles messages,
-//! answers pings, runs the close handshake, enforces limits and calls the
-//! [`WsApp`]. It owns no descriptor and never blocks; the reactor owns the
-//! socket, the buffers it reads into, and the decision to close.
+//! Bytes come in through [`Session::receive`] (the reading half lives in
+//! `session/input.rs`), bytes to write come out of [`Session::output`], and
+//! time comes in through [`Session::on_timer`] at [`Session::next_deadline`].
+//! In between, the session reassembles messages, answers pings, runs the
+//! close handshake, enforces limits and calls the [`WsApp`]. It owns no
+//! descriptor and never blocks; the reactor owns the socket and the decision
+//! to close it, which it takes from [`Session::should_close_transport`].
 //!
-//! Reading is streamed: a frame's payload is unmasked and appended to the
-//! message as it arrives, so the reactor never has to hold a whole frame,
-//! and text is checked for UTF-8 piece by piece (failing fast, §8.1).
+//! Call sequence for the reactor:
+//! - after the 101 response is queued: [`Session::from_upgrade`];
+//! - readable: read, then [`Session::receive`] (discard what it did not
+//!   consume), then write out [`Session::output`];
+//! - writable: write [`Session::output`], then [`Session::consume_output`];
+//! - timer at [`Session::next_deadline`]: [`Session::on_timer`], then write;
+//! - graceful shutdown: [`Session::start_close`] with 1001, then write;
+//! - after each of these: [`Session::take_counts`] for metrics, and close the
+//!   connection once [`Session::should_close_transport`] is true.
 
 use std::time::Instant;
 
 use super::close;
-use super::deflate::{CodecError, Deflater, Inflater};
-use super::frame::{self, FrameHeader, OpCode, MAX_HEADER};
-use super::mask::apply_mask;
+use super::deflate::{Deflater, Inflater};
+use super::frame::{self, OpCode, MAX_HEADER};
 use super::utf8::Utf8Validator;
 use super::{Message, Outbox, SessionConfig, Upgrade, WsApp};
+
+mod input;
 
 /// Largest control frame payload (§5.5).
 const MAX_CONTROL: u64 = 125;
@@ -63,6 +71,9 @@ struct InMessage {
     text: bool,
     /// RSV1 was set on the first frame (RFC 7692 §6.1).
     compressed: bool,
+    /// Payload bytes received so far (compressed, when it is).
+    wire_len: usize,
+    /// The message so far, unmasked and inflated.
     data: Vec<u8>,
 }
 
@@ -81,6 +92,8 @@ pub struct Session {
     control: Vec<u8>,
     utf8: Utf8Validator,
     inflater: Option<Inflater>,
+    /// Unmasked compressed bytes on their way to the inflater.
+    scratch: Vec<u8>,
     deflater: Option<Deflater>,
 
     /// Bytes to write; `out[out_pos..]` is still pending.
@@ -137,6 +150,7 @@ impl Session {
             control: Vec::new(),
             utf8: Utf8Validator::new(),
             inflater,
+            scratch: Vec::new(),
             deflater,
             out: Vec::new(),
             out_pos: 0,
@@ -315,254 +329,6 @@ impl Session {
             self.state = State::Flushing;
             self.close_deadline = Some(now + self.config.close_timeout);
         }
-    }
-
-    // ----- input -----
-
-    /// Read `input`: returns how many bytes were consumed. While the session
-    /// reads, that is all of them (partial frames are kept inside); once
-    /// reading stops (close received, protocol error) the rest is to be
-    /// discarded.
-    pub fn receive(&mut self, input: &[u8], now: Instant) -> usize {
-        let mut pos = 0;
-        while self.wants_read() {
-            if let Some(frame) = &mut self.frame {
-                let take =
-                    (input.len() - pos).min(usize::try_from(frame.remaining).unwrap_or(usize::MAX));
-                let chunk = &input[pos..pos + take];
-                pos += take;
-                if let Err(fail) = self.on_payload(chunk) {
-                    self.fail(fail, now);
-                    break;
-                }
-                if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
-                    if let Err(fail) = self.on_frame_end(now) {
-                        self.fail(fail, now);
-                    }
-                }
-                if pos == input.len() {
-                    break;
-                }
-                continue;
-            }
-            if pos == input.len() {
-                break;
-            }
-            // Gather a header, possibly across reads.
-            let copy = (MAX_HEADER - self.header_len).min(input.len() - pos);
-            self.header[self.header_len..self.header_len + copy]
-                .copy_from_slice(&input[pos..pos + copy]);
-            match FrameHeader::parse(&self.header[..self.header_len + copy]) {
-                Ok(None) => {
-                    self.header_len += copy;
-                    pos += copy;
-                }
-                Ok(Some((header, n))) => {
-                    pos += n - self.header_len;
-                    self.header_len = 0;
-                    if let Err(fail) = self.on_header(header) {
-                        self.fail(fail, now);
-                        break;
-                    }
-                    // A frame with an empty payload ends right here.
-                    if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
-                        if let Err(fail) = self.on_frame_end(now) {
-                            self.fail(fail, now);
-                        }
-                    }
-                }
-                Err(_) => {
-                    self.fail(Fail(close::PROTOCOL_ERROR, "bad frame length"), now);
-                    break;
-                }
-            }
-        }
-        pos
-    }
-
-    /// Check a header against the session's rules (§5.2, §5.4, §5.5).
-    fn on_header(&mut self, h: FrameHeader) -> Result<(), Fail> {
-        let protocol = |reason| Err(Fail(close::PROTOCOL_ERROR, reason));
-        if h.rsv2 || h.rsv3 {
-            return protocol("reserved bits set");
-        }
-        let Some(mask) = h.mask else {
-            return protocol("client frames must be masked");
-        };
-        match h.opcode {
-            OpCode::Reserved(_) => return protocol("reserved opcode"),
-            op if op.is_control() => {
-                if !h.fin {
-                    return protocol("fragmented control frame");
-                }
-                if h.len > MAX_CONTROL {
-                    return protocol("control frame too long");
-                }
-                if h.rsv1 {
-                    return protocol("reserved bits set");
-                }
-                self.control.clear();
-            }
-            OpCode::Continuation => {
-                let Some(message) = &self.message else {
-                    return protocol("continuation without a message");
-                };
-                if h.rsv1 {
-                    return protocol("RSV1 on a continuation frame");
-                }
-                self.check_size(message.data.len(), h.len)?;
-            }
-            _ => {
-                if self.message.is_some() {
-                    return protocol("new message inside a fragmented one");
-                }
-                if h.rsv1 && self.inflater.is_none() {
-                    return protocol("reserved bits set");
-                }
-                self.check_size(0, h.len)?;
-                let reserve = usize::try_from(h.len)
-                    .unwrap_or(MAX_RESERVE)
-                    .min(MAX_RESERVE);
-                self.message = Some(InMessage {
-                    text: h.opcode == OpCode::Text,
-                    compressed: h.rsv1,
-                    data: Vec::with_capacity(reserve),
-                });
-            }
-        }
-        self.frame = Some(InFrame {
-            opcode: h.opcode,
-            fin: h.fin,
-            mask,
-            remaining: h.len,
-            offset: 0,
-        });
-        Ok(())
-    }
-
-    /// A message (compressed or not) may not exceed `max_message` (§10.4).
-    fn check_size(&self, have: usize, more: u64) -> Result<(), Fail> {
-        let total = (have as u64).saturating_add(more);
-        if total > self.config.max_message as u64 {
-            return Err(Fail(close::TOO_BIG, "message too big"));
-        }
-        Ok(())
-    }
-
-    /// Store and unmask the next piece of the current frame's payload.
-    fn on_payload(&mut self, chunk: &[u8]) -> Result<(), Fail> {
-        let Some(frame) = &mut self.frame else {
-            return Ok(());
-        };
-        frame.remaining -= chunk.len() as u64;
-        let offset = frame.offset;
-        frame.offset += chunk.len();
-        if frame.opcode.is_control() {
-            let start = self.control.len();
-            self.control.extend_from_slice(chunk);
-            apply_mask(&mut self.control[start..], frame.mask, offset);
-            return Ok(());
-        }
-        let Some(message) = &mut self.message else {
-            return Ok(());
-        };
-        let start = message.data.len();
-        message.data.extend_from_slice(chunk);
-        let fresh = &mut message.data[start..];
-        apply_mask(fresh, frame.mask, offset);
-        if message.text && !message.compressed && self.utf8.feed(fresh).is_err() {
-            return Err(Fail(close::INVALID_PAYLOAD, "invalid UTF-8"));
-        }
-        Ok(())
-    }
-
-    /// The current frame is complete.
-    fn on_frame_end(&mut self, now: Instant) -> Result<(), Fail> {
-        let Some(frame) = self.frame.take() else {
-            return Ok(());
-        };
-        match frame.opcode {
-            OpCode::Ping => {
-                if self.state == State::Open && self.has_room() {
-                    frame::write_frame(&mut self.out, OpCode::Pong, true, false, &self.control);
-                }
-                Ok(())
-            }
-            OpCode::Pong => {
-                // Only an answer to our Ping counts; others are ignored (§5.5.3).
-                if let Some((seq, _)) = self.ping_outstanding {
-                    if self.control == seq.to_be_bytes() {
-                        self.ping_outstanding = None;
-                    }
-                }
-                Ok(())
-            }
-            OpCode::Close => self.on_close(now),
-            _ if frame.fin => self.on_message_end(now),
-            _ => Ok(()),
-        }
-    }
-
-    /// The peer's Close (§5.5.1, §7.1.5): echo its code, then close.
-    fn on_close(&mut self, now: Instant) -> Result<(), Fail> {
-        let code = match close::parse(&self.control) {
-            Ok(parsed) => parsed.map(|(code, _)| code),
-            Err(close::CloseError::BadCode) => {
-                return Err(Fail(close::PROTOCOL_ERROR, "invalid close code"))
-            }
-            Err(close::CloseError::BadReason) => {
-                return Err(Fail(close::PROTOCOL_ERROR, "close reason is not UTF-8"))
-            }
-        };
-        self.received_close = Some(code.unwrap_or(1005));
-        if self.state == State::Open {
-            let payload = code.map(|c| c.to_be_bytes().to_vec()).unwrap_or_default();
-            frame::write_frame(&mut self.out, OpCode::Close, true, false, &payload);
-            self.sent_close = code;
-        }
-        self.enter_flushing(now);
-        Ok(())
-    }
-
-    /// A data message is complete: inflate, validate, deliver.
-    fn on_message_end(&mut self, now: Instant) -> Result<(), Fail> {
-        let Some(message) = self.message.take() else {
-            return Ok(());
-        };
-        let data = if message.compressed {
-            let mut inflated = Vec::new();
-            let inflater = self
-                .inflater
-                .as_mut()
-                .ok_or(Fail(close::PROTOCOL_ERROR, "reserved bits set"))?;
-            match inflater.inflate(&message.data, &mut inflated, self.config.max_message) {
-                Ok(()) => inflated,
-                Err(CodecError::TooBig) => return Err(Fail(close::TOO_BIG, "message too big")),
-                Err(CodecError::Corrupt) => {
-                    return Err(Fail(close::INVALID_PAYLOAD, "bad compressed data"))
-                }
-            }
-        } else {
-            message.data
-        };
-        let msg = if message.text {
-            // For uncompressed text this repeats the incremental check and
-            // also catches a character cut by the end of the message.
-            self.utf8 = Utf8Validator::new();
-            match String::from_utf8(data) {
-                Ok(s) => Message::Text(s),
-                Err(_) => return Err(Fail(close::INVALID_PAYLOAD, "invalid UTF-8")),
-            }
-        } else {
-            Message::Binary(data)
-        };
-        if self.state == State::Open {
-            self.messages_in += 1;
-            let mut outbox = Outbox::default();
-            self.app.on_message(msg, &mut outbox);
-            self.flush_outbox(outbox, now);
-        }
-        Ok(())
     }
 
     // ----- time -----

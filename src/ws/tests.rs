@@ -807,12 +807,26 @@ fn deflate_bomb_closes_1009() {
         .compress(&vec![0u8; 8 << 20], &mut bomb)
         .unwrap();
     assert!(bomb.len() < 1 << 20);
-    let frames = feed(
-        &mut s,
-        &client::encode(OpCode::Binary, true, true, &bomb, client::KEY),
-        now,
-    );
+    let wire = client::encode(OpCode::Binary, true, true, &bomb, client::KEY);
+    let frames = feed(&mut s, &wire, now);
     assert_failed(&frames, &s, 1009);
+    // Caught while the frame is still arriving.
+    let (mut s, now) = echo_session(deflate_config(1 << 20));
+    let frames = feed(&mut s, &wire[..wire.len() / 2], now);
+    assert_failed(&frames, &s, 1009);
+}
+
+#[test]
+fn deflate_utf8_fails_fast_across_fragments() {
+    let (mut s, now) = echo_session(deflate_config(1 << 20));
+    let mut compressed = Vec::new();
+    Deflater::new(15, true)
+        .compress(b"fine so far \xff and then more text", &mut compressed)
+        .unwrap();
+    // Only the first fragment: the message is not over, yet it fails.
+    let wire = client::encode(OpCode::Text, false, true, &compressed, client::KEY);
+    let frames = feed(&mut s, &wire, now);
+    assert_failed(&frames, &s, 1007);
 }
 
 #[test]
