@@ -19,7 +19,7 @@
 //! - after each of these: [`Session::take_counts`] for metrics, and close the
 //!   connection once [`Session::should_close_transport`] is true.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::close;
 use super::deflate::{Deflater, Inflater};
@@ -31,6 +31,9 @@ mod input;
 
 /// Largest control frame payload (§5.5).
 const MAX_CONTROL: u64 = 125;
+
+/// Shortest keepalive or tick interval, so a zero cannot spin the loop.
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Reserve at most this much up front for an announced frame, so a peer
 /// that announces 16 MiB and sends nothing costs nothing.
@@ -137,8 +140,8 @@ impl Session {
         let inflater = config
             .deflate
             .map(|d| Inflater::new(d.client_no_context_takeover));
-        let next_ping = config.ping_interval.map(|i| now + i);
-        let next_tick = app.tick_interval().map(|i| now + i);
+        let next_ping = config.ping_interval.map(|i| now + i.max(MIN_INTERVAL));
+        let next_tick = app.tick_interval().map(|i| now + i.max(MIN_INTERVAL));
         Session {
             config,
             app,
@@ -370,7 +373,7 @@ impl Session {
         }
         if let (Some(at), Some(interval), None) = (
             self.next_ping,
-            self.config.ping_interval,
+            self.config.ping_interval.map(|i| i.max(MIN_INTERVAL)),
             self.ping_outstanding,
         ) {
             if now >= at && self.has_room() {
@@ -386,7 +389,10 @@ impl Session {
                 self.next_ping = Some(now + interval);
             }
         }
-        if let (Some(at), Some(interval)) = (self.next_tick, self.app.tick_interval()) {
+        if let (Some(at), Some(interval)) = (
+            self.next_tick,
+            self.app.tick_interval().map(|i| i.max(MIN_INTERVAL)),
+        ) {
             if now >= at && self.state == State::Open {
                 let mut next = at + interval;
                 if next <= now {

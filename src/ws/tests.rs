@@ -859,3 +859,108 @@ fn deflate_errors() {
     let frames = feed(&mut s, &wire, now);
     assert_failed(&frames, &s, 1002);
 }
+
+// ----- robustness -----
+
+/// A small deterministic generator, so failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// Everything the server wrote for `wire` fed in pieces cut at random.
+fn run_split(config: &SessionConfig, wire: &[u8], rng: &mut Lcg) -> (Vec<u8>, State) {
+    let now = t0();
+    let mut s = Session::new(config.clone(), Box::new(EchoApp), now);
+    let mut written = Vec::new();
+    let mut pos = 0;
+    while pos < wire.len() && s.wants_read() {
+        let n = 1 + (rng.next() as usize % 300).min(wire.len() - pos - 1);
+        let consumed = s.receive(&wire[pos..pos + n], now);
+        assert!(consumed <= n);
+        pos += n;
+        written.extend_from_slice(s.output());
+        let len = s.output().len();
+        s.consume_output(len);
+    }
+    (written, s.state())
+}
+
+#[test]
+fn any_split_gives_the_same_result() {
+    let key = client::KEY;
+    let mut compressed = Vec::new();
+    Deflater::new(15, false)
+        .compress("compressed κόσμε ".repeat(50).as_bytes(), &mut compressed)
+        .unwrap();
+    let mut wire = Vec::new();
+    wire.extend(client::text("hello"));
+    wire.extend(client::encode(
+        OpCode::Text,
+        false,
+        false,
+        "κό".as_bytes(),
+        key,
+    ));
+    wire.extend(client::ping(b"in between"));
+    wire.extend(client::encode(
+        OpCode::Continuation,
+        true,
+        false,
+        "σμε".as_bytes(),
+        key,
+    ));
+    wire.extend(client::binary(&vec![9u8; 70_000]));
+    wire.extend(client::encode(OpCode::Text, true, true, &compressed, key));
+    wire.extend(client::close(1000, "done"));
+    let config = deflate_config(1 << 20);
+    let mut rng = Lcg(7);
+    // Cut points from a fixed seed, then from many others.
+    let whole = run_split(&config, &wire, &mut Lcg(0));
+    assert_eq!(whole.1, State::Flushing);
+    for _ in 0..50 {
+        assert_eq!(run_split(&config, &wire, &mut rng), whole);
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut rng = Lcg(42);
+    for round in 0..300 {
+        let len = rng.next() as usize % 400;
+        let mut wire: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        // Often start with a plausible masked header so the deeper paths run.
+        if round % 2 == 0 && wire.len() > 6 {
+            wire[1] |= 0x80;
+            wire[1] &= 0xfe;
+        }
+        let config = if round % 3 == 0 {
+            deflate_config(4096)
+        } else {
+            SessionConfig::default()
+        };
+        let (_, state) = run_split(&config, &wire, &mut rng);
+        assert!(matches!(
+            state,
+            State::Open | State::Flushing | State::Closing | State::Done
+        ));
+    }
+}
+
+#[test]
+fn nothing_is_read_after_the_end() {
+    let (mut s, now) = echo_session(SessionConfig::default());
+    s.receive(b"\x81\x05Hello", now); // unmasked: fails
+    assert_eq!(s.receive(&client::text("more"), now), 0);
+    s.on_timer(now + Duration::from_secs(3600));
+    assert_eq!(s.state(), State::Done);
+    assert_eq!(s.receive(&client::text("more"), now), 0);
+    assert_eq!(s.next_deadline(), None);
+}
