@@ -32,7 +32,6 @@ pub struct Deflater {
     /// Reset the window after each message (`server_no_context_takeover`).
     no_context_takeover: bool,
     window_bits: u8,
-    scratch: Vec<u8>,
 }
 
 impl Deflater {
@@ -43,7 +42,6 @@ impl Deflater {
             state: None,
             no_context_takeover,
             window_bits: window_bits.clamp(MIN_BITS, MAX_BITS),
-            scratch: Vec::new(),
         }
     }
 
@@ -53,24 +51,23 @@ impl Deflater {
         let state = self.state.get_or_insert_with(|| {
             Compress::new_with_window_bits(Compression::fast(), false, bits)
         });
-        self.scratch.resize(STEP, 0);
         let start = out.len();
         let mut input = data;
         loop {
+            // Compress straight into `out`: its output is never much larger
+            // than its input, so there is nothing to bound here.
+            out.reserve(STEP);
+            let room = out.capacity() - out.len();
             let (in0, out0) = (state.total_in(), state.total_out());
-            if state
-                .compress(input, &mut self.scratch, FlushCompress::Sync)
-                .is_err()
-            {
+            if state.compress_vec(input, out, FlushCompress::Sync).is_err() {
                 // The shared window is now unknown: start afresh.
                 self.state = None;
                 return Err(CodecError::Corrupt);
             }
             let consumed = (state.total_in() - in0) as usize;
             let produced = (state.total_out() - out0) as usize;
-            out.extend_from_slice(&self.scratch[..produced]);
             input = &input[consumed..];
-            if input.is_empty() && produced < self.scratch.len() {
+            if input.is_empty() && produced < room {
                 break;
             }
         }
@@ -85,7 +82,6 @@ impl Deflater {
         }
         if self.no_context_takeover {
             self.state = None;
-            self.scratch = Vec::new();
         }
         Ok(())
     }
@@ -152,6 +148,9 @@ impl Inflater {
         if self.no_context_takeover || result.is_err() {
             self.reset();
         }
+        // The window (if kept) lives in the zlib state; the scratch buffer
+        // need not outlive the message.
+        self.scratch = Vec::new();
         self.ended = false;
         result
     }

@@ -25,7 +25,7 @@ const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 pub type ProtocolSelector = Arc<dyn Fn(&[&str]) -> Option<String> + Send + Sync>;
 
 /// What a route accepts in a handshake.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WsOptions {
     /// Subprotocols the route speaks; the first one the client offers that
     /// is in this list is selected (§4.2.2 step 5.4). Ignored when
@@ -38,11 +38,27 @@ pub struct WsOptions {
     /// (§4.2.1 step 7, §10.2). Requests without `Origin` (non-browser
     /// clients) are let through.
     pub allowed_origins: Option<Vec<String>>,
-    /// permessage-deflate policy; `None` leaves the extension off.
+    /// permessage-deflate policy; `None` leaves the extension off. On by
+    /// default, with `server_no_context_takeover` so that an idle session
+    /// holds no compressor.
     pub deflate: Option<DeflatePolicy>,
     /// Limits and timers for the sessions; the handshake fills in the
     /// negotiated `deflate` and `protocol`.
     pub session: SessionConfig,
+}
+
+impl Default for WsOptions {
+    fn default() -> WsOptions {
+        WsOptions {
+            protocols: Vec::new(),
+            select_protocol: None,
+            allowed_origins: None,
+            deflate: Some(DeflatePolicy {
+                server_no_context_takeover: true,
+            }),
+            session: SessionConfig::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for WsOptions {

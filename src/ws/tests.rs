@@ -247,8 +247,18 @@ fn handshake_negotiates_deflate() {
         Some("permessage-deflate")
     );
     assert!(resp.upgrade.unwrap().config.deflate.is_some());
-    // Off by default.
+    // The default: on, without server context takeover.
     let resp = handshake(&offer, &WsOptions::default());
+    assert_eq!(
+        header(&resp, "Sec-WebSocket-Extensions"),
+        Some("permessage-deflate; server_no_context_takeover")
+    );
+    // Off.
+    let off = WsOptions {
+        deflate: None,
+        ..WsOptions::default()
+    };
+    let resp = handshake(&offer, &off);
     assert_eq!(header(&resp, "Sec-WebSocket-Extensions"), None);
     assert!(resp.upgrade.unwrap().config.deflate.is_none());
 }
