@@ -189,3 +189,6 @@ pub fn accept(req: &Request<'_>, opts: &WsOptions, app: Box<dyn WsApp>) -> Respo
     resp.upgrade = Some(Upgrade { app, config });
     resp
 }
+
+#[cfg(test)]
+mod tests;

@@ -32,9 +32,6 @@ pub mod mask;
 pub mod session;
 pub mod utf8;
 
-#[cfg(test)]
-mod tests;
-
 pub use apps::EchoApp;
 pub use extension::{DeflateParams, DeflatePolicy};
 pub use handshake::{accept, WsOptions};

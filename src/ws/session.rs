@@ -407,3 +407,6 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
