@@ -82,12 +82,18 @@ pub fn accept_key(key: &str) -> String {
     BASE64.encode(sha.finalize())
 }
 
-/// All comma-separated tokens of every header named `name`, trimmed.
-fn tokens<'a>(req: &Request<'a>, name: &str) -> Vec<&'a str> {
+/// The values of every header named `name` (fields may repeat, §4.1).
+fn values<'a, 'r>(req: &'r Request<'a>, name: &'r str) -> impl Iterator<Item = &'a [u8]> + 'r {
     req.headers
         .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case(name))
-        .filter_map(|h| std::str::from_utf8(h.value).ok())
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+/// All comma-separated tokens of every header named `name`, trimmed.
+fn tokens<'a>(req: &Request<'a>, name: &str) -> Vec<&'a str> {
+    values(req, name)
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -109,15 +115,12 @@ fn upgrade_required(message: &str) -> Response {
 
 /// A valid `Sec-WebSocket-Key`: exactly one, base64 of 16 bytes (§4.1).
 fn valid_key<'a>(req: &Request<'a>) -> Option<&'a str> {
-    let mut keys = req
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"));
+    let mut keys = values(req, "sec-websocket-key");
     let key = keys.next()?;
     if keys.next().is_some() {
         return None;
     }
-    let key = std::str::from_utf8(key.value).ok()?.trim();
+    let key = std::str::from_utf8(key).ok()?.trim();
     let decoded = BASE64.decode(key).ok()?;
     (decoded.len() == 16).then_some(key)
 }
@@ -167,13 +170,10 @@ pub fn accept(req: &Request<'_>, opts: &WsOptions, app: Box<dyn WsApp>) -> Respo
     let mut config = opts.session.clone();
     config.protocol = select_protocol(req, opts);
     config.deflate = opts.deflate.as_ref().and_then(|policy| {
-        let values: Vec<&str> = req
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
-            .filter_map(|h| std::str::from_utf8(h.value).ok())
+        let offers: Vec<&str> = values(req, "sec-websocket-extensions")
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .collect();
-        extension::negotiate(&values, policy)
+        extension::negotiate(&offers, policy)
     });
 
     let mut resp = Response::new(101, crate::app::Body::Empty)

@@ -16,6 +16,8 @@ use crate::ws::mask::apply_mask;
 use crate::ws::utf8::Utf8Validator;
 use crate::ws::{Message, Outbox};
 
+const BAD_UTF8: Fail = Fail(close::INVALID_PAYLOAD, "invalid UTF-8");
+
 fn codec_fail(e: CodecError) -> Fail {
     match e {
         CodecError::TooBig => Fail(close::TOO_BIG, "message too big"),
@@ -41,11 +43,7 @@ impl Session {
                     self.fail(fail, now);
                     break;
                 }
-                if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
-                    if let Err(fail) = self.on_frame_end(now) {
-                        self.fail(fail, now);
-                    }
-                }
+                self.end_frame_if_complete(now);
                 if pos == input.len() {
                     break;
                 }
@@ -71,11 +69,7 @@ impl Session {
                         break;
                     }
                     // A frame with an empty payload ends right here.
-                    if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
-                        if let Err(fail) = self.on_frame_end(now) {
-                            self.fail(fail, now);
-                        }
-                    }
+                    self.end_frame_if_complete(now);
                 }
                 Err(_) => {
                     self.fail(Fail(close::PROTOCOL_ERROR, "bad frame length"), now);
@@ -84,6 +78,14 @@ impl Session {
             }
         }
         pos
+    }
+
+    fn end_frame_if_complete(&mut self, now: Instant) {
+        if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
+            if let Err(fail) = self.on_frame_end(now) {
+                self.fail(fail, now);
+            }
+        }
     }
 
     /// Check a header against the session's rules (§5.2, §5.4, §5.5;
@@ -168,6 +170,10 @@ impl Session {
         frame.remaining -= chunk.len() as u64;
         let offset = frame.offset;
         frame.offset += chunk.len();
+        // The message's last bytes: the whole-message check at its end
+        // covers them, so the incremental one (there for failing early)
+        // would only repeat it.
+        let last = frame.fin && frame.remaining == 0;
         if frame.opcode.is_control() {
             let start = self.control.len();
             self.control.extend_from_slice(chunk);
@@ -193,8 +199,8 @@ impl Session {
                 apply_mask(&mut message.data[start..], frame.mask, offset);
             }
         }
-        if message.text && self.utf8.feed(&message.data[start..]).is_err() {
-            return Err(Fail(close::INVALID_PAYLOAD, "invalid UTF-8"));
+        if message.text && !last && self.utf8.feed(&message.data[start..]).is_err() {
+            return Err(BAD_UTF8);
         }
         Ok(())
     }
@@ -254,26 +260,15 @@ impl Session {
         let Some(mut message) = self.message.take() else {
             return Ok(());
         };
-        if message.compressed {
-            if let Some(inflater) = &mut self.inflater {
-                let start = message.data.len();
-                inflater
-                    .finish(&mut message.data, self.config.max_message)
-                    .map_err(codec_fail)?;
-                if message.text && self.utf8.feed(&message.data[start..]).is_err() {
-                    return Err(Fail(close::INVALID_PAYLOAD, "invalid UTF-8"));
-                }
-            }
+        if let (Some(inflater), true) = (&mut self.inflater, message.compressed) {
+            inflater
+                .finish(&mut message.data, self.config.max_message)
+                .map_err(codec_fail)?;
         }
         let msg = if message.text {
-            if self.utf8.finish().is_err() {
-                return Err(Fail(close::INVALID_PAYLOAD, "invalid UTF-8"));
-            }
-            // The incremental check already passed; this one is the type's.
-            match String::from_utf8(message.data) {
-                Ok(s) => Message::Text(s),
-                Err(_) => return Err(Fail(close::INVALID_PAYLOAD, "invalid UTF-8")),
-            }
+            // The whole message once (the incremental check saw only the
+            // bytes that arrived before its last piece).
+            Message::Text(String::from_utf8(message.data).map_err(|_| BAD_UTF8)?)
         } else {
             Message::Binary(message.data)
         };
