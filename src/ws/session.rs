@@ -95,7 +95,8 @@ pub struct Session {
     control: Vec<u8>,
     utf8: Utf8Validator,
     inflater: Option<Inflater>,
-    /// Unmasked compressed bytes on their way to the inflater.
+    /// Unmasked compressed bytes on their way to the inflater, or an
+    /// outgoing message being compressed.
     scratch: Vec<u8>,
     deflater: Option<Deflater>,
 
@@ -276,9 +277,17 @@ impl Session {
             Message::Binary(b) => (OpCode::Binary, b.as_slice()),
         };
         if let Some(deflater) = &mut self.deflater {
-            let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
-            if deflater.compress(payload, &mut compressed).is_ok() {
-                frame::write_frame(&mut self.out, opcode, true, true, &compressed);
+            // The frame header needs the compressed length, so compress
+            // aside first (into the same buffer the inflate side uses).
+            self.scratch.clear();
+            let ok = deflater.compress(payload, &mut self.scratch).is_ok();
+            if ok {
+                frame::write_frame(&mut self.out, opcode, true, true, &self.scratch);
+            }
+            if self.scratch.capacity() > MAX_RESERVE {
+                self.scratch = Vec::new();
+            }
+            if ok {
                 self.messages_out += 1;
                 return;
             }
@@ -295,11 +304,6 @@ impl Session {
             self.send_message(msg);
         }
         if let Some((code, reason)) = outbox.close {
-            let code = if close::is_valid_code(code) {
-                code
-            } else {
-                close::NORMAL
-            };
             self.start_close(code, &reason, now);
         }
     }
@@ -308,11 +312,17 @@ impl Session {
 
     /// Begin the close handshake (§7.1.2): send a Close and wait for the
     /// peer's. Used by applications and for graceful shutdown (1001).
-    /// Does nothing unless the session is open.
+    /// Does nothing unless the session is open. A code that may not be sent
+    /// (§7.4.1: 1005, 1006, 1015, unassigned) becomes 1000.
     pub fn start_close(&mut self, code: u16, reason: &str, now: Instant) {
         if self.state != State::Open {
             return;
         }
+        let code = if close::is_valid_code(code) {
+            code
+        } else {
+            close::NORMAL
+        };
         self.queue_close_frame(code, reason);
         self.state = State::Closing;
         self.close_deadline = Some(now + self.config.close_timeout);

@@ -719,3 +719,10 @@ fn nothing_is_read_after_the_end() {
     assert_eq!(s.receive(&client::text("more"), now), 0);
     assert_eq!(s.next_deadline(), None);
 }
+
+#[test]
+fn start_close_never_sends_a_reserved_code() {
+    let (mut s, now) = echo_session(SessionConfig::default());
+    s.start_close(1005, "", now);
+    assert_eq!(drain(&mut s)[0].close_code(), Some(1000));
+}
