@@ -20,6 +20,8 @@ use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
 use glasshouse::sys::socket::{ListenOptions, Listener};
 use glasshouse::telemetry::{logging, Metrics};
+use glasshouse::ws::handshake::WsOptions;
+use glasshouse::ws::SessionConfig;
 
 /// Exit status for configuration errors (contract).
 const BAD_CONFIG: u8 = 2;
@@ -106,8 +108,15 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             jaeger: config.jaeger_url.clone(),
             prometheus: config.prometheus_url.clone(),
         },
-        root: config.root.clone(),
-        root_is_default: config.root_is_default,
+        ws: WsOptions {
+            allowed_origins: config.ws_allowed_origins.clone(),
+            session: SessionConfig {
+                max_message: config.ws_max_message,
+                ping_interval: Some(config.ws_ping_interval),
+                ..SessionConfig::default()
+            },
+            ..WsOptions::default()
+        },
     });
     let factory: HandlerFactory = {
         let state = state.clone();

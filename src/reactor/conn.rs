@@ -85,6 +85,10 @@ pub struct Conn {
     pub requests: u64,
     /// The peer closed its write side.
     pub eof: bool,
+    /// Set once the connection has been upgraded to a WebSocket session.
+    pub ws: Option<Box<crate::ws::session::Session>>,
+    /// The session timer currently scheduled, to avoid duplicates.
+    pub ws_timer: Option<Instant>,
 }
 
 impl Conn {
@@ -105,12 +109,15 @@ impl Conn {
             close_after_write: false,
             requests: 0,
             eof: false,
+            ws: None,
+            ws_timer: None,
         }
     }
 
     /// Nothing is pending: no partial request, no response owed.
     pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Idle | Phase::Fresh)
+        self.ws.is_none()
+            && matches!(self.phase, Phase::Idle | Phase::Fresh)
             && self.rbuf.is_empty()
             && !self.has_output()
     }

@@ -22,7 +22,8 @@ use crate::http::{Decoded, HttpError, Limits};
 use crate::sys::epoll::{Events, Interest, Poller};
 use crate::sys::eventfd::Bell;
 use crate::sys::socket::{would_block, Accepted, Listener, Reserve};
-use crate::telemetry::{RequestSpan, RequestSpanInfo, WorkerMetrics};
+use crate::telemetry::{RequestSpan, RequestSpanInfo, WorkerMetrics, WsDirection};
+use crate::ws::session::Session;
 
 const LISTENER: u64 = u64::MAX;
 const BELL: u64 = u64::MAX - 1;
@@ -278,6 +279,9 @@ impl Worker {
             let Some(c) = self.conns.get_mut(token) else {
                 return;
             };
+            if c.ws.is_some() {
+                return self.ws_drive(token);
+            }
             if c.close_after_write {
                 return self.finish(token);
             }
@@ -365,6 +369,7 @@ impl Worker {
                 || c.delayed.is_some()
                 || c.file.is_some()
                 || c.stream_body.is_some()
+                || c.ws.is_some()
             {
                 return at;
             }
@@ -531,9 +536,19 @@ impl Worker {
         };
         c.file = written.file;
         c.stream_body = written.stream;
-        if written.close || written.upgrade.is_some() {
-            // WebSocket sessions are served by the ws layer once it is wired;
-            // until then an accepted upgrade ends the connection cleanly.
+        if let Some(upgrade) = written.upgrade {
+            // The 101 is in the output buffer; every byte after it belongs
+            // to the WebSocket session.
+            let mut session = Session::from_upgrade(upgrade, self.now);
+            if closing {
+                session.start_close(1001, "server shutting down", self.now);
+            }
+            c.ws = Some(Box::new(session));
+            c.phase = Phase::Busy;
+            self.metrics.websocket_opened();
+            return;
+        }
+        if written.close {
             c.close_after_write = true;
         }
         if !c.close_after_write && c.file.is_none() && c.stream_body.is_none() {
@@ -660,6 +675,94 @@ impl Worker {
         }
     }
 
+    /// Runs a WebSocket connection as far as it can go: write the session's
+    /// output, feed it input, close when its handshake is over.
+    fn ws_drive(&mut self, token: Token) {
+        loop {
+            // The 101 (and anything else owed by the HTTP side) goes first.
+            match self.flush(token) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(()) => return self.close(token),
+            }
+            let Some(c) = self.conns.get_mut(token) else {
+                return;
+            };
+            let Some(ws) = c.ws.as_mut() else { return };
+            let mut blocked = false;
+            while !ws.output().is_empty() {
+                match c.stream.write(ws.output()) {
+                    Ok(n) => {
+                        self.metrics.bytes_sent(n as u64);
+                        ws.consume_output(n);
+                    }
+                    Err(e) if would_block(&e) => {
+                        blocked = true;
+                        break;
+                    }
+                    Err(_) => return self.close(token),
+                }
+            }
+            if ws.should_close_transport() {
+                // Half-close first so unread input cannot reset our Close away.
+                c.ws = None;
+                self.metrics.websocket_closed();
+                c.close_after_write = true;
+                return self.finish(token);
+            }
+            if blocked {
+                break;
+            }
+            let now = self.now;
+            if !c.rbuf.is_empty() {
+                let input = std::mem::take(&mut c.rbuf);
+                if catch_unwind(AssertUnwindSafe(|| ws.receive(&input, now))).is_err() {
+                    tracing::error!(
+                        worker = self.id,
+                        "websocket application panicked; connection closed"
+                    );
+                    return self.close(token);
+                }
+                continue;
+            }
+            if !ws.wants_read() {
+                break;
+            }
+            match c.stream.read(&mut self.scratch) {
+                Ok(0) => return self.close(token),
+                Ok(n) => {
+                    let input = &self.scratch[..n];
+                    if catch_unwind(AssertUnwindSafe(|| ws.receive(input, now))).is_err() {
+                        tracing::error!(
+                            worker = self.id,
+                            "websocket application panicked; connection closed"
+                        );
+                        return self.close(token);
+                    }
+                }
+                Err(e) if would_block(&e) => break,
+                Err(_) => return self.close(token),
+            }
+        }
+        let Some(c) = self.conns.get_mut(token) else {
+            return;
+        };
+        let Some(ws) = c.ws.as_mut() else { return };
+        let (received, sent) = ws.take_counts();
+        for _ in 0..received {
+            self.metrics.ws_message(WsDirection::Received);
+        }
+        for _ in 0..sent {
+            self.metrics.ws_message(WsDirection::Sent);
+        }
+        if let Some(at) = ws.next_deadline() {
+            if c.ws_timer.is_none_or(|t| at < t) {
+                c.ws_timer = Some(at);
+                self.timers.schedule(at, token);
+            }
+        }
+    }
+
     /// The peer closed its side.
     fn on_eof(&mut self, token: Token) {
         let Some(c) = self.conns.get_mut(token) else {
@@ -707,6 +810,11 @@ impl Worker {
     fn close(&mut self, token: Token) {
         if let Some(c) = self.conns.remove(token) {
             let _ = self.poll.delete(&c.stream);
+            if let Some(ws) = &c.ws {
+                self.metrics.websocket_closed();
+                let (sent, received) = ws.close_codes();
+                tracing::debug!(peer = %c.peer, ?sent, ?received, "websocket closed");
+            }
             if let Some(d) = c.delayed {
                 // The peer went away while its answer was held back.
                 d.meta.span.finish(499, Some("client_closed"));
@@ -733,6 +841,22 @@ impl Worker {
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
+            if let Some(ws) = &mut c.ws {
+                c.ws_timer = None;
+                if ws.next_deadline().is_some_and(|d| d <= self.now) {
+                    let now = self.now;
+                    if catch_unwind(AssertUnwindSafe(|| ws.on_timer(now))).is_err() {
+                        tracing::error!(
+                            worker = self.id,
+                            "websocket application panicked; connection closed"
+                        );
+                        self.close(token);
+                        continue;
+                    }
+                }
+                self.ws_drive(token);
+                continue;
+            }
             let due = matches!(&c.delayed, Some(d) if d.at <= self.now);
             if !due {
                 continue;
@@ -810,6 +934,13 @@ impl Worker {
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
+            if let Some(ws) = &mut c.ws {
+                // Going away: the drain waits for the peer's close reply.
+                ws.start_close(1001, "server shutting down", self.now);
+                in_flight += 1;
+                self.ws_drive(token);
+                continue;
+            }
             if c.phase == Phase::Idle && c.is_idle() {
                 self.close(token);
                 idle_closed += 1;

@@ -5,6 +5,7 @@
 //! service sees requests, never sockets.
 
 pub mod api;
+mod live;
 mod router;
 pub mod static_files;
 
@@ -30,8 +31,8 @@ pub struct ServiceState {
     /// say "draining".
     pub draining: AtomicBool,
     pub links: Links,
-    pub root: std::path::PathBuf,
-    pub root_is_default: bool,
+    /// Handshake and session settings for the WebSocket routes.
+    pub ws: crate::ws::handshake::WsOptions,
 }
 
 impl ServiceState {

@@ -70,8 +70,12 @@ impl Handler for App {
             "/api/stats" => get_only(req, || api::stats(state)),
             "/api/config" => get_only(req, || api::config(state)),
             "/api/slow" => get_only(req, || api::slow(req)),
-            "/ws/echo" | "/ws/stats" => Response::error(426, "WebSocket upgrade required")
-                .header("Sec-WebSocket-Version", "13"),
+            "/ws/echo" => crate::ws::accept(req, &state.ws, Box::new(crate::ws::EchoApp)),
+            "/ws/stats" => crate::ws::accept(
+                req,
+                &state.ws,
+                Box::new(super::live::StatsApp::new(state.clone())),
+            ),
             _ => self.files.serve(req, ctx.now),
         }
     }

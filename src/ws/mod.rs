@@ -4,8 +4,38 @@
 //! messages it receives and the outbox it writes into. The protocol machinery
 //! (handshake, framing, close handshake, permessage-deflate) is sans-I/O and
 //! lives in submodules; the reactor drives it with bytes.
+//!
+//! Code map:
+//! - `handshake`: the HTTP side, [`accept`] turns an upgrade request into a
+//!   101 response carrying an [`Upgrade`] (RFC 6455 §4.2).
+//! - `extension`: permessage-deflate offer negotiation (RFC 7692 §7.1).
+//! - `frame`, `mask`, `close`, `utf8`: wire-level pieces (RFC 6455 §5, §7.4).
+//! - `deflate`: the permessage-deflate codec (RFC 7692 §7.2).
+//! - `session`: [`Session`], the per-connection protocol machine the reactor
+//!   drives: bytes in, bytes out, deadlines.
+//! - `apps`: built-in applications ([`EchoApp`]).
+//! - `client`: the client side of the codec, for tests.
+//!
+//! Architecture invariant: nothing here knows about descriptors, epoll,
+//! threads or clocks; time comes in as an `Instant` argument.
 
 use std::time::Duration;
+
+pub mod apps;
+pub mod client;
+pub mod close;
+pub mod deflate;
+pub mod extension;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod session;
+pub mod utf8;
+
+pub use apps::EchoApp;
+pub use extension::{DeflateParams, DeflatePolicy};
+pub use handshake::{accept, WsOptions};
+pub use session::{Session, State};
 
 /// A complete message, reassembled from its fragments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +83,38 @@ impl std::fmt::Debug for dyn WsApp {
 
 /// Per-session protocol settings decided during the handshake
 /// (negotiated extensions, limits).
-#[derive(Debug, Clone, Default)]
-pub struct SessionConfig {}
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Largest message accepted from the peer, after reassembly and
+    /// inflation; a larger one closes the session with 1009.
+    pub max_message: usize,
+    /// Output the session may hold unwritten: once this much is pending and
+    /// more must be queued, the peer is not reading and is dropped (1008).
+    pub max_output: usize,
+    /// Send a Ping this often; a peer that does not answer within another
+    /// interval is dropped. `None` disables keepalive.
+    pub ping_interval: Option<Duration>,
+    /// How long to wait for the peer's Close after ours, and for our last
+    /// bytes to drain, before dropping the connection.
+    pub close_timeout: Duration,
+    /// permessage-deflate, when negotiated.
+    pub deflate: Option<extension::DeflateParams>,
+    /// The subprotocol selected in the handshake, if any.
+    pub protocol: Option<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> SessionConfig {
+        SessionConfig {
+            max_message: 16 << 20,
+            max_output: 4 << 20,
+            ping_interval: Some(Duration::from_secs(30)),
+            close_timeout: Duration::from_secs(5),
+            deflate: None,
+            protocol: None,
+        }
+    }
+}
 
 /// An accepted upgrade: the application for the session and its settings.
 /// Carried out of a handler inside the 101 response.
