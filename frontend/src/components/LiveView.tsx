@@ -41,7 +41,9 @@ export function ConnectionBanner({ state, retryNow }: { state: LiveState; retryN
   const retryIn = link.retryAt !== null ? Math.max(0, Math.ceil((link.retryAt - now) / 1000)) : null;
   return (
     <div className="banner alert" role="alert" data-testid="disconnected-banner">
-      <strong>Disconnected</strong> since {formatClock(link.disconnectedSince)} (
+      <strong>Disconnected</strong>
+      {link.lastCloseCode === 1001 ? ' — the server said it is going away (shutdown or restart)' : ''} since{' '}
+      {formatClock(link.disconnectedSince)} (
       {secondsBetween(link.disconnectedSince, now)} ago). The numbers below are the last ones received; the charts
       show the gap.{' '}
       {link.kind === 'connecting' ? (

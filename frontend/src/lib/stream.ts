@@ -17,6 +17,8 @@ export interface LinkStatus {
   retryAt: number | null;
   /** messages that could not be parsed, since start */
   badMessages: number;
+  /** close code of the last lost connection (1001: the server is going away), null if none */
+  lastCloseCode: number | null;
 }
 
 export interface Gap {
@@ -35,7 +37,7 @@ export interface StreamHandlers {
 export interface SocketLike {
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code?: number }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
   close(code?: number, reason?: string): void;
 }
@@ -73,6 +75,7 @@ export class StatsStream {
     attempts: 0,
     retryAt: null,
     badMessages: 0,
+    lastCloseCode: null,
   };
 
   constructor(
@@ -130,7 +133,7 @@ export class StatsStream {
     if (this.staleTimer !== null) this.deps.clearTimer(this.staleTimer);
     this.staleTimer = this.deps.setTimer(() => {
       this.staleTimer = null;
-      this.lost('no message for ' + this.deps.staleMs + ' ms');
+      this.lost(null); // silent for too long
     }, this.deps.staleMs);
   }
 
@@ -143,7 +146,7 @@ export class StatsStream {
       s = this.deps.createSocket(this.url);
     } catch {
       this.socket = null;
-      this.lost('could not create socket');
+      this.lost(null);
       return;
     }
     this.socket = s;
@@ -165,7 +168,7 @@ export class StatsStream {
         // the feed is live once data flows, not merely once the socket opens
         const since = this.status.disconnectedSince;
         this.backoff.reset();
-        this.setStatus({ kind: 'open', disconnectedSince: null, attempts: 0, retryAt: null });
+        this.setStatus({ kind: 'open', disconnectedSince: null, attempts: 0, retryAt: null, lastCloseCode: null });
         if (since !== null) this.handlers.onGap?.({ from: since, to: now });
       }
       this.handlers.onSample({ stats: parsed.stats, receivedAt: now });
@@ -173,13 +176,13 @@ export class StatsStream {
     s.onerror = () => {
       /* a close event follows */
     };
-    s.onclose = () => {
+    s.onclose = (ev) => {
       if (this.socket !== s) return;
-      this.lost('closed');
+      this.lost(typeof ev?.code === 'number' ? ev.code : null);
     };
   }
 
-  private lost(_why: string): void {
+  private lost(code: number | null): void {
     if (this.stopped) return;
     const s = this.socket;
     this.socket = null;
@@ -198,6 +201,7 @@ export class StatsStream {
       kind: 'closed',
       disconnectedSince: this.status.disconnectedSince ?? now,
       retryAt: now + delay,
+      lastCloseCode: code ?? this.status.lastCloseCode,
     });
     this.retryTimer = this.deps.setTimer(() => this.connect(), delay);
   }
