@@ -140,6 +140,7 @@ export function LiveView({ state, model }: Props) {
       <h3 id="workers-title">Workers</h3>
       <p className="muted small">Each worker thread runs its own epoll loop; the bars show how they share the work.</p>
       {s && s.workers.length > 0 ? (
+        <div className="table-wrap">
         <table className="workers" aria-labelledby="workers-title" data-testid="workers">
           <thead>
             <tr>
@@ -169,6 +170,7 @@ export function LiveView({ state, model }: Props) {
             ))}
           </tbody>
         </table>
+        </div>
       ) : (
         <p className="muted">No worker data yet.</p>
       )}

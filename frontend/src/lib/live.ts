@@ -59,7 +59,8 @@ export class LiveModel {
     let restarts = this.state.restarts;
     let lastRestartAt = this.state.lastRestartAt;
     const t = sample.receivedAt / 1000;
-    if (this.base && isRestart(this.base.stats, sample.stats)) {
+    const prev = this.state.latest; // survives disconnects, unlike the rate baseline
+    if (prev && isRestart(prev.stats, sample.stats)) {
       // new process: counters started again from zero; never draw a rate across that
       restarts++;
       lastRestartAt = sample.receivedAt;

@@ -248,6 +248,16 @@ describe('LiveModel', () => {
     expect(m.getState().rates!.requestsPerSec).toBe(10);
   });
 
+  it('notices a restart that happened while disconnected', () => {
+    const m = new LiveModel();
+    m.ingest(sample(1000, 100, 10_000));
+    m.linkChanged(status('closed', 10_500));
+    m.linkChanged(status('open', null));
+    m.ingest(sample(2, 1, 15_000));
+    expect(m.getState().restarts).toBe(1);
+    expect(m.getState().lastRestartAt).toBe(15_000);
+  });
+
   it('uses the HTTP seed only before the stream delivers, and keeps the last gaps', () => {
     const m = new LiveModel();
     m.seed(sample(1, 1, 1000));
