@@ -303,6 +303,12 @@ async function main() {
     return nonce;
   });
 
+  await check('JSON echo shows 400 for invalid JSON', async () => {
+    await tid('echo-input').fill('{"not": json');
+    await tid('echo-send').click();
+    await waitFor('echo status 400', async () => (await attr('echo-status', 'data-status')) === '400');
+  });
+
   await check('JSON echo shows the answer, status, timing and trace id', async () => {
     const nonce = Math.random().toString(36).slice(2);
     await tid('echo-input').fill(JSON.stringify({ e2e: nonce, n: [1, 2, 3] }));
@@ -316,12 +322,6 @@ async function main() {
     const headers = await tid('echo-headers').locator('dt').allTextContents();
     if (!headers.includes('content-type')) throw new Error(`headers shown: ${headers.join(',')}`);
     return `${time}, trace ${traceId || 'none (no traceresponse header)'}`;
-  });
-
-  await check('JSON echo shows 400 for invalid JSON', async () => {
-    await tid('echo-input').fill('{"not": json');
-    await tid('echo-send').click();
-    await waitFor('echo status 400', async () => (await attr('echo-status', 'data-status')) === '400');
   });
 
   await check('slow request completes', async () => {

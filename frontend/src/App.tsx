@@ -27,7 +27,8 @@ export function App() {
     });
   }, []);
 
-  const state = live.link.kind !== 'open' && s === null ? 'unknown' : s?.state ?? 'unknown';
+  // never show a stale "serving": while cut off, the server's state is unknown to us
+  const state = live.link.kind === 'open' && s ? s.state : live.link.disconnectedSince !== null ? 'unreachable' : 'unknown';
 
   return (
     <>

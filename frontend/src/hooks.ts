@@ -7,7 +7,7 @@ import { wsUrl } from './lib/urls';
 
 /** The live model fed by `/ws/stats` (seeded once by `/api/stats` for a fast first paint). */
 export function useLive(): { model: LiveModel; retryNow: () => void } & ReturnType<LiveModel['getState']> {
-  const model = useMemo(() => new LiveModel(120), []);
+  const model = useMemo(() => new LiveModel(90), []);
   const [stream, setStream] = useState<StatsStream | null>(null);
   useEffect(() => {
     const s = new StatsStream(wsUrl('/ws/stats', window.location), {

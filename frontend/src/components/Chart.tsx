@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import { useColorScheme } from '../hooks';
+import { formatClock } from '../lib/format';
 
 export interface ChartSeries {
   label: string;
@@ -17,19 +18,27 @@ interface Props {
   summary: string;
   testId: string;
   height?: number;
+  /** visible x range, seconds (a sliding window on the client clock) */
+  xRange: [number, number];
+  /** spans without data (seconds), shaded */
+  gaps: [number, number][];
 }
 
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 }
 
-export function Chart({ title, series, data, formatY, summary, testId, height = 160 }: Props) {
+export function Chart({ title, series, data, formatY, summary, testId, xRange, gaps, height = 160 }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const dataRef = useRef(data);
   dataRef.current = data;
   const fmt = useRef(formatY);
   fmt.current = formatY;
+  const range = useRef(xRange);
+  range.current = xRange;
+  const gapRef = useRef(gaps);
+  gapRef.current = gaps;
   const scheme = useColorScheme();
   const labels = series.map((s) => s.label + s.colorVar).join();
 
@@ -38,14 +47,49 @@ export function Chart({ title, series, data, formatY, summary, testId, height = 
     if (!el) return;
     const axis = cssVar('--fg-muted');
     const grid = cssVar('--grid');
+    const gapFill = cssVar('--gap-fill');
+    const gapText = cssVar('--fg-muted');
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height,
       legend: { show: true, live: false },
       cursor: { show: true, drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      hooks: {
+        drawAxes: [
+          (u: uPlot) => {
+            const ctx = u.ctx;
+            const { left, top, width, height: h } = u.bbox;
+            ctx.save();
+            ctx.beginPath();
+            ctx.rect(left, top, width, h);
+            ctx.clip();
+            ctx.fillStyle = gapFill;
+            for (const [a, b] of gapRef.current) {
+              const x0 = Math.max(left, u.valToPos(a, 'x', true));
+              const x1 = Math.min(left + width, u.valToPos(b, 'x', true));
+              if (x1 <= x0) continue;
+              ctx.fillRect(x0, top, x1 - x0, h);
+              if (x1 - x0 > 60 * devicePixelRatio) {
+                ctx.fillStyle = gapText;
+                ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+                ctx.textAlign = 'center';
+                ctx.fillText('no data', (x0 + x1) / 2, top + 16 * devicePixelRatio);
+                ctx.fillStyle = gapFill;
+              }
+            }
+            ctx.restore();
+          },
+        ],
+      },
+      scales: { x: { time: true, range: () => range.current }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [
-        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        {
+          stroke: axis,
+          grid: { stroke: grid, width: 1 },
+          ticks: { stroke: grid },
+          space: 70,
+          values: (_u, vals) => vals.map((v) => formatClock(v * 1000)),
+        },
         {
           stroke: axis,
           grid: { stroke: grid, width: 1 },
@@ -83,7 +127,7 @@ export function Chart({ title, series, data, formatY, summary, testId, height = 
 
   useEffect(() => {
     plot.current?.setData(data);
-  }, [data]);
+  }, [data, xRange[1], gaps]); // eslint-disable-line react-hooks/exhaustive-deps
 
   return (
     <figure className="chart" data-testid={testId}>

@@ -69,6 +69,18 @@ export function LiveView({ state, model }: Props) {
   const rpsData = useMemo(() => model.history.data(['rps']), [state.revision]); // eslint-disable-line react-hooks/exhaustive-deps
   const latData = useMemo(() => model.history.data(['p50', 'p90', 'p99']), [state.revision]); // eslint-disable-line react-hooks/exhaustive-deps
   const connData = useMemo(() => model.history.data(['connections', 'websockets']), [state.revision]); // eslint-disable-line react-hooks/exhaustive-deps
+  // the charts slide on the client clock, so time keeps moving (and the gap grows) while we are cut off
+  const now = useNow(1000, !live);
+  const tNow = (live && latest ? Math.max(latest.receivedAt, now) : now) / 1000;
+  // the window grows from the first sample until it is full, so a fresh page is not an empty chart
+  const first = model.history.x[0] ?? tNow;
+  const xRange: [number, number] = [Math.min(tNow - 10, Math.max(first, tNow - model.history.windowSeconds)), tNow];
+  const gaps = useMemo<[number, number][]>(() => {
+    const g: [number, number][] = state.gaps.map((x) => [x.from / 1000, x.to / 1000]);
+    if (link.disconnectedSince !== null) g.push([link.disconnectedSince / 1000, tNow]);
+    return g;
+  }, [state.gaps, link.disconnectedSince, tNow]);
+  const chartProps = { xRange, gaps };
   const maxWorker = s ? Math.max(1, ...s.workers.map((w) => w.requests_total)) : 1;
 
   return (
@@ -82,7 +94,7 @@ export function LiveView({ state, model }: Props) {
         <span className="muted small">updates once a second from <code>/ws/stats</code></span>
       </div>
 
-      {s?.state === 'draining' ? (
+      {live && s?.state === 'draining' ? (
         <div className="banner warn" role="status" data-testid="draining-banner">
           <strong>Draining:</strong> the server is shutting down gracefully. It accepts no new connections;{' '}
           {formatInt(s.requests_in_flight)} request{s.requests_in_flight === 1 ? '' : 's'} in flight are finishing.
@@ -118,20 +130,20 @@ export function LiveView({ state, model }: Props) {
           ))}
           {state.restarts > 0 && state.lastRestartAt !== null ? (
             <li data-testid="restart-note">
-              The server restarted (counters began again) — last seen {formatClock(state.lastRestartAt)}.
+              The server restarted (its counters began again); noticed at {formatClock(state.lastRestartAt)}.
             </li>
           ) : null}
         </ul>
       ) : null}
 
       <div className="charts">
-        <Chart title="Requests per second" testId="chart-rps" series={[{ label: 'req/s', colorVar: '--c-rps' }]}
+        <Chart {...chartProps} title="Requests per second" testId="chart-rps" series={[{ label: 'req/s', colorVar: '--c-rps' }]}
           data={rpsData} formatY={formatRate} summary={`Now ${formatRate(rates?.requestsPerSec)} requests per second.`} />
-        <Chart title="Latency percentiles (all requests so far)" testId="chart-latency"
+        <Chart {...chartProps} title="Latency percentiles (all requests so far)" testId="chart-latency"
           series={[{ label: 'p50', colorVar: '--c-p50' }, { label: 'p90', colorVar: '--c-p90' }, { label: 'p99', colorVar: '--c-p99' }]}
           data={latData} formatY={formatLatency}
           summary={`p50 ${formatLatency(s?.latency_ms?.p50)}, p90 ${formatLatency(s?.latency_ms?.p90)}, p99 ${formatLatency(s?.latency_ms?.p99)}.`} />
-        <Chart title="Open connections and WebSockets" testId="chart-connections"
+        <Chart {...chartProps} title="Open connections and WebSockets" testId="chart-connections"
           series={[{ label: 'connections', colorVar: '--c-conn' }, { label: 'websockets', colorVar: '--c-ws' }]}
           data={connData} formatY={(v) => formatInt(v)}
           summary={`${formatInt(s?.connections_open)} connections, ${formatInt(s?.websockets_open)} WebSockets open.`} />
@@ -156,11 +168,13 @@ export function LiveView({ state, model }: Props) {
             {s.workers.map((w) => (
               <tr key={w.id} data-testid={`worker-${w.id}`}>
                 <th scope="row">#{w.id}</th>
-                <td className="bar-cell">
-                  <div className="bar" aria-hidden="true">
-                    <div className="bar-fill" style={{ width: `${(100 * w.requests_total) / maxWorker}%` }} />
+                <td>
+                  <div className="bar-cell">
+                    <div className="bar" aria-hidden="true">
+                      <div className="bar-fill" style={{ width: `${(100 * w.requests_total) / maxWorker}%` }} />
+                    </div>
+                    <span className="bar-label">{formatInt(w.requests_total)}</span>
                   </div>
-                  <span className="bar-label">{formatInt(w.requests_total)}</span>
                 </td>
                 <td className="num">{formatPercent(shares.get(w.id) ?? 0)}</td>
                 <td className="num">{formatRate(rates?.perWorker.get(w.id))}</td>
