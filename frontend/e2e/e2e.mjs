@@ -176,6 +176,10 @@ async function main() {
   await check('server answers /healthz', async () => {
     await waitFor('/healthz 200', async () => (await fetch(new URL('/healthz', baseUrl))).status === 200, 20_000, 250);
   });
+  if (!results[results.length - 1].ok) {
+    console.error(`e2e: no server at ${baseUrl.origin}; start glasshouse first or set SERVER_CMD`);
+    return finish(1);
+  }
 
   mkdirSync(ARTIFACTS, { recursive: true });
   userDataDir = mkdtempSync(join(tmpdir(), 'glasshouse-e2e-'));
@@ -319,6 +323,11 @@ async function main() {
     const time = await tid('echo-time').textContent();
     const traceId = await attr('echo-trace', 'data-trace-id');
     if (traceId && !/^[0-9a-f]{32}$/.test(traceId)) throw new Error(`bad trace id ${traceId}`);
+    const cfg = await getJson(baseUrl, '/api/config');
+    if (traceId && cfg.jaeger_url) {
+      const href = await tid('echo-trace').locator('a').getAttribute('href');
+      if (href !== `${cfg.jaeger_url.replace(/\/+$/, '')}/trace/${traceId}`) throw new Error(`Jaeger link is ${href}`);
+    }
     const headers = await tid('echo-headers').locator('dt').allTextContents();
     if (!headers.includes('content-type')) throw new Error(`headers shown: ${headers.join(',')}`);
     return `${time}, trace ${traceId || 'none (no traceresponse header)'}`;
