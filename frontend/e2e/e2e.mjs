@@ -19,7 +19,10 @@ import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const frontend = resolve(here, '..');
@@ -267,7 +270,7 @@ async function main() {
         await sleep(200);
       }
     })();
-    const sent = await load(baseUrl, '/healthz', 300, 3500, 8);
+    const sent = await load(baseUrl, '/', 300, 3500, 8);
     await waitFor('requests total to grow by the load', async () => (await num('stat-requests-total')) >= before + sent.ok, 5000);
     await waitFor('requests/s above 0', async () => maxRps > 0, 3000);
     loading = false;
@@ -367,6 +370,24 @@ async function main() {
     if (overflow > 2) throw new Error(`page scrolls sideways on a 390 px screen (${overflow} px)`);
     return light;
   });
+
+  for (const scheme of ['light', 'dark']) {
+    await check(`accessibility (axe-core, ${scheme}): no serious or critical violations`, async () => {
+      await page.emulateMedia({ colorScheme: scheme });
+      await sleep(200);
+      if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+        await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+      }
+      const res = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+      const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      for (const v of res.violations) {
+        console.log(`     axe ${v.impact}: ${v.id} — ${v.help} (${v.nodes.length}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')})`);
+      }
+      if (bad.length) throw new Error(bad.map((v) => v.id).join(', '));
+      return `${res.violations.length} minor`;
+    });
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
 
   if (server) {
     await check('drain: SIGTERM lets a request in flight finish and the page shows the disconnect', async () => {
