@@ -215,20 +215,36 @@ async function main() {
     return v === null || v === '' ? null : Number(v);
   };
 
-  await check(`first render under ${BUDGET} ms`, async () => {
-    const t0 = Date.now();
-    await page.goto(baseUrl.href, { waitUntil: 'commit', timeout: 20_000 });
-    await page.waitForSelector('html[data-ready="true"]', { timeout: WAIT });
-    const t = await page.evaluate(() => ({
-      render: window.__glasshouseFirstRender,
-      fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null,
-      dcl: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? null,
-    }));
-    metrics.first_render_ms = Math.round(t.render);
-    metrics.first_contentful_paint_ms = t.fcp === null ? null : Math.round(t.fcp);
-    metrics.dom_content_loaded_ms = t.dcl === null ? null : Math.round(t.dcl);
-    console.log(`first render: ${metrics.first_render_ms} ms after navigation start (FCP ${metrics.first_contentful_paint_ms} ms, DOMContentLoaded ${metrics.dom_content_loaded_ms} ms, wall ${Date.now() - t0} ms)`);
-    if (!(t.render < BUDGET)) throw new Error(`first render took ${t.render} ms`);
+  await check(`first render under ${BUDGET} ms (median of 3 cold loads)`, async () => {
+    // cold: the HTTP cache is disabled, so every load fetches and parses everything again
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+    const runs = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = Date.now();
+      await page.goto(baseUrl.href, { waitUntil: 'commit', timeout: 20_000 });
+      await page.waitForSelector('html[data-ready="true"]', { timeout: WAIT });
+      const t = await page.evaluate(() => ({
+        render: window.__glasshouseFirstRender,
+        fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null,
+        dcl: performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? null,
+      }));
+      runs.push({ render: Math.round(t.render), fcp: t.fcp === null ? null : Math.round(t.fcp), dcl: t.dcl === null ? null : Math.round(t.dcl), wall: Date.now() - t0 });
+    }
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: false });
+    await cdp.detach();
+    const median = (k) => runs.map((r) => r[k]).sort((x, y) => x - y)[1];
+    metrics.first_render_ms = median('render');
+    metrics.first_render_runs_ms = runs.map((r) => r.render);
+    metrics.first_render_fresh_profile_ms = runs[0].render;
+    metrics.first_contentful_paint_ms = median('fcp');
+    metrics.dom_content_loaded_ms = median('dcl');
+    console.log(
+      `first render: ${metrics.first_render_ms} ms median after navigation start (runs ${runs.map((r) => r.render).join(', ')} ms, ` +
+        `the first in a fresh profile; ` +
+        `FCP ${metrics.first_contentful_paint_ms} ms, DOMContentLoaded ${metrics.dom_content_loaded_ms} ms, medians)`,
+    );
+    if (!(metrics.first_render_ms < BUDGET)) throw new Error(`first render took ${metrics.first_render_ms} ms (median)`);
     await tid('live-view').waitFor({ state: 'visible' });
     const h1 = await page.getByRole('heading', { level: 1 }).textContent();
     if (!/glasshouse/.test(h1 ?? '')) throw new Error(`unexpected heading ${h1}`);
@@ -391,6 +407,7 @@ async function main() {
 
   if (server) {
     await check('drain: SIGTERM lets a request in flight finish and the page shows the disconnect', async () => {
+      await waitFor('live feed open before the stop', async () => (await attr('conn-status', 'data-state')) === 'open', 5000);
       await tid('slow-ms').fill('2500');
       await tid('slow-start').click();
       await tid('slow-list').locator('[data-testid="slow-item"][data-state="pending"]').first().waitFor();

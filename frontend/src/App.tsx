@@ -28,7 +28,7 @@ export function App() {
   }, []);
 
   // never show a stale "serving": while cut off, the server's state is unknown to us
-  const state = live.link.kind === 'open' && s ? s.state : live.link.disconnectedSince !== null ? 'unreachable' : 'unknown';
+  const state = live.link.kind === 'open' && s ? s.state : live.link.disconnectedSince !== null && live.link.everOpen ? 'unreachable' : 'unknown';
 
   return (
     <>

@@ -41,11 +41,12 @@ export function ConnectionBanner({ state, retryNow }: { state: LiveState; retryN
   const retryIn = link.retryAt !== null ? Math.max(0, Math.ceil((link.retryAt - now) / 1000)) : null;
   return (
     <div className="banner alert" role="alert" data-testid="disconnected-banner">
-      <strong>Disconnected</strong>
+      {link.everOpen ? <strong>Disconnected</strong> : <strong>Cannot reach the live feed</strong>}
+      {link.everOpen ? '' : <> (<code>/ws/stats</code>)</>}
       {link.lastCloseCode === 1001 ? ' — the server said it is going away (shutdown or restart)' : ''} since{' '}
       {formatClock(link.disconnectedSince)} (
-      {secondsBetween(link.disconnectedSince, now)} ago). The numbers below are the last ones received; the charts
-      show the gap.{' '}
+      {secondsBetween(link.disconnectedSince, now)} ago).{' '}
+      {link.everOpen ? 'The numbers below are the last ones received; the charts show the gap. ' : ''}
       {link.kind === 'connecting' ? (
         <span>Reconnecting… (attempt {link.attempts})</span>
       ) : (

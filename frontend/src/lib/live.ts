@@ -23,7 +23,7 @@ export class LiveModel {
   readonly history: History;
   private base: Sample | null = null;
   private state: LiveState = {
-    link: { kind: 'connecting', disconnectedSince: null, attempts: 0, retryAt: null, badMessages: 0, lastCloseCode: null },
+    link: { kind: 'connecting', disconnectedSince: null, attempts: 0, retryAt: null, badMessages: 0, everOpen: false, lastCloseCode: null },
     latest: null,
     rates: null,
     gaps: [],

@@ -106,6 +106,7 @@ describe('StatsStream', () => {
     sockets[0].open();
     sockets[0].send(snap(10, 1, 5000));
     expect(last().kind).toBe('open');
+    expect(last().everOpen).toBe(true);
     expect(samples).toHaveLength(1);
     expect(samples[0].stats.requests_total).toBe(10);
     expect(samples[0].receivedAt).toBe(clock.t);
@@ -153,8 +154,10 @@ describe('StatsStream', () => {
     expect(last().retryAt).toBe(clock.t + 100);
   });
 
-  it('caps the delay', () => {
+  it('caps the delay, and says when the feed was never reached', () => {
     stream.start();
+    sockets[0].drop();
+    expect(last()).toMatchObject({ kind: 'closed', everOpen: false });
     for (let i = 0; i < 8; i++) {
       sockets[sockets.length - 1].drop();
       clock.advance(1000);
@@ -207,7 +210,7 @@ describe('LiveModel', () => {
     receivedAt: at,
   });
   const status = (kind: LinkStatus['kind'], since: number | null): LinkStatus => ({
-    kind, disconnectedSince: since, attempts: 0, retryAt: null, badMessages: 0, lastCloseCode: null,
+    kind, disconnectedSince: since, attempts: 0, retryAt: null, badMessages: 0, everOpen: false, lastCloseCode: null,
   });
 
   it('derives rates from successive snapshots and records history', () => {

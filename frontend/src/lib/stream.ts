@@ -17,6 +17,8 @@ export interface LinkStatus {
   retryAt: number | null;
   /** messages that could not be parsed, since start */
   badMessages: number;
+  /** whether the feed has ever delivered data since start */
+  everOpen: boolean;
   /** close code of the last lost connection (1001: the server is going away), null if none */
   lastCloseCode: number | null;
 }
@@ -75,6 +77,7 @@ export class StatsStream {
     attempts: 0,
     retryAt: null,
     badMessages: 0,
+    everOpen: false,
     lastCloseCode: null,
   };
 
@@ -168,7 +171,7 @@ export class StatsStream {
         // the feed is live once data flows, not merely once the socket opens
         const since = this.status.disconnectedSince;
         this.backoff.reset();
-        this.setStatus({ kind: 'open', disconnectedSince: null, attempts: 0, retryAt: null, lastCloseCode: null });
+        this.setStatus({ kind: 'open', disconnectedSince: null, attempts: 0, retryAt: null, lastCloseCode: null, everOpen: true });
         if (since !== null) this.handlers.onGap?.({ from: since, to: now });
       }
       this.handlers.onSample({ stats: parsed.stats, receivedAt: now });
