@@ -306,6 +306,14 @@ async function main() {
     return `${rows} worker${rows === 1 ? '' : 's'}`;
   });
 
+  await check('charts are drawn', async () => {
+    for (const id of ['chart-rps', 'chart-latency', 'chart-connections']) {
+      const box = await tid(id).locator('canvas').first().boundingBox();
+      if (!box || box.width < 150 || box.height < 100) throw new Error(`${id} has no visible canvas`);
+    }
+    return '3 charts';
+  });
+
   await check('latency percentiles are shown', async () => {
     await waitFor('p50/p99 values', async () => (await num('stat-p50')) !== null && (await num('stat-p99')) !== null, 5000);
     const text = await tid('stat-p99').locator('.stat-value').textContent();
