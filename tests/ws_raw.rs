@@ -1,0 +1,522 @@
+//! Raw bytes against the real binary: WebSocket handshake refusals, frames
+//! pipelined behind the upgrade, protocol errors, the inflated-size limit, a
+//! peer that never reads, and the graceful drain (close 1001, exit 0).
+//!
+//! Each test starts its own server on 127.0.0.1:0 and reads the
+//! `listening on http://HOST:PORT` line from its stderr. Every wait is
+//! bounded (socket timeouts, poll timeouts, bounded loops); nothing asserts
+//! on timing.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use glasshouse::ws::client::{self, ServerFrame};
+use glasshouse::ws::deflate::Deflater;
+use glasshouse::ws::frame::OpCode;
+
+/// Longest any single wait may take before the test gives up.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+// ----- the server ---------------------------------------------------------
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _root: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_glasshouse"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                "2",
+                "--log-format",
+                "text",
+            ])
+            .arg("--root")
+            .arg(root.path())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start glasshouse");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining stderr for the server's whole life.
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(i) = line.find("listening on http://") {
+                    let rest = &line[i + "listening on http://".len()..];
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || ".:[]".contains(c)))
+                        .unwrap_or(rest.len());
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest[..end].to_string());
+                    }
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(PATIENCE)
+            .expect("server did not report `listening on`");
+        Server {
+            child,
+            addr: addr.parse().expect("address in the listening line"),
+            _root: root,
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        s.set_write_timeout(Some(PATIENCE)).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits (bounded) for the process to exit.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ----- HTTP and WebSocket helpers ------------------------------------------
+
+/// A response head and body, read off the wire.
+struct HttpResponse {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads one response (head, then `Content-Length` bytes of body); returns
+/// it and whatever followed it in the same reads.
+fn read_response(s: &mut TcpStream) -> (HttpResponse, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).expect("read response head");
+        assert!(
+            n > 0,
+            "EOF before a response head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {head:?}"));
+    let mut resp = HttpResponse {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = resp
+        .header("content-length")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = s.read(&mut chunk).expect("read response body");
+        assert!(n > 0, "EOF inside a response body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    resp.body = buf[head_end..head_end + len].to_vec();
+    (resp, buf[head_end + len..].to_vec())
+}
+
+fn request(server: &Server, raw: &str) -> HttpResponse {
+    let mut s = server.connect();
+    s.write_all(raw.as_bytes()).unwrap();
+    read_response(&mut s).0
+}
+
+/// An open WebSocket: the stream and the bytes read but not yet decoded.
+struct Ws {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    head: String,
+}
+
+impl Ws {
+    /// Upgrades a new connection to `path` with extra header lines, and
+    /// writes `after` in the same write as the request.
+    fn open(server: &Server, path: &str, extra_headers: &str, after: &[u8]) -> Ws {
+        let mut stream = server.connect();
+        let mut req = client::upgrade_request("localhost", path, extra_headers).into_bytes();
+        req.extend_from_slice(after);
+        stream.write_all(&req).unwrap();
+        let (resp, rest) = read_response(&mut stream);
+        assert_eq!(resp.status, 101, "upgrade refused: {}", resp.head);
+        assert_eq!(
+            resp.header("sec-websocket-accept"),
+            Some(client::SAMPLE_ACCEPT)
+        );
+        Ws {
+            stream,
+            buf: rest,
+            head: resp.head,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// The next frame from the server (bounded by the read timeout).
+    fn frame(&mut self) -> ServerFrame {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            let (frames, _) = client::decode(&self.buf).expect("server frame");
+            if let Some(f) = frames.into_iter().next() {
+                self.buf.drain(..frame_len(&f));
+                return f;
+            }
+            let n = self.stream.read(&mut chunk).expect("read frame");
+            assert!(n > 0, "EOF while waiting for a frame");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Frames until a Close; returns its code. Data frames before it are
+    /// skipped.
+    fn close_code(&mut self) -> Option<u16> {
+        for _ in 0..10_000 {
+            let f = self.frame();
+            if f.opcode == OpCode::Close {
+                return f.close_code();
+            }
+        }
+        panic!("no Close frame");
+    }
+
+    /// Reads to EOF (or reset); true when the server closed the connection.
+    fn closed_by_server(&mut self) -> bool {
+        let mut chunk = [0u8; 64 * 1024];
+        for _ in 0..100_000 {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        false
+    }
+}
+
+/// The wire length of a server frame (unmasked, so header + payload).
+fn frame_len(f: &ServerFrame) -> usize {
+    let len = f.payload.len();
+    2 + if len < 126 {
+        0
+    } else if len <= 0xffff {
+        2
+    } else {
+        8
+    } + len
+}
+
+// ----- handshake refusals --------------------------------------------------
+
+#[test]
+fn handshake_refusals() {
+    let server = Server::start(&[]);
+    let base = |method: &str, version: &str, upgrade: bool, key: bool, ws_version: &str| {
+        let mut r = format!("{method} /ws/echo {version}\r\nHost: localhost\r\n");
+        if upgrade {
+            r.push_str("Upgrade: websocket\r\nConnection: Upgrade\r\n");
+        }
+        if key {
+            r.push_str(&format!("Sec-WebSocket-Key: {}\r\n", client::SAMPLE_KEY));
+        }
+        r.push_str(&format!("Sec-WebSocket-Version: {ws_version}\r\n\r\n"));
+        r
+    };
+
+    let missing_key = request(&server, &base("GET", "HTTP/1.1", true, false, "13"));
+    assert_eq!(missing_key.status, 400, "{}", missing_key.head);
+
+    let v8 = request(&server, &base("GET", "HTTP/1.1", true, true, "8"));
+    assert_eq!(v8.status, 426, "{}", v8.head);
+    assert_eq!(v8.header("sec-websocket-version"), Some("13"));
+
+    let post = request(&server, &base("POST", "HTTP/1.1", true, true, "13"));
+    assert_eq!(post.status, 405, "{}", post.head);
+
+    let no_upgrade = request(&server, &base("GET", "HTTP/1.1", false, true, "13"));
+    assert_eq!(no_upgrade.status, 426, "{}", no_upgrade.head);
+    assert_eq!(no_upgrade.header("sec-websocket-version"), Some("13"));
+
+    let http10 = request(&server, &base("GET", "HTTP/1.0", true, true, "13"));
+    assert_eq!(http10.status, 400, "{}", http10.head);
+
+    // None of these took the server down.
+    let health = request(&server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(health.status, 200);
+}
+
+// ----- frames ----------------------------------------------------------------
+
+#[test]
+fn frame_pipelined_with_the_upgrade_is_echoed() {
+    let server = Server::start(&[]);
+    let mut after = client::text("right behind the request");
+    after.extend_from_slice(&client::binary(&[0, 1, 2, 255]));
+    let mut ws = Ws::open(&server, "/ws/echo", "", &after);
+    let f = ws.frame();
+    assert_eq!(f.opcode, OpCode::Text);
+    assert_eq!(f.payload, b"right behind the request");
+    let f = ws.frame();
+    assert_eq!(f.opcode, OpCode::Binary);
+    assert_eq!(f.payload, [0, 1, 2, 255]);
+
+    ws.send(&client::close(1000, "bye"));
+    assert_eq!(ws.close_code(), Some(1000));
+    assert!(ws.closed_by_server());
+}
+
+#[test]
+fn ping_is_answered_with_pong_between_fragments() {
+    let server = Server::start(&[]);
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    ws.send(&client::encode(
+        OpCode::Text,
+        false,
+        false,
+        b"frag",
+        client::KEY,
+    ));
+    ws.send(&client::ping(b"are you there"));
+    ws.send(&client::encode(
+        OpCode::Continuation,
+        true,
+        false,
+        b"mented",
+        client::KEY,
+    ));
+    let pong = ws.frame();
+    assert_eq!(pong.opcode, OpCode::Pong);
+    assert_eq!(pong.payload, b"are you there");
+    let echo = ws.frame();
+    assert_eq!(echo.opcode, OpCode::Text);
+    assert_eq!(echo.payload, b"fragmented");
+}
+
+#[test]
+fn unmasked_client_frame_closes_with_1002() {
+    let server = Server::start(&[]);
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    // FIN + text, no mask bit, 5 bytes.
+    ws.send(b"\x81\x05hello");
+    assert_eq!(ws.close_code(), Some(1002));
+    assert!(ws.closed_by_server());
+}
+
+#[test]
+fn deflate_bomb_closes_with_1009() {
+    let server = Server::start(&["--ws-max-message", "65536"]);
+    let mut ws = Ws::open(
+        &server,
+        "/ws/echo",
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+        &[],
+    );
+    let ext = ws
+        .head
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("sec-websocket-extensions:")
+        })
+        .unwrap_or_else(|| panic!("permessage-deflate not negotiated: {}", ws.head))
+        .to_string();
+    assert!(ext.contains("permessage-deflate"), "{ext}");
+
+    // A compressed message under the limit is echoed (compressed).
+    let mut deflater = Deflater::new(15, true);
+    let mut small = Vec::new();
+    deflater.compress(&[b'a'; 1000], &mut small).unwrap();
+    ws.send(&client::encode(
+        OpCode::Binary,
+        true,
+        true,
+        &small,
+        client::KEY,
+    ));
+    let f = ws.frame();
+    assert_eq!(f.opcode, OpCode::Binary);
+    assert!(f.rsv1, "the echo is compressed");
+
+    // 4 MiB of zeros compress to a few kilobytes: far below the limit on
+    // the wire, far above it once inflated.
+    let mut bomb = Vec::new();
+    deflater.compress(&vec![0u8; 4 << 20], &mut bomb).unwrap();
+    assert!(bomb.len() < 65536, "bomb is {} bytes", bomb.len());
+    ws.send(&client::encode(
+        OpCode::Binary,
+        true,
+        true,
+        &bomb,
+        client::KEY,
+    ));
+    assert_eq!(ws.close_code(), Some(1009));
+    assert!(ws.closed_by_server());
+}
+
+#[test]
+fn uncompressed_message_over_the_limit_closes_with_1009() {
+    let server = Server::start(&["--ws-max-message", "65536"]);
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    // Announced in the header: the server need not read the payload.
+    let mut frame = client::binary(&vec![7u8; 65537]);
+    frame.truncate(64);
+    let _ = ws.stream.write_all(&frame);
+    assert_eq!(ws.close_code(), Some(1009));
+}
+
+// ----- a peer that never reads --------------------------------------------
+
+/// Waits (bounded) until the socket reports an error or hangup, without
+/// reading from it. Returns false when nothing happened within `PATIENCE`.
+fn wait_hangup(s: &TcpStream) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    let deadline = Instant::now() + PATIENCE * 3;
+    while Instant::now() < deadline {
+        // SAFETY: one valid pollfd for a descriptor we own.
+        let n = unsafe { libc::poll(&mut pfd, 1, 200) };
+        if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn peer_that_never_reads_is_dropped() {
+    // A short keepalive so the unanswered Ping gives up on the peer soon.
+    let server = Server::start(&["--ws-ping-interval", "0.5"]);
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    ws.stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let message = client::binary(&vec![0x5a; 1 << 20]);
+    // Write until the server ends the connection (reset) or stops taking
+    // input; bounded by a byte budget and a deadline. After its Close the
+    // server lingers a moment, discarding input, before it lets go; only
+    // a reset or hangup says it let go.
+    let deadline = Instant::now() + PATIENCE * 3;
+    let (mut sent, mut pos) = (0u64, 0usize);
+    let mut ended = false;
+    while sent < 64 << 30 && Instant::now() < deadline {
+        match ws.stream.write(&message[pos..]) {
+            Ok(n) => {
+                sent += n as u64;
+                pos = (pos + n) % message.len();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                ended = wait_hangup(&ws.stream);
+                break;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                ended = true;
+                break;
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    assert!(
+        ended,
+        "the server kept a non-reading peer open ({sent} bytes taken)"
+    );
+    assert!(ws.closed_by_server());
+
+    // What the server held for it stayed bounded (the session's output cap
+    // is 4 MiB; the peer sent far more than that).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let hwm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    eprintln!(
+        "peer sent {} MiB; server peak RSS {} MiB",
+        sent >> 20,
+        hwm_kib >> 10
+    );
+    assert!(hwm_kib < 128 << 10, "server peak RSS {hwm_kib} KiB");
+
+    let health = request(&server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, br#"{"status":"ok"}"#);
+}
+
+// ----- graceful drain -----------------------------------------------------
+
+#[test]
+fn sigterm_sends_1001_and_exits_zero() {
+    let mut server = Server::start(&[]);
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    ws.send(&client::text("before the drain"));
+    assert_eq!(ws.frame().payload, b"before the drain");
+
+    server.signal(libc::SIGTERM);
+    assert_eq!(ws.close_code(), Some(1001));
+    ws.send(&client::close(1001, ""));
+    assert!(ws.closed_by_server());
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+}
