@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Runs the Autobahn TestSuite (fuzzingclient mode) against glasshouse's
+# /ws/echo and fails unless every case passes (scripts/autobahn_check.py).
+#
+# Runner: PyPI's `autobahntestsuite` under CPython 2.7 (pyenv's 2.7.18, or a
+# python2.7 on PATH), installed with that interpreter's pip into
+# target/autobahn/py27 and loaded with site.addsitedir (its zope namespace
+# package needs the .pth file processed). Without a Python 2.7, PyPI's
+# `kosoku` (a Python 3 runner of the same case files) runs instead.
+#
+# Environment:
+#   AUTOBAHN_CASES    space-separated case globs (default: 1.* .. 10.*, 12.*, 13.*)
+#   AUTOBAHN_EXCLUDE  space-separated case globs to leave out (default: none)
+#   AUTOBAHN_RUNNER   auto | wstest | kosoku (default: auto)
+#   AUTOBAHN_PROFILE  release | debug (default: release)
+#   AUTOBAHN_OUT      report directory (default: target/autobahn/reports)
+#   AUTOBAHN_WORKERS  server workers (default: 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CASES=${AUTOBAHN_CASES:-"1.* 2.* 3.* 4.* 5.* 6.* 7.* 8.* 9.* 10.* 12.* 13.*"}
+EXCLUDE=${AUTOBAHN_EXCLUDE:-}
+RUNNER=${AUTOBAHN_RUNNER:-auto}
+PROFILE=${AUTOBAHN_PROFILE:-release}
+WORK=target/autobahn
+OUT=${AUTOBAHN_OUT:-$WORK/reports}
+WORKERS=${AUTOBAHN_WORKERS:-2}
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+log() { echo "autobahn: $*" >&2; }
+
+# ---- the server binary --------------------------------------------------
+if [ "$PROFILE" = release ]; then
+  cargo build --release --locked --bin glasshouse >&2
+else
+  cargo build --locked --bin glasshouse >&2
+fi
+BIN=target/$PROFILE/glasshouse
+
+# ---- the runner ---------------------------------------------------------
+find_py27() {
+  local p
+  if command -v pyenv >/dev/null 2>&1; then
+    p="$(pyenv root)/versions/2.7.18/bin/python"
+    [ -x "$p" ] && { echo "$p"; return; }
+  fi
+  p="${PYENV_ROOT:-$HOME/.pyenv}/versions/2.7.18/bin/python"
+  [ -x "$p" ] && { echo "$p"; return; }
+  command -v python2.7 2>/dev/null || true
+}
+
+PY27=""
+if [ "$RUNNER" != kosoku ]; then
+  PY27=$(find_py27)
+  if [ -z "$PY27" ] && [ "$RUNNER" = wstest ]; then
+    log "AUTOBAHN_RUNNER=wstest but no CPython 2.7 found"; exit 2
+  fi
+fi
+
+SITE27=$WORK/py27
+wstest_ready() {
+  "$PY27" -c "import site; site.addsitedir('$SITE27'); import autobahntestsuite.wstest" >/dev/null 2>&1
+}
+if [ -n "$PY27" ]; then
+  if ! wstest_ready; then
+    log "installing autobahntestsuite for $PY27 into $SITE27"
+    "$PY27" -m pip --version >/dev/null 2>&1 || "$PY27" -m ensurepip --default-pip >&2
+    "$PY27" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+      --target "$SITE27" autobahntestsuite >&2
+    wstest_ready || { log "autobahntestsuite does not import under $PY27"; exit 2; }
+  fi
+  RUNNER=wstest
+else
+  SITE3=$WORK/kosoku
+  if ! PYTHONPATH=$SITE3 python3 -c "import kosoku._cli" >/dev/null 2>&1; then
+    log "no CPython 2.7: installing kosoku into $SITE3"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$SITE3" kosoku >&2
+  fi
+  RUNNER=kosoku
+fi
+
+# ---- start the server ---------------------------------------------------
+ROOT=$(mktemp -d)
+SLOG=$WORK/server.log
+# 9.* sends messages of up to 16 MiB, which is the default --ws-max-message.
+"$BIN" --listen 127.0.0.1:0 --root "$ROOT" --workers "$WORKERS" --log-format text 2>"$SLOG" &
+SPID=$!
+cleanup() {
+  kill -TERM "$SPID" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  rm -rf "$ROOT"
+}
+trap cleanup EXIT
+ADDR=""
+for _ in $(seq 1 100); do
+  ADDR=$(grep -o 'listening on http://[0-9.:]*' "$SLOG" | head -1 | sed 's|.*http://||' || true)
+  [ -n "$ADDR" ] && break
+  kill -0 "$SPID" 2>/dev/null || { cat "$SLOG" >&2; log "server exited"; exit 2; }
+  sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$SLOG" >&2; log "server did not report its address"; exit 2; }
+URL="ws://$ADDR/ws/echo"
+log "runner $RUNNER against $URL, cases: $CASES${EXCLUDE:+, excluding: $EXCLUDE}"
+
+# ---- run ----------------------------------------------------------------
+rm -rf "${OUT:?}"/*
+START=$(date +%s)
+if [ "$RUNNER" = wstest ]; then
+  SPEC=$WORK/fuzzingclient.json
+  python3 - "$SPEC" "$URL" "$OUT" "$CASES" "$EXCLUDE" <<'EOF'
+import json, sys
+spec, url, out, cases, exclude = sys.argv[1:]
+json.dump({
+    "outdir": out,
+    "servers": [{"agent": "glasshouse", "url": url}],
+    "cases": cases.split(),
+    "exclude-cases": exclude.split(),
+    "exclude-agent-cases": {},
+}, open(spec, "w"), indent=2)
+EOF
+  (cd "$WORK" && "$PY27" -c "
+import site, sys
+site.addsitedir('$SITE27')
+sys.argv = ['wstest', '-m', 'fuzzingclient', '-s', '$SPEC']
+from autobahntestsuite.wstest import run
+run()
+") >"$WORK/runner.log" 2>&1 || { tail -30 "$WORK/runner.log" >&2; log "wstest failed"; exit 1; }
+else
+  args=()
+  for c in $CASES; do args+=(-i "$c"); done
+  for c in $EXCLUDE; do args+=(-x "$c"); done
+  # kosoku exits non-zero when a case fails; the check below says which.
+  PYTHONPATH=$WORK/kosoku python3 -c "
+import sys
+sys.argv = ['kosoku'] + sys.argv[1:]
+from kosoku._cli import main
+sys.exit(main())
+" -m fuzzingclient -o "$OUT" "${args[@]}" "$URL" >"$WORK/runner.log" 2>&1 || true
+fi
+END=$(date +%s)
+log "runner took $((END - START)) s (log: $WORK/runner.log, reports: $OUT)"
+
+if ! kill -0 "$SPID" 2>/dev/null; then
+  log "the server died during the run"; tail -30 "$SLOG" >&2; exit 1
+fi
+python3 scripts/autobahn_check.py "$OUT/index.json" --seconds "$((END - START))"
