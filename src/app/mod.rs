@@ -93,7 +93,11 @@ pub enum Body {
     /// Bytes shared with a cache (a small file kept in memory).
     Shared(std::sync::Arc<[u8]>),
     /// A region of an open file, sent with `sendfile(2)`.
-    File { file: File, offset: u64, len: u64 },
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
     /// A body produced piece by piece and sent with chunked encoding
     /// (or until close for HTTP/1.0).
     Stream(Box<dyn BodyStream>),
