@@ -56,6 +56,45 @@ fn bucket_index(secs: f64) -> usize {
 /// Labels of one duration series: method label, route, status code.
 pub type SeriesKey = (&'static str, &'static str, u16);
 
+/// A cheap multiplicative hasher for keys made of a few integers (FxHash's
+/// mixing step): hashing static strings by address instead of by content
+/// keeps a request's metric update in tens of nanoseconds.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`FastHasher`]s.
+pub type FastBuild = std::hash::BuildHasherDefault<FastHasher>;
+
+/// Identity of a static string: its address and length. Two equal strings
+/// at different addresses get two entries, merged again by label when read.
+fn static_id(s: &'static str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+/// The shard-internal key of a series: method label, route and status by
+/// identity.
+type SeriesId = (usize, (usize, usize), u16);
+
 /// One duration histogram series (not cumulative per bucket).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
@@ -100,7 +139,7 @@ pub struct WorkerMetrics {
     pub duration_buckets: [AtomicU64; BUCKETS],
     /// The labelled duration histogram. Only this shard's worker writes it;
     /// the lock is contended only while a reader copies it out.
-    series: Mutex<HashMap<SeriesKey, Series>>,
+    series: Mutex<HashMap<SeriesId, (SeriesKey, Series), FastBuild>>,
 }
 
 impl WorkerMetrics {
@@ -140,15 +179,20 @@ impl WorkerMetrics {
         self.active_requests.fetch_sub(1, Relaxed);
         self.requests_total.fetch_add(1, Relaxed);
         self.duration_buckets[bucket_index(secs)].fetch_add(1, Relaxed);
-        let key = (method_label(method), route, status);
+        let method = method_label(method);
+        let id = (method.as_ptr() as usize, static_id(route), status);
         let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        series.entry(key).or_default().observe(secs);
+        series
+            .entry(id)
+            .or_insert_with(|| ((method, route, status), Series::default()))
+            .1
+            .observe(secs);
     }
 
     /// A copy of this shard's labelled histogram.
     pub fn series_snapshot(&self) -> Vec<(SeriesKey, Series)> {
         let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        series.iter().map(|(k, v)| (*k, v.clone())).collect()
+        series.values().map(|(k, v)| (*k, v.clone())).collect()
     }
 }
 

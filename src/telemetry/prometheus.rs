@@ -10,7 +10,7 @@ use super::export::{dropped, Signal};
 use super::metrics::{Metrics, DURATION_BUCKETS};
 
 /// `Content-Type` of the `/metrics` answer.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// Figures that are not in the shards, gathered at scrape time.
 #[derive(Clone, Debug, Default)]

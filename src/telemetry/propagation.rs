@@ -8,9 +8,17 @@ use std::str::FromStr;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-fn hex_lower(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// Value of lower-case hex digits; `None` on anything else (upper case
+/// included, as the specification requires).
+fn hex_value(s: &str) -> Option<u128> {
+    s.bytes().try_fold(0u128, |acc, b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u128::from(d))
+    })
 }
 
 /// Parses a `traceparent` value (section 3.2). Returns `None` for anything
@@ -25,7 +33,7 @@ pub fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     if [2, 35, 52].iter().any(|&i| v.as_bytes()[i] != b'-') {
         return None;
     }
-    if !hex_lower(version) || version == "ff" {
+    if hex_value(version).is_none() || version == "ff" {
         return None;
     }
     // Version 00 is exactly 55 characters; a later version may append
@@ -33,15 +41,10 @@ pub fn parse_traceparent(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     if v.len() > 55 && (version == "00" || v.as_bytes()[55] != b'-') {
         return None;
     }
-    if !hex_lower(trace_id) || !hex_lower(parent_id) || !hex_lower(flags) {
-        return None;
-    }
-    let trace_id = TraceId::from_hex(trace_id).ok()?;
-    let span_id = SpanId::from_hex(parent_id).ok()?;
-    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
-        return None;
-    }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
+    let trace_id = hex_value(trace_id).filter(|t| *t != 0)?;
+    let span_id = hex_value(parent_id).filter(|s| *s != 0)? as u64;
+    let flags = hex_value(flags)? as u8;
+    let (trace_id, span_id) = (TraceId::from(trace_id), SpanId::from(span_id));
     // Only the sampled bit is defined for version 00.
     Some((
         trace_id,

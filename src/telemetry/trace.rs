@@ -20,7 +20,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, ContextGuard, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
-use super::metrics::{method_label, WsDirection};
+use super::metrics::{method_label, FastBuild, WsDirection};
 use super::propagation::{format_traceparent, remote_parent};
 
 /// The tracer, set once by `Telemetry::init` when traces are exported.
@@ -48,8 +48,8 @@ thread_local! {
     /// Span names per (method label, route): built once per pair and kept,
     /// so a request span's name costs no allocation. Both parts come from
     /// fixed sets, so this stays small.
-    static NAMES: RefCell<HashMap<(&'static str, &'static str), &'static str>> =
-        RefCell::new(HashMap::new());
+    static NAMES: RefCell<HashMap<(usize, usize, usize), &'static str, FastBuild>> =
+        RefCell::new(HashMap::default());
 }
 
 fn span_name(method: &'static str, route: &'static str) -> Cow<'static, str> {
@@ -58,7 +58,11 @@ fn span_name(method: &'static str, route: &'static str) -> Cow<'static, str> {
     NAMES.with(|names| {
         let mut names = names.borrow_mut();
         let name = names
-            .entry((shown, route))
+            .entry((
+                shown.as_ptr() as usize,
+                route.as_ptr() as usize,
+                route.len(),
+            ))
             .or_insert_with(|| Box::leak(format!("{shown} {route}").into_boxed_str()));
         Cow::Borrowed(*name)
     })
@@ -108,6 +112,8 @@ fn enter(cx: &Option<Context>) -> SpanGuard {
 pub struct RequestSpan {
     /// A context holding the span; `None` when tracing is off.
     cx: Option<Context>,
+    /// The sampler kept it: attributes and the end are worth recording.
+    recording: bool,
 }
 
 impl RequestSpan {
@@ -133,7 +139,8 @@ impl RequestSpan {
             .with_kind(SpanKind::Server)
             .with_attributes(attributes)
             .start_with_context(tracer, &parent);
-        if span.is_recording() {
+        let recording = span.is_recording();
+        if recording {
             if method == "_OTHER" {
                 span.set_attribute(KeyValue::new(
                     "http.request.method_original",
@@ -160,29 +167,27 @@ impl RequestSpan {
         }
         RequestSpan {
             cx: Some(Context::new().with_span(span)),
+            recording,
         }
     }
 
     /// Whether this span is recorded (tracing on and sampled).
     pub fn is_recording(&self) -> bool {
-        self.cx.as_ref().is_some_and(|cx| cx.span().is_recording())
+        self.recording
     }
 
     /// The `traceresponse` header value for this span, if it is recorded.
     pub fn traceresponse(&self) -> Option<String> {
-        let cx = self.cx.as_ref()?;
-        let span = cx.span();
-        span.is_recording()
-            .then(|| format_traceparent(span.span_context()))
+        let cx = self.cx.as_ref().filter(|_| self.recording)?;
+        Some(format_traceparent(cx.span().span_context()))
     }
 
     /// `(trace_id, span_id)` in hex, if the span is recorded.
     pub fn ids(&self) -> Option<(String, String)> {
-        let cx = self.cx.as_ref()?;
+        let cx = self.cx.as_ref().filter(|_| self.recording)?;
         let span = cx.span();
         let sc = span.span_context();
-        span.is_recording()
-            .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+        Some((sc.trace_id().to_string(), sc.span_id().to_string()))
     }
 
     /// Makes this span current until the guard drops (see [`SpanGuard`]).
@@ -193,7 +198,7 @@ impl RequestSpan {
 
     /// Marks the request as in flight during a drain.
     pub fn mark_draining(&mut self) {
-        if let Some(cx) = &self.cx {
+        if let Some(cx) = self.cx.as_ref().filter(|_| self.recording) {
             cx.span()
                 .set_attribute(KeyValue::new("glasshouse.shutdown.draining", true));
         }
@@ -204,7 +209,10 @@ impl RequestSpan {
     /// status marks the span as an error; its `error.type` defaults to the
     /// status code.
     pub fn finish(self, status: u16, error_type: Option<&str>) {
-        let Some(cx) = self.cx else { return };
+        // A span the sampler dropped has nothing to record or export.
+        let Some(cx) = self.cx.filter(|_| self.recording) else {
+            return;
+        };
         let span = cx.span();
         span.set_attribute(KeyValue::new(
             "http.response.status_code",
