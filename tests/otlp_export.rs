@@ -138,6 +138,7 @@ fn spans_metrics_and_logs_reach_the_collector() {
     for (k, v) in [
         ("http.request.method", "GET"),
         ("url.path", "/api/stats"),
+        ("url.scheme", "http"),
         ("http.route", "/api/stats"),
         ("http.response.status_code", "200"),
         ("network.peer.address", "127.0.0.1"),
@@ -178,6 +179,7 @@ fn spans_metrics_and_logs_reach_the_collector() {
         .find(|s| s.name == "WebSocket /ws/echo")
         .expect("ws span");
     assert_eq!(w.parent_span_id, up.span_id);
+    assert_eq!(w.kind, 1, "internal kind");
     assert_eq!(
         attr(&w.attributes, "glasshouse.websocket.messages_received").as_deref(),
         Some("1")

@@ -133,6 +133,7 @@ impl RequestSpan {
             KeyValue::new("http.request.method", method),
             KeyValue::new("http.route", info.route),
             KeyValue::new("url.path", info.path.to_string()),
+            KeyValue::new("url.scheme", "http"),
         ];
         let mut span = tracer
             .span_builder(span_name(method, info.route))
@@ -251,7 +252,7 @@ impl WsSpan {
         };
         let span = tracer
             .span_builder(span_name("WebSocket", route))
-            .with_kind(SpanKind::Server)
+            .with_kind(SpanKind::Internal)
             .with_attributes([KeyValue::new("http.route", route)])
             .start_with_context(tracer, parent);
         WsSpan {
