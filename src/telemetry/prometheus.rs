@@ -36,12 +36,15 @@ impl ProcessState {
         let open_fds = std::fs::read_dir("/proc/self/fd")
             .ok()
             .map(|d| d.count() as u64);
-        let statm = std::fs::read_to_string("/proc/self/statm").ok();
-        let resident_memory_bytes = statm
-            .as_deref()
-            .and_then(|s| s.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u64>().ok())
-            .map(|pages| pages * 4096);
+        // VmRSS is in kB in /proc/self/status: no page size to guess.
+        let resident_memory_bytes =
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+                    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                    Some(kb * 1024)
+                });
         let cpu_seconds = std::fs::read_to_string("/proc/self/stat")
             .ok()
             .and_then(|s| {
@@ -394,6 +397,40 @@ mod tests {
         .is_some());
         assert!(find(&s, "glasshouse_websockets_open", &[]).is_some());
         assert!(find(&s, "process_open_fds", &[]).is_some());
+    }
+
+    /// Prometheus' own linter, when installed (Debian package
+    /// `prometheus`); skipped otherwise.
+    #[test]
+    fn promtool_accepts_the_exposition() {
+        use std::io::Write as _;
+        let m = Metrics::new(2);
+        m.workers[0].request_started();
+        m.workers[0].request_finished("GET", "/x\"y", 200, 0.01);
+        let text = render_prometheus(&m, &ProcessState::collect(&m));
+        let child = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut child) = child else {
+            eprintln!("promtool not installed: skipped");
+            return;
+        };
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[test]
