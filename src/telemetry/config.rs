@@ -200,6 +200,8 @@ impl TelemetryConfig {
                 ));
             }
         }
+        let disabled =
+            get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let base = get("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|s| !s.trim().is_empty());
         let base = base.as_deref();
         let mut resource_attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
@@ -215,6 +217,13 @@ impl TelemetryConfig {
                 .unwrap_or(d.service_name),
         };
         resource_attributes.retain(|(k, _)| k != "service.name");
+        let exporter = |var: &str| {
+            if disabled {
+                Some("none".to_string())
+            } else {
+                get(var)
+            }
+        };
         Ok(TelemetryConfig {
             service_name,
             resource_attributes,
@@ -222,19 +231,19 @@ impl TelemetryConfig {
                 base,
                 get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
                 "traces",
-                get("OTEL_TRACES_EXPORTER"),
+                exporter("OTEL_TRACES_EXPORTER"),
             )?,
             metrics_endpoint: endpoint(
                 base,
                 get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
                 "metrics",
-                get("OTEL_METRICS_EXPORTER"),
+                exporter("OTEL_METRICS_EXPORTER"),
             )?,
             logs_endpoint: endpoint(
                 base,
                 get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
                 "logs",
-                get("OTEL_LOGS_EXPORTER"),
+                exporter("OTEL_LOGS_EXPORTER"),
             )?,
             headers: match get("OTEL_EXPORTER_OTLP_HEADERS") {
                 Some(t) => parse_key_values("OTEL_EXPORTER_OTLP_HEADERS", &t)?,
@@ -376,6 +385,17 @@ mod tests {
             Some("http://loki:3100/otlp/v1/logs")
         );
         assert_eq!(c.metrics_endpoint, None);
+    }
+
+    #[test]
+    fn the_sdk_can_be_disabled() {
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ])
+        .expect("config");
+        assert!(c.traces_endpoint.is_none() && c.metrics_endpoint.is_none());
+        assert!(c.logs_endpoint.is_none());
     }
 
     #[test]
