@@ -22,7 +22,7 @@ use crate::http::{Decoded, HttpError, Limits};
 use crate::sys::epoll::{Events, Interest, Poller};
 use crate::sys::eventfd::Bell;
 use crate::sys::socket::{would_block, Accepted, Listener, Reserve};
-use crate::telemetry::{RequestSpan, RequestSpanInfo, WorkerMetrics, WsDirection};
+use crate::telemetry::{RequestSpan, RequestSpanInfo, WorkerMetrics, WsDirection, WsSpan};
 use crate::ws::session::Session;
 
 const LISTENER: u64 = u64::MAX;
@@ -47,7 +47,6 @@ pub struct ReactorConfig {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
-    pub access_log: bool,
 }
 
 /// The controller's handle on a worker.
@@ -478,7 +477,25 @@ impl Worker {
             route,
         };
         let handler = &mut self.handler;
-        let response = match catch_unwind(AssertUnwindSafe(|| handler.call(req, &mut ctx))) {
+        // Log lines written while the handler runs carry the request's trace id.
+        let guard = span.enter();
+        let result = catch_unwind(AssertUnwindSafe(|| handler.call(req, &mut ctx)));
+        if let Ok(r) = &result {
+            // Written at dispatch: the status and body size are known, the
+            // time on the wire is not (nor a held-back response's delay).
+            crate::telemetry::access_log(&crate::telemetry::AccessLogEntry {
+                method: req.method,
+                path: req.path,
+                version: version.as_str(),
+                status: r.status,
+                bytes: r.body.len().unwrap_or(0),
+                duration: Instant::now().saturating_duration_since(self.now),
+                peer: req.peer,
+                user_agent: req.header_str("user-agent"),
+            });
+        }
+        drop(guard);
+        let response = match result {
             Ok(r) => r,
             Err(panic) => {
                 let msg = panic
@@ -500,9 +517,7 @@ impl Worker {
             started: self.now,
             span,
         };
-        if self.cfg.access_log {
-            tracing::info!(method = req.method, path = req.path, status = response.status, peer = %req.peer, "access");
-        }
+
         match response.delay {
             Some(d) if !d.is_zero() => {
                 let at = self.now + d;
@@ -519,6 +534,10 @@ impl Worker {
     fn respond(&mut self, token: Token, response: Response, meta: ReqMeta) {
         let status = response.status;
         let closing = self.seen != State::Running;
+        let ws_span = response
+            .upgrade
+            .is_some()
+            .then(|| WsSpan::start(&meta.span, meta.route));
         let written =
             conn::write_response(&mut self.out, self.date.value(), &meta, response, closing);
         let secs = self
@@ -544,6 +563,7 @@ impl Worker {
                 session.start_close(1001, "server shutting down", self.now);
             }
             c.ws = Some(Box::new(session));
+            c.ws_span = ws_span;
             c.phase = Phase::Busy;
             self.metrics.websocket_opened();
             return;
@@ -705,6 +725,10 @@ impl Worker {
             }
             if ws.should_close_transport() {
                 // Half-close first so unread input cannot reset our Close away.
+                if let Some(span) = c.ws_span.take() {
+                    let (sent, received) = ws.close_codes();
+                    span.finish(received.or(sent));
+                }
                 c.ws = None;
                 self.metrics.websocket_closed();
                 c.close_after_write = true;
@@ -749,11 +773,13 @@ impl Worker {
         };
         let Some(ws) = c.ws.as_mut() else { return };
         let (received, sent) = ws.take_counts();
-        for _ in 0..received {
-            self.metrics.ws_message(WsDirection::Received);
-        }
-        for _ in 0..sent {
-            self.metrics.ws_message(WsDirection::Sent);
+        for (n, dir) in [(received, WsDirection::Received), (sent, WsDirection::Sent)] {
+            for _ in 0..n {
+                self.metrics.ws_message(dir);
+                if let Some(span) = &mut c.ws_span {
+                    span.message(dir);
+                }
+            }
         }
         if let Some(at) = ws.next_deadline() {
             if c.ws_timer.is_none_or(|t| at < t) {
@@ -814,6 +840,9 @@ impl Worker {
                 self.metrics.websocket_closed();
                 let (sent, received) = ws.close_codes();
                 tracing::debug!(peer = %c.peer, ?sent, ?received, "websocket closed");
+                if let Some(span) = c.ws_span {
+                    span.finish(received.or(sent));
+                }
             }
             if let Some(d) = c.delayed {
                 // The peer went away while its answer was held back.
@@ -956,6 +985,8 @@ impl Worker {
         self.life
             .idle_closed
             .fetch_add(idle_closed, Ordering::AcqRel);
+        self.life.listeners_closed.fetch_add(1, Ordering::AcqRel);
+        self.life.done_bell.ring();
     }
 
     /// The drain deadline passed (or a second signal came): close everything.
