@@ -963,6 +963,10 @@ impl Worker {
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
+            if let Some(d) = &mut c.delayed {
+                // In flight when the drain began: say so on its span.
+                d.meta.span.mark_draining();
+            }
             if let Some(ws) = &mut c.ws {
                 // Going away: the drain waits for the peer's close reply.
                 ws.start_close(1001, "server shutting down", self.now);
