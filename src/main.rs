@@ -94,7 +94,10 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     // Panics are caught per request, but their report still belongs in the
     // log stream, as one structured line.
     std::panic::set_hook(Box::new(|info| {
-        let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
         tracing::error!(thread = %thread, panic = %info, "panic");
     }));
     logging::set_access_log(config.access_log);

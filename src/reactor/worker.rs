@@ -75,13 +75,13 @@ pub fn spawn(
             .name(format!("worker-{id}"))
             .spawn(move || {
                 // Counts this worker as done however its loop ends, a panic included,
-            // so the controller never waits for a thread that is gone.
-            let _done = Done(life.clone());
-            let handler = factory(id);
-            let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
-            if let Err(e) = w.run() {
-                tracing::error!(worker = id, error = %e, "worker loop failed");
-            }
+                // so the controller never waits for a thread that is gone.
+                let _done = Done(life.clone());
+                let handler = factory(id);
+                let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
+                if let Err(e) = w.run() {
+                    tracing::error!(worker = id, error = %e, "worker loop failed");
+                }
             })?;
         handles.push(WorkerHandle { bell, thread });
     }
