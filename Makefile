@@ -24,7 +24,13 @@ lint:
 test-rust:
 	$(CARGO) test --locked
 
-test: deps lint test-rust
+test-frontend: frontend
+	cd frontend && npm test && npm run size
+
+test-e2e: build
+	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
+
+test: deps lint test-rust test-frontend test-e2e
 	@echo "make test: all suites passed"
 
 bench: build

@@ -28,7 +28,7 @@ pub trait Hooks {
     /// The drain began after `signal`.
     fn drain_started(&mut self, signal: Sig);
     /// Progress notes for the shutdown span (`listeners closed`, ...).
-    fn drain_event(&mut self, name: &str, report: &DrainReport, idle_closed: u64);
+    fn drain_event(&mut self, name: &'static str, report: &DrainReport, idle_closed: u64);
     /// The drain ended; `deadline_hit` when connections had to be forced.
     fn drain_finished(&mut self, report: &DrainReport, deadline_hit: bool);
 }
@@ -51,6 +51,7 @@ pub fn run(
     let total = workers.len();
     let mut deadline: Option<Instant> = None;
     let mut exit = Exit::Graceful;
+    let mut listeners_reported = false;
     let ring = |workers: &[WorkerHandle]| workers.iter().for_each(|w| w.bell.ring());
     loop {
         if life.workers_done.load(Ordering::Acquire) >= total {
@@ -78,6 +79,12 @@ pub fn run(
                 }
             }
         }
+        if !listeners_reported && life.listeners_closed.load(Ordering::Acquire) >= total {
+            listeners_reported = true;
+            let idle = life.idle_closed.load(Ordering::Acquire);
+            hooks.drain_event("listeners closed", &life.report(), idle);
+            hooks.drain_event("idle connections closed", &life.report(), idle);
+        }
         if let Some(d) = deadline {
             if Instant::now() >= d && life.state() != State::Forced {
                 tracing::warn!("drain deadline reached; closing remaining connections");
@@ -93,7 +100,7 @@ pub fn run(
     let report = life.report();
     if deadline.is_some() {
         let idle = life.idle_closed.load(Ordering::Acquire);
-        hooks.drain_event("idle connections closed", &report, idle);
+
         hooks.drain_finished(&report, forced);
         tracing::info!(
             in_flight = report.in_flight,

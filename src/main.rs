@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -19,7 +20,7 @@ use glasshouse::service::static_files::{RootPolicy, StaticFiles};
 use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
 use glasshouse::sys::socket::{ListenOptions, Listener};
-use glasshouse::telemetry::{logging, Metrics};
+use glasshouse::telemetry::{logging, Metrics, ShutdownSpan, Telemetry, TelemetryConfig};
 use glasshouse::ws::handshake::WsOptions;
 use glasshouse::ws::SessionConfig;
 
@@ -90,6 +91,16 @@ fn bind_all(addr: SocketAddr, n: usize) -> Result<Vec<Listener>, String> {
 
 fn serve(config: Config) -> Result<Exit, Fatal> {
     let reload = logging::init(config.log_json, &config.log_level).map_err(Fatal::Config)?;
+    // Panics are caught per request, but their report still belongs in the
+    // log stream, as one structured line.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        tracing::error!(thread = %thread, panic = %info, "panic");
+    }));
+    logging::set_access_log(config.access_log);
     let files = StaticFiles::new(&config.root, RootPolicy::for_root(&config.root))
         .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
@@ -100,6 +111,9 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
     let metrics = Metrics::new(config.workers);
+    let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
+    telemetry_cfg.metrics = Some(metrics.clone());
+    let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
     let state = Arc::new(ServiceState {
         metrics: metrics.clone(),
         draining: Default::default(),
@@ -131,7 +145,6 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         header_timeout: config.header_timeout,
         idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
-        access_log: config.access_log,
     });
     let workers = reactor::spawn(
         listeners,
@@ -141,6 +154,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         life.clone(),
     )
     .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
+    metrics.set_ready(true);
     let host = match bound {
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
@@ -158,16 +172,32 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         level: config.log_level.clone(),
         state,
         metrics,
+        shutdown: None,
     };
-    controller::run(signals, life, workers, config.drain_timeout, &mut hooks)
-        .map_err(|e| Fatal::Runtime(e.to_string()))
+    let exit = controller::run(signals, life, workers, config.drain_timeout, &mut hooks);
+    // Last: flush traces, logs and metrics so a stopped server's final spans
+    // reach the collector (bounded, whatever the collector does).
+    let flush_deadline = match exit {
+        Ok(Exit::Graceful) => TELEMETRY_FLUSH,
+        _ => TELEMETRY_FLUSH_ABRUPT,
+    };
+    drop(hooks);
+    telemetry.shutdown(flush_deadline);
+    exit.map_err(|e| Fatal::Runtime(e.to_string()))
 }
+
+/// Longest wait for the final telemetry flush after a graceful drain.
+const TELEMETRY_FLUSH: Duration = Duration::from_secs(5);
+/// The same after SIGQUIT or a second signal: best effort, quickly.
+const TELEMETRY_FLUSH_ABRUPT: Duration = Duration::from_secs(1);
 
 struct MainHooks {
     reload: logging::LogReload,
     level: String,
     state: Arc<ServiceState>,
     metrics: Arc<Metrics>,
+    /// The `shutdown` span, from the signal to the end of the drain.
+    shutdown: Option<ShutdownSpan>,
 }
 
 impl Hooks for MainHooks {
@@ -179,28 +209,53 @@ impl Hooks for MainHooks {
         }
     }
 
-    fn drain_started(&mut self, _signal: Sig) {
+    fn drain_started(&mut self, signal: Sig) {
         self.state.draining.store(true, Ordering::Release);
+        self.metrics.set_ready(false);
+        let span = ShutdownSpan::start(signal.name());
+        span.event("signal received", &[]);
+        self.shutdown = Some(span);
     }
 
-    fn drain_event(&mut self, _name: &str, _report: &DrainReport, _idle_closed: u64) {}
+    fn drain_event(&mut self, name: &'static str, report: &DrainReport, idle_closed: u64) {
+        if let Some(span) = &self.shutdown {
+            let open = self
+                .metrics
+                .sum(|w| w.connections_open.load(Ordering::Relaxed));
+            span.event(
+                name,
+                &[
+                    ("in_flight", report.in_flight as i64),
+                    ("idle_closed", idle_closed as i64),
+                    ("connections_open", open),
+                ],
+            );
+        }
+    }
 
-    fn drain_finished(&mut self, report: &DrainReport, _deadline_hit: bool) {
-        self.metrics
-            .process
-            .shutdown_drained
-            .fetch_add(report.drained, Ordering::Relaxed);
-        self.metrics
-            .process
-            .shutdown_forced
-            .fetch_add(report.forced, Ordering::Relaxed);
+    fn drain_finished(&mut self, report: &DrainReport, deadline_hit: bool) {
+        self.metrics.record_shutdown(report.drained, report.forced);
+        if let Some(span) = self.shutdown.take() {
+            let name = if deadline_hit {
+                "drain deadline hit"
+            } else {
+                "drain finished"
+            };
+            span.event(
+                name,
+                &[
+                    ("drained", report.drained as i64),
+                    ("forced", report.forced as i64),
+                ],
+            );
+            span.finish(report.in_flight, report.drained, report.forced);
+        }
     }
 }
 
 /// `glasshouse healthcheck`: GET /healthz, exit 0 on 200.
 fn healthcheck(cli: &Cli, url: Option<&str>) -> ExitCode {
     use std::io::{Read, Write};
-    use std::time::Duration;
     let port = cli.listen.rsplit(':').next().unwrap_or("8080").to_string();
     let url = url
         .map(str::to_string)

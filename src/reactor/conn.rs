@@ -31,7 +31,7 @@ pub enum Phase {
 
 /// A file region still to be sent with sendfile.
 pub struct FileSend {
-    pub file: File,
+    pub file: std::sync::Arc<File>,
     pub offset: u64,
     pub remaining: u64,
 }
@@ -89,6 +89,8 @@ pub struct Conn {
     pub ws: Option<Box<crate::ws::session::Session>>,
     /// The session timer currently scheduled, to avoid duplicates.
     pub ws_timer: Option<Instant>,
+    /// The WebSocket session's span, a child of the upgrade request's.
+    pub ws_span: Option<crate::telemetry::WsSpan>,
 }
 
 impl Conn {
@@ -111,6 +113,7 @@ impl Conn {
             eof: false,
             ws: None,
             ws_timer: None,
+            ws_span: None,
         }
     }
 

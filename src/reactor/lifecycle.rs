@@ -39,6 +39,8 @@ pub struct Lifecycle {
     pub forced: AtomicU64,
     /// Idle connections closed when the drain began.
     pub idle_closed: AtomicU64,
+    /// Workers that have closed their listener in a drain.
+    pub listeners_closed: AtomicUsize,
 }
 
 impl Lifecycle {
@@ -52,6 +54,7 @@ impl Lifecycle {
             drained: AtomicU64::new(0),
             forced: AtomicU64::new(0),
             idle_closed: AtomicU64::new(0),
+            listeners_closed: AtomicUsize::new(0),
         })
     }
 

@@ -22,7 +22,7 @@ use crate::http::{Decoded, HttpError, Limits};
 use crate::sys::epoll::{Events, Interest, Poller};
 use crate::sys::eventfd::Bell;
 use crate::sys::socket::{would_block, Accepted, Listener, Reserve};
-use crate::telemetry::{RequestSpan, RequestSpanInfo, WorkerMetrics, WsDirection};
+use crate::telemetry::{RequestSpan, RequestSpanInfo, WorkerMetrics, WsDirection, WsSpan};
 use crate::ws::session::Session;
 
 const LISTENER: u64 = u64::MAX;
@@ -47,7 +47,6 @@ pub struct ReactorConfig {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
-    pub access_log: bool,
 }
 
 /// The controller's handle on a worker.
@@ -75,17 +74,28 @@ pub fn spawn(
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
+                // Counts this worker as done however its loop ends, a panic included,
+                // so the controller never waits for a thread that is gone.
+                let _done = Done(life.clone());
                 let handler = factory(id);
                 let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
                 if let Err(e) = w.run() {
                     tracing::error!(worker = id, error = %e, "worker loop failed");
                 }
-                w.life.workers_done.fetch_add(1, Ordering::AcqRel);
-                w.life.done_bell.ring();
             })?;
         handles.push(WorkerHandle { bell, thread });
     }
     Ok(handles)
+}
+
+/// Marks a worker finished when dropped.
+struct Done(Arc<Lifecycle>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.workers_done.fetch_add(1, Ordering::AcqRel);
+        self.0.done_bell.ring();
+    }
 }
 
 struct Worker {
@@ -160,7 +170,7 @@ impl Worker {
                 match ev.token {
                     LISTENER => self.accept_burst(),
                     BELL => self.bell.clear(),
-                    t => self.drive(Token(t)),
+                    t => self.drive_after(Token(t), ev.hangup),
                 }
             }
             self.fire_timers();
@@ -270,6 +280,16 @@ impl Worker {
     /// Runs a connection as far as it can go without blocking: flush output,
     /// read input, answer complete requests, repeat.
     fn drive(&mut self, token: Token) {
+        self.drive_after(token, false)
+    }
+
+    /// [`Worker::drive`] for an epoll event; `hangup` when the event reported
+    /// the peer's FIN or an error, which must be read to be seen.
+    fn drive_after(&mut self, token: Token, hangup: bool) {
+        // A read that returned less than the buffer emptied the socket: with
+        // edge-triggered readiness, data arriving later raises a new event,
+        // so a second read that would only say EAGAIN is skipped.
+        let mut drained = false;
         loop {
             match self.flush(token) {
                 Ok(true) => {}
@@ -304,8 +324,14 @@ impl Worker {
                     continue;
                 }
             }
+            if drained && !hangup {
+                return;
+            }
             match self.read(token) {
-                ReadOutcome::Data => continue,
+                ReadOutcome::Data(d) => {
+                    drained = d;
+                    continue;
+                }
                 ReadOutcome::Blocked => return,
                 ReadOutcome::Closed => return self.on_eof(token),
                 ReadOutcome::Error => return self.close(token),
@@ -352,7 +378,7 @@ impl Worker {
         } else {
             c.rbuf.extend_from_slice(&self.scratch[..n]);
         }
-        ReadOutcome::Data
+        ReadOutcome::Data(n < self.scratch.len())
     }
 
     /// Decodes and answers requests from `input`; returns bytes consumed.
@@ -478,7 +504,25 @@ impl Worker {
             route,
         };
         let handler = &mut self.handler;
-        let response = match catch_unwind(AssertUnwindSafe(|| handler.call(req, &mut ctx))) {
+        // Log lines written while the handler runs carry the request's trace id.
+        let guard = span.enter();
+        let result = catch_unwind(AssertUnwindSafe(|| handler.call(req, &mut ctx)));
+        if let Ok(r) = &result {
+            // Written at dispatch: the status and body size are known, the
+            // time on the wire is not (nor a held-back response's delay).
+            crate::telemetry::access_log(&crate::telemetry::AccessLogEntry {
+                method: req.method,
+                path: req.path,
+                version: version.as_str(),
+                status: r.status,
+                bytes: r.body.len().unwrap_or(0),
+                duration: Instant::now().saturating_duration_since(self.now),
+                peer: req.peer,
+                user_agent: req.header_str("user-agent"),
+            });
+        }
+        drop(guard);
+        let response = match result {
             Ok(r) => r,
             Err(panic) => {
                 let msg = panic
@@ -500,9 +544,7 @@ impl Worker {
             started: self.now,
             span,
         };
-        if self.cfg.access_log {
-            tracing::info!(method = req.method, path = req.path, status = response.status, peer = %req.peer, "access");
-        }
+
         match response.delay {
             Some(d) if !d.is_zero() => {
                 let at = self.now + d;
@@ -519,6 +561,10 @@ impl Worker {
     fn respond(&mut self, token: Token, response: Response, meta: ReqMeta) {
         let status = response.status;
         let closing = self.seen != State::Running;
+        let ws_span = response
+            .upgrade
+            .is_some()
+            .then(|| WsSpan::start(&meta.span, meta.route));
         let written =
             conn::write_response(&mut self.out, self.date.value(), &meta, response, closing);
         let secs = self
@@ -544,6 +590,7 @@ impl Worker {
                 session.start_close(1001, "server shutting down", self.now);
             }
             c.ws = Some(Box::new(session));
+            c.ws_span = ws_span;
             c.phase = Phase::Busy;
             self.metrics.websocket_opened();
             return;
@@ -598,7 +645,12 @@ impl Worker {
             };
             if !pending.is_empty() {
                 let from_wbuf = c.wpos < c.wbuf.len();
-                match c.stream.write(pending) {
+                let sent = if c.file.is_some() {
+                    c.stream.write_more(pending)
+                } else {
+                    c.stream.write(pending)
+                };
+                match sent {
                     Ok(n) => {
                         self.metrics.bytes_sent(n as u64);
                         if from_wbuf {
@@ -705,6 +757,10 @@ impl Worker {
             }
             if ws.should_close_transport() {
                 // Half-close first so unread input cannot reset our Close away.
+                if let Some(span) = c.ws_span.take() {
+                    let (sent, received) = ws.close_codes();
+                    span.finish(received.or(sent));
+                }
                 c.ws = None;
                 self.metrics.websocket_closed();
                 c.close_after_write = true;
@@ -749,11 +805,13 @@ impl Worker {
         };
         let Some(ws) = c.ws.as_mut() else { return };
         let (received, sent) = ws.take_counts();
-        for _ in 0..received {
-            self.metrics.ws_message(WsDirection::Received);
-        }
-        for _ in 0..sent {
-            self.metrics.ws_message(WsDirection::Sent);
+        for (n, dir) in [(received, WsDirection::Received), (sent, WsDirection::Sent)] {
+            for _ in 0..n {
+                self.metrics.ws_message(dir);
+                if let Some(span) = &mut c.ws_span {
+                    span.message(dir);
+                }
+            }
         }
         if let Some(at) = ws.next_deadline() {
             if c.ws_timer.is_none_or(|t| at < t) {
@@ -814,6 +872,9 @@ impl Worker {
                 self.metrics.websocket_closed();
                 let (sent, received) = ws.close_codes();
                 tracing::debug!(peer = %c.peer, ?sent, ?received, "websocket closed");
+                if let Some(span) = c.ws_span {
+                    span.finish(received.or(sent));
+                }
             }
             if let Some(d) = c.delayed {
                 // The peer went away while its answer was held back.
@@ -934,6 +995,10 @@ impl Worker {
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
+            if let Some(d) = &mut c.delayed {
+                // In flight when the drain began: say so on its span.
+                d.meta.span.mark_draining();
+            }
             if let Some(ws) = &mut c.ws {
                 // Going away: the drain waits for the peer's close reply.
                 ws.start_close(1001, "server shutting down", self.now);
@@ -956,6 +1021,8 @@ impl Worker {
         self.life
             .idle_closed
             .fetch_add(idle_closed, Ordering::AcqRel);
+        self.life.listeners_closed.fetch_add(1, Ordering::AcqRel);
+        self.life.done_bell.ring();
     }
 
     /// The drain deadline passed (or a second signal came): close everything.
@@ -980,7 +1047,8 @@ enum Step {
 }
 
 enum ReadOutcome {
-    Data,
+    /// Bytes arrived; `true` when the read did not fill the buffer.
+    Data(bool),
     Blocked,
     Closed,
     Error,

@@ -69,7 +69,7 @@ pub fn config(state: &ServiceState) -> Response {
 pub fn stats(state: &ServiceState) -> Response {
     Response::json(
         200,
-        &crate::telemetry::metrics::stats_json(&state.metrics, state.is_draining()),
+        &crate::telemetry::stats_json(&state.metrics, state.is_draining()),
     )
     .header("Cache-Control", "no-store")
 }

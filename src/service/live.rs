@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ServiceState;
-use crate::telemetry::metrics::stats_json;
+use crate::telemetry::stats_json;
 use crate::ws::{Message, Outbox, WsApp};
 
 pub struct StatsApp {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::static_files::StaticFiles;
 use super::{api, ServiceState};
 use crate::app::{Ctx, Handler, Request, Response};
+use crate::telemetry::{render_prometheus, ProcessState, PROMETHEUS_CONTENT_TYPE};
 
 /// One worker's application instance.
 pub struct App {
@@ -55,13 +56,10 @@ impl Handler for App {
             "/healthz" => get_only(req, api::healthz),
             "/readyz" => get_only(req, || api::readyz(ctx.draining || state.is_draining())),
             "/metrics" => get_only(req, || {
-                Response::new(
-                    200,
-                    crate::app::Body::Bytes(
-                        crate::telemetry::metrics::render_prometheus(&state.metrics).into_bytes(),
-                    ),
-                )
-                .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                let text =
+                    render_prometheus(&state.metrics, &ProcessState::collect(&state.metrics));
+                Response::new(200, crate::app::Body::Bytes(text.into_bytes()))
+                    .header("Content-Type", PROMETHEUS_CONTENT_TYPE)
             }),
             "/api/echo" => match req.method {
                 "POST" => api::echo(req),

@@ -1,10 +1,14 @@
 //! Server metrics, sharded per worker so that recording never contends:
-//! each worker writes only its own shard (relaxed atomics, one writer), and
-//! readers (`/metrics`, `/api/stats`, the OTLP reader) sum the shards.
+//! each worker writes only its own shard (relaxed atomics, one writer; the
+//! labelled duration histogram sits behind a mutex that only that worker and
+//! an occasional reader take), and readers (`/metrics`, `/api/stats`, the
+//! OTLP exporter) merge the shards. This file owns the shards and the label
+//! vocabulary; rendering lives in `prometheus.rs`, `stats.rs` and `export.rs`.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
 
 /// Direction of a WebSocket message, the `direction` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +24,104 @@ pub const DURATION_BUCKETS: [f64; 16] = [
     1.0, 2.5, 10.0,
 ];
 
+/// Number of histogram buckets including `+Inf`.
+pub const BUCKETS: usize = DURATION_BUCKETS.len() + 1;
+
+/// The `http.request.method` label: the methods of RFC 9110 and PATCH keep
+/// their name, anything else becomes `_OTHER` (OpenTelemetry semantic
+/// conventions), so a client cannot blow up the label cardinality.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
+/// Index of the bucket that `secs` falls in (the last one is `+Inf`).
+fn bucket_index(secs: f64) -> usize {
+    DURATION_BUCKETS
+        .iter()
+        .position(|b| secs <= *b)
+        .unwrap_or(DURATION_BUCKETS.len())
+}
+
+/// Labels of one duration series: method label, route, status code.
+pub type SeriesKey = (&'static str, &'static str, u16);
+
+/// A cheap multiplicative hasher for keys made of a few integers (FxHash's
+/// mixing step): hashing static strings by address instead of by content
+/// keeps a request's metric update in tens of nanoseconds.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`FastHasher`]s.
+pub type FastBuild = std::hash::BuildHasherDefault<FastHasher>;
+
+/// Identity of a static string: its address and length. Two equal strings
+/// at different addresses get two entries, merged again by label when read.
+fn static_id(s: &'static str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+/// The shard-internal key of a series: method label, route and status by
+/// identity.
+type SeriesId = (usize, (usize, usize), u16);
+
+/// One duration histogram series (not cumulative per bucket).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    /// Observations per bucket of [`DURATION_BUCKETS`], then `+Inf`.
+    pub buckets: [u64; BUCKETS],
+    /// Sum of the observed durations, seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Series {
+    fn observe(&mut self, secs: f64) {
+        self.buckets[bucket_index(secs)] += 1;
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn merge(&mut self, other: &Series) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
 /// One worker's shard.
 #[derive(Debug, Default)]
 pub struct WorkerMetrics {
@@ -32,8 +134,12 @@ pub struct WorkerMetrics {
     pub bytes_sent: AtomicU64,
     pub ws_received: AtomicU64,
     pub ws_sent: AtomicU64,
-    /// Cumulative counts per bucket of [`DURATION_BUCKETS`] plus +Inf.
-    pub duration_buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    /// Counts per bucket of [`DURATION_BUCKETS`] plus +Inf, all labels
+    /// together (what `/api/stats` percentiles read without a lock).
+    pub duration_buckets: [AtomicU64; BUCKETS],
+    /// The labelled duration histogram. Only this shard's worker writes it;
+    /// the lock is contended only while a reader copies it out.
+    series: Mutex<HashMap<SeriesId, (SeriesKey, Series), FastBuild>>,
 }
 
 impl WorkerMetrics {
@@ -65,15 +171,28 @@ impl WorkerMetrics {
     pub fn request_started(&self) {
         self.active_requests.fetch_add(1, Relaxed);
     }
-    /// A request finished; labels are static or small so nothing allocates.
-    pub fn request_finished(&self, _method: &str, _route: &'static str, _status: u16, secs: f64) {
+    /// A request finished. `method` is mapped to its label (see
+    /// [`method_label`]); `route` is the router's static pattern, never the
+    /// raw path; `secs` the time from the first byte of the request to the
+    /// last byte of the answer handed to the kernel.
+    pub fn request_finished(&self, method: &str, route: &'static str, status: u16, secs: f64) {
         self.active_requests.fetch_sub(1, Relaxed);
         self.requests_total.fetch_add(1, Relaxed);
-        let i = DURATION_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(DURATION_BUCKETS.len());
-        self.duration_buckets[i].fetch_add(1, Relaxed);
+        self.duration_buckets[bucket_index(secs)].fetch_add(1, Relaxed);
+        let method = method_label(method);
+        let id = (method.as_ptr() as usize, static_id(route), status);
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        series
+            .entry(id)
+            .or_insert_with(|| ((method, route, status), Series::default()))
+            .1
+            .observe(secs);
+    }
+
+    /// A copy of this shard's labelled histogram.
+    pub fn series_snapshot(&self) -> Vec<(SeriesKey, Series)> {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        series.values().map(|(k, v)| (*k, v.clone())).collect()
     }
 }
 
@@ -82,12 +201,16 @@ impl WorkerMetrics {
 pub struct ProcessMetrics {
     pub shutdown_drained: AtomicU64,
     pub shutdown_forced: AtomicU64,
+    /// 1 while accepting, 0 before and once draining (`glasshouse_ready`).
+    pub ready: AtomicBool,
 }
 
 /// All shards plus process-wide figures.
 #[derive(Debug)]
 pub struct Metrics {
     pub started: Instant,
+    /// Wall clock at `started`: the start time of cumulative OTLP series.
+    pub started_at: SystemTime,
     pub workers: Vec<Arc<WorkerMetrics>>,
     pub process: ProcessMetrics,
 }
@@ -96,6 +219,7 @@ impl Metrics {
     pub fn new(workers: usize) -> Arc<Metrics> {
         Arc::new(Metrics {
             started: Instant::now(),
+            started_at: SystemTime::now(),
             workers: (0..workers).map(|_| Arc::default()).collect(),
             process: ProcessMetrics::default(),
         })
@@ -109,111 +233,95 @@ impl Metrics {
     pub fn sum<F: Fn(&WorkerMetrics) -> i64>(&self, f: F) -> i64 {
         self.workers.iter().map(|w| f(w)).sum()
     }
-}
 
-/// Percentile (0..1) estimated from cumulative bucket counts, in seconds.
-fn percentile(counts: &[u64], q: f64) -> Option<f64> {
-    let total: u64 = counts.iter().sum();
-    if total == 0 {
-        return None;
+    /// Sets `glasshouse_ready`: true once listening, false when draining.
+    pub fn set_ready(&self, ready: bool) {
+        self.process.ready.store(ready, Relaxed);
     }
-    let rank = (q * total as f64).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    for (i, c) in counts.iter().enumerate() {
-        if seen + c >= rank {
-            let lo = if i == 0 { 0.0 } else { DURATION_BUCKETS[i - 1] };
-            let hi = DURATION_BUCKETS.get(i).copied().unwrap_or(lo * 2.0);
-            let frac = (rank - seen) as f64 / (*c).max(1) as f64;
-            return Some(lo + (hi - lo) * frac);
+
+    /// Whether the server said it is ready.
+    pub fn ready(&self) -> bool {
+        self.process.ready.load(Relaxed)
+    }
+
+    /// Adds a finished drain's counts: connections that ended by themselves
+    /// and connections closed at the deadline.
+    pub fn record_shutdown(&self, drained: u64, forced: u64) {
+        self.process.shutdown_drained.fetch_add(drained, Relaxed);
+        self.process.shutdown_forced.fetch_add(forced, Relaxed);
+    }
+
+    /// The labelled duration histogram merged over all shards, in label order.
+    pub fn merged_series(&self) -> BTreeMap<SeriesKey, Series> {
+        let mut out: BTreeMap<SeriesKey, Series> = BTreeMap::new();
+        for w in &self.workers {
+            for (k, s) in w.series_snapshot() {
+                out.entry(k).or_default().merge(&s);
+            }
         }
-        seen += c;
+        out
     }
-    None
-}
 
-/// The `/api/stats` document (docs/api.md).
-pub fn stats_json(m: &Metrics, draining: bool) -> serde_json::Value {
-    let mut counts = [0u64; DURATION_BUCKETS.len() + 1];
-    for w in &m.workers {
-        for (i, b) in w.duration_buckets.iter().enumerate() {
-            counts[i] += b.load(Relaxed);
+    /// Bucket counts over every request and worker (not cumulative).
+    pub fn merged_buckets(&self) -> [u64; BUCKETS] {
+        let mut out = [0u64; BUCKETS];
+        for w in &self.workers {
+            for (o, b) in out.iter_mut().zip(w.duration_buckets.iter()) {
+                *o += b.load(Relaxed);
+            }
         }
+        out
     }
-    let ms = |q| percentile(&counts, q).map(|s| (s * 1e6).round() / 1e3);
-    let workers: Vec<_> = m
-        .workers
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            serde_json::json!({
-                "id": i,
-                "requests_total": w.requests_total.load(Relaxed),
-                "connections_open": w.connections_open.load(Relaxed).max(0),
-                "websockets_open": w.websockets_open.load(Relaxed).max(0),
-            })
-        })
-        .collect();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "state": if draining { "draining" } else { "serving" },
-        "uptime_seconds": (m.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        "timestamp_ms": now_ms,
-        "connections_open": m.sum(|w| w.connections_open.load(Relaxed)).max(0),
-        "websockets_open": m.sum(|w| w.websockets_open.load(Relaxed)).max(0),
-        "requests_total": m.sum(|w| w.requests_total.load(Relaxed) as i64),
-        "requests_in_flight": m.sum(|w| w.active_requests.load(Relaxed)).max(0),
-        "bytes_sent_total": m.sum(|w| w.bytes_sent.load(Relaxed) as i64),
-        "connections_rejected_total": m.sum(|w| w.connections_rejected.load(Relaxed) as i64),
-        "latency_ms": { "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99) },
-        "workers": workers,
-    })
+
+    /// Sum of an unsigned counter across the shards.
+    pub fn sum_u64<F: Fn(&WorkerMetrics) -> &AtomicU64>(&self, f: F) -> u64 {
+        self.workers.iter().map(|w| f(w).load(Relaxed)).sum()
+    }
+
+    /// Sum of a gauge across the shards.
+    pub fn sum_i64<F: Fn(&WorkerMetrics) -> &AtomicI64>(&self, f: F) -> i64 {
+        self.workers.iter().map(|w| f(w).load(Relaxed)).sum()
+    }
 }
 
-/// Prometheus text exposition of the shards (interim: counters and gauges).
-pub fn render_prometheus(m: &Metrics) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let mut line = |name: &str, kind: &str, v: i64| {
-        let _ = writeln!(s, "# TYPE {name} {kind}\n{name} {v}");
-    };
-    line(
-        "glasshouse_connections_open",
-        "gauge",
-        m.sum(|w| w.connections_open.load(Relaxed)),
-    );
-    line(
-        "glasshouse_connections_accepted_total",
-        "counter",
-        m.sum(|w| w.connections_accepted.load(Relaxed) as i64),
-    );
-    line(
-        "glasshouse_connections_rejected_total",
-        "counter",
-        m.sum(|w| w.connections_rejected.load(Relaxed) as i64),
-    );
-    line(
-        "glasshouse_bytes_sent_total",
-        "counter",
-        m.sum(|w| w.bytes_sent.load(Relaxed) as i64),
-    );
-    line(
-        "http_server_active_requests",
-        "gauge",
-        m.sum(|w| w.active_requests.load(Relaxed)),
-    );
-    line(
-        "glasshouse_shutdown_drained_total",
-        "counter",
-        m.process.shutdown_drained.load(Relaxed) as i64,
-    );
-    line(
-        "glasshouse_shutdown_forced_total",
-        "counter",
-        m.process.shutdown_forced.load(Relaxed) as i64,
-    );
-    s
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_fixed_set_become_other() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("get"), "_OTHER");
+        assert_eq!(method_label("BREW"), "_OTHER");
+    }
+
+    #[test]
+    fn buckets_are_upper_bounds_inclusive() {
+        assert_eq!(bucket_index(0.0), 0);
+        assert_eq!(bucket_index(0.000_05), 0);
+        assert_eq!(bucket_index(0.000_051), 1);
+        assert_eq!(bucket_index(10.0), 15);
+        assert_eq!(bucket_index(11.0), 16);
+    }
+
+    #[test]
+    fn shards_merge_by_label() {
+        let m = Metrics::new(2);
+        m.workers[0].request_started();
+        m.workers[0].request_finished("GET", "/a", 200, 0.001);
+        m.workers[1].request_started();
+        m.workers[1].request_finished("GET", "/a", 200, 0.003);
+        m.workers[1].request_started();
+        m.workers[1].request_finished("BREW", "/a", 501, 0.003);
+        let s = m.merged_series();
+        assert_eq!(s.len(), 2);
+        let a = &s[&("GET", "/a", 200)];
+        assert_eq!(a.count, 2);
+        assert!((a.sum - 0.004).abs() < 1e-12);
+        assert_eq!(s[&("_OTHER", "/a", 501)].count, 1);
+        assert_eq!(m.merged_buckets().iter().sum::<u64>(), 3);
+        assert_eq!(m.sum_i64(|w| &w.active_requests), 0);
+        assert_eq!(m.sum_u64(|w| &w.requests_total), 3);
+    }
 }

@@ -1,10 +1,365 @@
 //! Telemetry: logs, metrics and traces. This is the only module that touches
 //! the OpenTelemetry SDK and the `tracing-subscriber` setup; the rest of the
-//! server records through the small, allocation-free API re-exported here.
+//! server records through the small API re-exported here.
+//!
+//! Code map: `config` (the `OTEL_*` variables, resource, sampler),
+//! `metrics` (per-worker shards), `prometheus` and `stats` (reading them for
+//! `/metrics` and `/api/stats`), `trace` and `propagation` (spans, W3C trace
+//! context), `logging` (stderr lines, OTLP logs, access log), `export` (the
+//! bounded, counted OTLP pipeline) and `http_client` (the blocking client it
+//! uses). This file owns the [`Telemetry`] guard: setup and the ordered
+//! flush at exit.
+//!
+//! Architecture invariant: a worker thread never waits on the network for
+//! telemetry. Recording is atomics, a per-worker lock, or a push into a
+//! bounded queue; exports run on the SDK's own threads.
 
+pub mod config;
+pub mod export;
+pub mod http_client;
 pub mod logging;
 pub mod metrics;
+pub mod prometheus;
+pub mod propagation;
+pub mod stats;
 pub mod trace;
 
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+
+pub use config::{SamplerConfig, TelemetryConfig};
+pub use export::Signal;
+pub use logging::{access_log, AccessLogEntry, LogReload};
 pub use metrics::{Metrics, WorkerMetrics, WsDirection};
-pub use trace::{RequestSpan, RequestSpanInfo};
+pub use prometheus::{render_prometheus, ProcessState, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
+pub use stats::stats_json;
+pub use trace::{RequestSpan, RequestSpanInfo, ShutdownSpan, SpanGuard, WsSpan};
+
+use export::{
+    CountingLogExporter, CountingSpanExporter, GatedLogProcessor, GatedSpanProcessor, Pending,
+    ShardMetricExporter,
+};
+use http_client::BlockingHttpClient;
+
+/// The instrumentation scope of everything glasshouse records.
+pub(crate) fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("glasshouse")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// The same scope as an OTLP message.
+pub(crate) fn proto_scope() -> opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+    opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+        name: "glasshouse".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    }
+}
+
+/// The telemetry pipelines. Keep it in `main` for the life of the process
+/// and call [`Telemetry::shutdown`] last, after the drain.
+#[derive(Debug)]
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+    logger: Option<SdkLoggerProvider>,
+    meter: Option<SdkMeterProvider>,
+}
+
+fn build_error(signal: &str, e: impl std::fmt::Display) -> String {
+    format!("cannot set up the OTLP {signal} exporter: {e}")
+}
+
+impl Telemetry {
+    /// Sets up the providers for each signal whose endpoint is set (none:
+    /// nothing is exported; `/metrics` and stderr logs work regardless).
+    /// Call it once, before or after `logging::init`, before the workers
+    /// start. The first setup in a process wins; a second one exports
+    /// nothing new.
+    pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
+        let resource = Resource::builder_empty()
+            .with_attributes(config::resource_attributes(cfg))
+            .build();
+        let client = BlockingHttpClient {
+            timeout: cfg.export_timeout,
+        };
+        let headers: HashMap<String, String> = cfg.headers.iter().cloned().collect();
+
+        let tracer = match &cfg.traces_endpoint {
+            None => None,
+            Some(url) => {
+                let exporter = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_http_client(client.clone())
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint(url.clone())
+                    .with_timeout(cfg.export_timeout)
+                    .with_headers(headers.clone())
+                    .build()
+                    .map_err(|e| build_error("traces", e))?;
+                let pending = Arc::new(Pending::default());
+                let batch = BatchSpanProcessor::builder(CountingSpanExporter {
+                    inner: exporter,
+                    pending: Arc::clone(&pending),
+                })
+                .with_batch_config(
+                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                        .with_max_queue_size(cfg.max_queue)
+                        .with_scheduled_delay(cfg.batch_delay)
+                        .build(),
+                )
+                .build();
+                let provider = SdkTracerProvider::builder()
+                    .with_span_processor(GatedSpanProcessor {
+                        inner: batch,
+                        pending,
+                        cap: cfg.max_queue,
+                    })
+                    .with_sampler(cfg.sampler.sampler())
+                    .with_resource(resource.clone())
+                    .build();
+                trace::install(&provider);
+                Some(provider)
+            }
+        };
+
+        let logger = match &cfg.logs_endpoint {
+            None => None,
+            Some(url) => {
+                let exporter = opentelemetry_otlp::LogExporter::builder()
+                    .with_http()
+                    .with_http_client(client.clone())
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint(url.clone())
+                    .with_timeout(cfg.export_timeout)
+                    .with_headers(headers.clone())
+                    .build()
+                    .map_err(|e| build_error("logs", e))?;
+                let pending = Arc::new(Pending::default());
+                let batch = BatchLogProcessor::builder(CountingLogExporter {
+                    inner: exporter,
+                    pending: Arc::clone(&pending),
+                })
+                .with_batch_config(
+                    opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                        .with_max_queue_size(cfg.max_queue)
+                        .with_scheduled_delay(cfg.batch_delay)
+                        .build(),
+                )
+                .build();
+                let provider = SdkLoggerProvider::builder()
+                    .with_log_processor(GatedLogProcessor {
+                        inner: batch,
+                        pending,
+                        cap: cfg.max_queue,
+                    })
+                    .with_resource(resource.clone())
+                    .build();
+                logging::install_otlp(&provider);
+                Some(provider)
+            }
+        };
+
+        let meter = match (&cfg.metrics_endpoint, &cfg.metrics) {
+            (Some(url), Some(metrics)) => {
+                let endpoint: http::Uri = url.parse().map_err(|e| build_error("metrics", e))?;
+                let exporter = ShardMetricExporter {
+                    client: Arc::new(client.clone()),
+                    endpoint,
+                    headers: cfg.headers.clone(),
+                    metrics: Arc::clone(metrics),
+                    shut_down: AtomicBool::new(false),
+                };
+                let reader = PeriodicReader::builder(exporter)
+                    .with_interval(cfg.metrics_interval)
+                    .build();
+                let provider = SdkMeterProvider::builder()
+                    .with_reader(reader)
+                    .with_resource(resource)
+                    .build();
+                register_instruments(&provider, metrics);
+                Some(provider)
+            }
+            _ => None,
+        };
+
+        Ok(Telemetry {
+            tracer,
+            logger,
+            meter,
+        })
+    }
+
+    /// Whether spans are exported.
+    pub fn traces_enabled(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// Flushes every pipeline (a failure is logged), then shuts down the
+    /// tracer, the logger and the meter, in that order, on a helper thread;
+    /// returns at `deadline` at the latest even if the collector hangs.
+    pub fn shutdown(self, deadline: Duration) {
+        if self.tracer.is_none() && self.logger.is_none() && self.meter.is_none() {
+            return;
+        }
+        let start = Instant::now();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("telemetry-shutdown".into())
+            .spawn(move || {
+                let left = || deadline.saturating_sub(start.elapsed());
+                let flushes = [
+                    ("traces", self.tracer.as_ref().map(|p| p.force_flush())),
+                    ("logs", self.logger.as_ref().map(|p| p.force_flush())),
+                    ("metrics", self.meter.as_ref().map(|p| p.force_flush())),
+                ];
+                for (signal, result) in flushes {
+                    if let Some(Err(e)) = result {
+                        tracing::warn!(
+                            target: "glasshouse::telemetry",
+                            signal,
+                            "telemetry flush failed: {e}"
+                        );
+                    }
+                }
+                if let Some(p) = &self.tracer {
+                    let _ = p.shutdown_with_timeout(left());
+                }
+                if let Some(p) = &self.logger {
+                    let _ = p.shutdown_with_timeout(left());
+                }
+                if let Some(p) = &self.meter {
+                    let _ = p.shutdown_with_timeout(left());
+                }
+                let _ = done_tx.send(());
+            });
+        match spawned {
+            Ok(_) => {
+                if done_rx.recv_timeout(deadline).is_err() {
+                    tracing::warn!(
+                        target: "glasshouse::telemetry",
+                        "telemetry not flushed within {deadline:?}; giving up"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(
+                target: "glasshouse::telemetry",
+                "cannot start the telemetry shutdown thread: {e}"
+            ),
+        }
+    }
+}
+
+/// Observable instruments reading the shards at each collection. The
+/// duration histogram is added by the exporter (see `export.rs`). OTLP
+/// names follow the semantic conventions; Prometheus' OTLP translation
+/// turns them into the contract's names (dots to underscores, `_total` on
+/// counters, `_seconds` from the unit `s`).
+fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let meter = provider.meter_with_scope(scope());
+
+    let m = Arc::clone(metrics);
+    meter
+        .i64_observable_up_down_counter("http.server.active_requests")
+        .with_unit("{request}")
+        .with_description("Number of active HTTP server requests.")
+        .with_callback(move |o| o.observe(m.sum_i64(|w| &w.active_requests), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .i64_observable_up_down_counter("glasshouse.connections.open")
+        .with_description("Client connections currently open.")
+        .with_callback(move |o| o.observe(m.sum_i64(|w| &w.connections_open), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .i64_observable_up_down_counter("glasshouse.websockets.open")
+        .with_description("WebSocket sessions currently open.")
+        .with_callback(move |o| o.observe(m.sum_i64(|w| &w.websockets_open), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("glasshouse.connections.accepted")
+        .with_description("Client connections accepted.")
+        .with_callback(move |o| o.observe(m.sum_u64(|w| &w.connections_accepted), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("glasshouse.connections.rejected")
+        .with_description("Client connections refused.")
+        .with_callback(move |o| o.observe(m.sum_u64(|w| &w.connections_rejected), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("glasshouse.bytes_sent")
+        .with_description("Bytes written to client sockets.")
+        .with_callback(move |o| o.observe(m.sum_u64(|w| &w.bytes_sent), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("glasshouse.websocket.messages")
+        .with_description("WebSocket messages by direction.")
+        .with_callback(move |o| {
+            o.observe(
+                m.sum_u64(|w| &w.ws_received),
+                &[KeyValue::new("direction", "received")],
+            );
+            o.observe(
+                m.sum_u64(|w| &w.ws_sent),
+                &[KeyValue::new("direction", "sent")],
+            );
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("glasshouse.worker.requests")
+        .with_description("Requests completed by each worker.")
+        .with_callback(move |o| {
+            for (i, w) in m.workers.iter().enumerate() {
+                o.observe(
+                    w.requests_total.load(Relaxed),
+                    &[KeyValue::new("worker", i.to_string())],
+                );
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("glasshouse.shutdown.drained")
+        .with_description("Connections that finished by themselves during a drain.")
+        .with_callback(move |o| o.observe(m.process.shutdown_drained.load(Relaxed), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("glasshouse.shutdown.forced")
+        .with_description("Connections closed at the drain deadline.")
+        .with_callback(move |o| o.observe(m.process.shutdown_forced.load(Relaxed), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .i64_observable_gauge("glasshouse.ready")
+        .with_description("1 while the server accepts new connections, 0 otherwise.")
+        .with_callback(move |o| o.observe(i64::from(m.ready()), &[]))
+        .build();
+    meter
+        .u64_observable_counter("glasshouse.telemetry.dropped")
+        .with_description("Telemetry items dropped because the collector was unavailable.")
+        .with_callback(|o| {
+            for s in Signal::ALL {
+                o.observe(export::dropped(s), &[KeyValue::new("signal", s.as_str())]);
+            }
+        })
+        .build();
+}

@@ -1,0 +1,114 @@
+//! Cost of the per-request telemetry calls, in ns per operation. Not a
+//! test: run `cargo bench --bench telemetry` and read the numbers. Each
+//! tracing mode runs in a child process, since the tracer is global.
+//!
+//! Modes: `off` (no endpoint), `unsampled` (endpoint set, sampler
+//! always_off), `sampled` (parent-based always_on; the endpoint is a closed
+//! port, so the gate drops what the queue cannot hold: this measures
+//! creation and hand-off, not export).
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Instant;
+
+use glasshouse::telemetry::{Metrics, RequestSpan, RequestSpanInfo, Telemetry, TelemetryConfig};
+
+const N: u32 = 200_000;
+
+fn info(traceparent: Option<&str>) -> RequestSpanInfo<'_> {
+    RequestSpanInfo {
+        method: "GET",
+        route: "/api/stats",
+        path: "/api/stats",
+        version: "1.1",
+        peer: "127.0.0.1:40000".parse().expect("addr"),
+        local: "127.0.0.1:8080".parse().expect("addr"),
+        user_agent: Some("k6/2.3"),
+        traceparent,
+        tracestate: None,
+        draining: false,
+    }
+}
+
+fn measure(label: &str, mut f: impl FnMut()) {
+    for _ in 0..N / 10 {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..N {
+        f();
+    }
+    let ns = t.elapsed().as_nanos() as f64 / f64::from(N);
+    println!("{label:<58} {ns:>8.1} ns/op");
+}
+
+fn run(mode: &str) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let mut vars: HashMap<&str, String> = HashMap::new();
+    if mode != "off" {
+        vars.insert(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("http://{closed}/v1/traces"),
+        );
+        vars.insert("OTEL_EXPORTER_OTLP_TIMEOUT", "100".into());
+    }
+    if mode == "unsampled" {
+        vars.insert("OTEL_TRACES_SAMPLER", "always_off".into());
+    }
+    let cfg = TelemetryConfig::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let telemetry = Telemetry::init(&cfg).expect("init");
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let plain = info(None);
+    let child = info(Some(tp));
+    measure(&format!("[{mode}] RequestSpan start+finish"), || {
+        RequestSpan::start(black_box(&plain)).finish(200, None)
+    });
+    measure(
+        &format!("[{mode}] RequestSpan start+finish, with traceparent"),
+        || RequestSpan::start(black_box(&child)).finish(200, None),
+    );
+    let span = RequestSpan::start(&plain);
+    measure(&format!("[{mode}] enter() guard"), || {
+        let _g = black_box(&span).enter();
+    });
+    measure(&format!("[{mode}] traceresponse()"), || {
+        black_box(black_box(&span).traceresponse());
+    });
+    span.finish(200, None);
+    if mode == "off" {
+        let m = Metrics::new(1);
+        let w = m.worker(0);
+        measure("WorkerMetrics request_started+request_finished", || {
+            w.request_started();
+            w.request_finished(black_box("GET"), "/api/stats", 200, black_box(0.000_3));
+        });
+        measure("traceparent parse", || {
+            black_box(glasshouse::telemetry::propagation::parse_traceparent(
+                black_box(tp),
+            ));
+        });
+    }
+    telemetry.shutdown(std::time::Duration::from_millis(200));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(mode) = args
+        .iter()
+        .skip(1)
+        .find(|a| ["off", "unsampled", "sampled"].contains(&a.as_str()))
+    {
+        run(mode);
+        return;
+    }
+    let exe = std::env::current_exe().expect("exe");
+    for mode in ["off", "unsampled", "sampled"] {
+        let status = std::process::Command::new(&exe)
+            .arg(mode)
+            .status()
+            .expect("child");
+        assert!(status.success(), "{mode} failed");
+    }
+}
