@@ -18,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CASES=${AUTOBAHN_CASES:-"1.* 2.* 3.* 4.* 5.* 6.* 7.* 8.* 9.* 10.* 12.* 13.*"}
+# Autobahn has no groups 8 and 11 (kosoku refuses a pattern that matches nothing).
+CASES=${AUTOBAHN_CASES:-"1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.* 12.* 13.*"}
 EXCLUDE=${AUTOBAHN_EXCLUDE:-}
 RUNNER=${AUTOBAHN_RUNNER:-auto}
 PROFILE=${AUTOBAHN_PROFILE:-release}
