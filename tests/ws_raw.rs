@@ -520,3 +520,35 @@ fn sigterm_sends_1001_and_exits_zero() {
     let status = server.wait_exit();
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }
+
+// ----- other handshake and connection rules --------------------------------
+
+#[test]
+fn origin_allow_list_is_enforced() {
+    let server = Server::start(&["--ws-allowed-origins", "https://good.example"]);
+    let bad = request(
+        &server,
+        &client::upgrade_request("localhost", "/ws/echo", "Origin: https://evil.example\r\n"),
+    );
+    assert_eq!(bad.status, 403, "{}", bad.head);
+    // Allowed origin (compared without regard to case), and no Origin at all
+    // (a non-browser client), are let through.
+    let mut good = Ws::open(&server, "/ws/echo", "Origin: https://GOOD.example\r\n", &[]);
+    good.send(&client::text("ok"));
+    assert_eq!(good.frame().payload, b"ok");
+    let mut none = Ws::open(&server, "/ws/echo", "", &[]);
+    none.send(&client::text("ok"));
+    assert_eq!(none.frame().payload, b"ok");
+}
+
+#[test]
+fn websocket_outlives_the_http_idle_timeout() {
+    let server = Server::start(&["--idle-timeout", "1", "--header-timeout", "1"]);
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    ws.send(&client::text("first"));
+    assert_eq!(ws.frame().payload, b"first");
+    // Quiet for longer than both HTTP timeouts (and the 1 s sweep).
+    std::thread::sleep(Duration::from_millis(3500));
+    ws.send(&client::text("still here"));
+    assert_eq!(ws.frame().payload, b"still here");
+}
