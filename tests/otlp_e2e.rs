@@ -1,0 +1,638 @@
+//! The real binary's telemetry, end to end: `glasshouse` runs as a child
+//! process exporting to an OTLP/HTTP receiver in this test
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT`), and each test checks what arrived
+//! against the contract (`../shared/contract.md`, `docs/telemetry.md`):
+//! request spans that continue the caller's trace, error spans, the
+//! contract's metric names over OTLP and on `/metrics`, log records with the
+//! request's trace id, and a SIGTERM under load whose `shutdown` span,
+//! request spans and last metrics are all exported before the process
+//! exits 0.
+//!
+//! No timing assertions: every wait is a bounded poll against hangs.
+
+#[path = "support/otlp_receiver.rs"]
+mod otlp_receiver;
+#[path = "support/server.rs"]
+mod server;
+
+use std::collections::BTreeSet;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use otlp_receiver::{any_text, attr, hex, OtlpReceiver, Received};
+use server::{prom_value, Client, Server};
+
+const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT: &str = "b7ad6b7169203331";
+/// Generous bound on every wait for an export.
+const EXPORT_WAIT: Duration = Duration::from_secs(30);
+/// Generous bound on a graceful exit.
+const EXIT_WAIT: Duration = Duration::from_secs(60);
+/// Status code `STATUS_CODE_ERROR` of an OTLP span.
+const STATUS_ERROR: i32 = 2;
+/// `SPAN_KIND_SERVER`.
+const KIND_SERVER: i32 = 2;
+
+/// Short batch delays so that exports happen within the test. Checked
+/// against `src/telemetry/config.rs`: `OTEL_BSP_SCHEDULE_DELAY` drives both
+/// the span and the log batch processors (`OTEL_BLRP_SCHEDULE_DELAY` is not
+/// read), `OTEL_METRIC_EXPORT_INTERVAL` the metric reader.
+fn start(receiver: &OtlpReceiver, extra: &[&str]) -> Server {
+    let endpoint = receiver.endpoint();
+    let mut args = vec!["--workers", "2"];
+    args.extend_from_slice(extra);
+    Server::start(
+        &args,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+            ("OTEL_SERVICE_NAME", "glasshouse-e2e"),
+        ],
+    )
+}
+
+fn names(spans: &[Span]) -> Vec<String> {
+    spans.iter().map(|s| s.name.clone()).collect()
+}
+
+fn span_in_trace(r: &Received, name: &str, trace: &str) -> Option<Span> {
+    r.spans()
+        .into_iter()
+        .find(|s| s.name == name && hex(&s.trace_id) == trace)
+}
+
+fn status_code(s: &Span) -> i32 {
+    s.status.as_ref().map_or(0, |st| st.code)
+}
+
+/// Stops the server with SIGTERM and asserts a graceful exit (0).
+fn stop(mut server: Server) -> Vec<String> {
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit(EXIT_WAIT);
+    let lines = server.all_stderr(Duration::from_secs(5));
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "no exit {EXIT_WAIT:?} after SIGTERM; stderr:\n{}",
+            lines.join("\n")
+        )
+    });
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIGTERM; stderr:\n{}",
+        lines.join("\n")
+    );
+    lines
+}
+
+#[test]
+fn a_request_span_continues_the_callers_trace() {
+    let receiver = OtlpReceiver::start();
+    let server = start(&receiver, &[]);
+    let mut client = Client::connect(server.addr()).expect("connect");
+    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    let resp = client
+        .get(
+            "/api/stats",
+            &[
+                ("traceparent", &traceparent),
+                ("User-Agent", "glasshouse-e2e/1.0"),
+            ],
+        )
+        .expect("GET /api/stats");
+    assert_eq!(resp.status, 200);
+    let traceresponse = resp
+        .header("traceresponse")
+        .expect("a traceresponse header")
+        .to_string();
+
+    let span = receiver
+        .wait_for(EXPORT_WAIT, |r| span_in_trace(r, "GET /api/stats", TRACE))
+        .unwrap_or_else(|| {
+            panic!(
+                "no `GET /api/stats` span in trace {TRACE}; got {:?}",
+                receiver.with(|r| names(&r.spans()))
+            )
+        });
+    assert_eq!(hex(&span.parent_span_id), PARENT, "parent is the caller");
+    assert_eq!(span.kind, KIND_SERVER, "server span");
+    assert_ne!(status_code(&span), STATUS_ERROR);
+    let peer = client.local_addr();
+    let port = server.addr().port().to_string();
+    let peer_port = peer.port().to_string();
+    for (k, v) in [
+        ("http.request.method", "GET"),
+        ("url.path", "/api/stats"),
+        ("http.route", "/api/stats"),
+        ("http.response.status_code", "200"),
+        ("network.peer.address", "127.0.0.1"),
+        ("network.peer.port", peer_port.as_str()),
+        ("server.address", "127.0.0.1"),
+        ("server.port", port.as_str()),
+        ("user_agent.original", "glasshouse-e2e/1.0"),
+        ("network.protocol.version", "1.1"),
+    ] {
+        assert_eq!(
+            attr(&span.attributes, k).as_deref(),
+            Some(v),
+            "attribute {k}"
+        );
+    }
+    assert_eq!(
+        traceresponse,
+        format!("00-{TRACE}-{}-01", hex(&span.span_id)),
+        "traceresponse names the exported server span"
+    );
+
+    // Without a traceparent: a new trace, still a traceresponse.
+    let resp = client.get("/healthz", &[]).expect("GET /healthz");
+    assert_eq!(resp.status, 200);
+    let tr = resp
+        .header("traceresponse")
+        .expect("traceresponse")
+        .to_string();
+    let new_trace = tr.split('-').nth(1).expect("trace id").to_string();
+    assert_ne!(new_trace, TRACE);
+    let root = receiver
+        .wait_for(EXPORT_WAIT, |r| {
+            span_in_trace(r, "GET /healthz", &new_trace)
+        })
+        .expect("the /healthz span");
+    assert!(root.parent_span_id.is_empty(), "a root span");
+
+    // The resource says who sent it.
+    let resource = receiver.with(|r| r.trace_resource());
+    assert_eq!(
+        attr(&resource, "service.name").as_deref(),
+        Some("glasshouse-e2e")
+    );
+    assert_eq!(
+        attr(&resource, "process.pid"),
+        Some(server.pid().to_string())
+    );
+    receiver.with(|r| assert!(r.errors.is_empty(), "undecodable: {:?}", r.errors));
+    stop(server);
+}
+
+/// A 5xx without a test-only route: `/readyz` answers 503 once draining.
+/// A request whose head is half sent when SIGTERM arrives is in flight; it
+/// is completed once the listeners are closed, so it is dispatched during
+/// the drain.
+#[test]
+fn a_5xx_span_has_error_status() {
+    let receiver = OtlpReceiver::start();
+    let server = start(&receiver, &[]);
+    let addr = server.addr();
+    let mut client = Client::connect(addr).expect("connect");
+    // Make sure the connection is accepted and served before the signal.
+    assert_eq!(client.get("/healthz", &[]).expect("healthz").status, 200);
+    client
+        .send_raw(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .expect("half a head");
+    server.signal(libc::SIGTERM);
+    // The drain has begun once nothing accepts any more (bounded).
+    let end = Instant::now() + EXPORT_WAIT;
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        assert!(Instant::now() < end, "the listeners never closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client
+        .send_raw(b"traceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\n\r\n")
+        .expect("rest of the head");
+    let resp = client.read_response().expect("an answer to /readyz");
+    assert_eq!(resp.status, 503, "{}", resp.text());
+    assert!(resp.closes(), "Connection: close while draining");
+    drop(client);
+    let mut server = server;
+    let status = server.wait_exit(EXIT_WAIT).expect("exit after SIGTERM");
+    assert_eq!(status.code(), Some(0));
+
+    // Flushed before exit: no waiting needed now.
+    let span = receiver
+        .with(|r| span_in_trace(r, "GET /readyz", "11111111111111111111111111111111"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no /readyz span; got {:?}",
+                receiver.with(|r| names(&r.spans()))
+            )
+        });
+    assert_eq!(status_code(&span), STATUS_ERROR, "5xx is an error");
+    assert_eq!(
+        attr(&span.attributes, "http.response.status_code").as_deref(),
+        Some("503")
+    );
+    assert_eq!(
+        attr(&span.attributes, "error.type").as_deref(),
+        Some("503"),
+        "error.type defaults to the status code"
+    );
+    assert_eq!(
+        attr(&span.attributes, "glasshouse.shutdown.draining").as_deref(),
+        Some("true"),
+        "dispatched during the drain"
+    );
+}
+
+fn metric(r: &Received, name: &str) -> Option<Metric> {
+    r.metrics().into_iter().rev().find(|m| m.name == name)
+}
+
+/// The last exported histogram count of `http.server.request.duration` for
+/// `route`.
+fn duration_count(r: &Received, route: &str) -> Option<u64> {
+    let m = metric(r, "http.server.request.duration")?;
+    let Some(Data::Histogram(h)) = m.data else {
+        panic!("http.server.request.duration is not a histogram: {m:?}");
+    };
+    h.data_points
+        .iter()
+        .filter(|p| attr(&p.attributes, "http.route").as_deref() == Some(route))
+        .map(|p| p.count)
+        .reduce(|a, b| a + b)
+}
+
+#[test]
+fn metrics_arrive_with_contract_names_and_on_the_metrics_page() {
+    let receiver = OtlpReceiver::start();
+    let server = start(&receiver, &[]);
+    let mut client = Client::connect(server.addr()).expect("connect");
+    for _ in 0..3 {
+        assert_eq!(client.get("/api/stats", &[]).expect("stats").status, 200);
+    }
+    assert_eq!(client.get("/healthz", &[]).expect("healthz").status, 200);
+
+    // OTLP: the histogram with its attributes, once it counts our requests.
+    let count = receiver
+        .wait_for(EXPORT_WAIT, |r| {
+            duration_count(r, "/api/stats").filter(|&n| n >= 3)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no http.server.request.duration for /api/stats; metrics: {:?}",
+                receiver.with(|r| r
+                    .metrics()
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .collect::<BTreeSet<_>>())
+            )
+        });
+    assert!(count >= 3);
+    receiver.with(|r| {
+        let m = metric(r, "http.server.request.duration").expect("histogram");
+        assert_eq!(m.unit, "s");
+        let Some(Data::Histogram(h)) = &m.data else {
+            unreachable!()
+        };
+        let p = h
+            .data_points
+            .iter()
+            .find(|p| attr(&p.attributes, "http.route").as_deref() == Some("/api/stats"))
+            .expect("a /api/stats point");
+        assert_eq!(
+            attr(&p.attributes, "http.request.method").as_deref(),
+            Some("GET")
+        );
+        assert_eq!(
+            attr(&p.attributes, "http.response.status_code").as_deref(),
+            Some("200")
+        );
+        assert!(!p.explicit_bounds.is_empty(), "bucket bounds");
+        assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1);
+        let names: BTreeSet<String> = r.metrics().iter().map(|m| m.name.clone()).collect();
+        for want in [
+            "http.server.request.duration",
+            "http.server.active_requests",
+            "glasshouse.connections.open",
+            "glasshouse.connections.accepted",
+            "glasshouse.connections.rejected",
+            "glasshouse.bytes_sent",
+            "glasshouse.websocket.messages",
+            "glasshouse.shutdown.drained",
+            "glasshouse.shutdown.forced",
+            "glasshouse.telemetry.dropped",
+        ] {
+            assert!(names.contains(want), "metric {want} missing from {names:?}");
+        }
+        assert!(r.errors.is_empty(), "undecodable: {:?}", r.errors);
+    });
+
+    // Prometheus form on /metrics.
+    let text = server.metrics_text();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_server_request_duration_seconds_count{")
+                && l.contains("http_route=\"/api/stats\"")
+        })
+        .unwrap_or_else(|| panic!("no /api/stats count line in\n{text}"));
+    assert!(line.contains("http_request_method=\"GET\""), "{line}");
+    assert!(line.contains("http_response_status_code=\"200\""), "{line}");
+    let n: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("value");
+    assert!(n >= 3.0, "{line}");
+    for name in [
+        "http_server_active_requests",
+        "glasshouse_connections_open",
+        "glasshouse_connections_accepted_total",
+        "glasshouse_connections_rejected_total",
+        "glasshouse_bytes_sent_total",
+        "glasshouse_shutdown_drained_total",
+        "glasshouse_shutdown_forced_total",
+    ] {
+        assert!(
+            prom_value(&text, name).is_some(),
+            "{name} missing from\n{text}"
+        );
+    }
+    assert!(
+        text.contains("glasshouse_websocket_messages_total{direction=\"received\"}"),
+        "websocket messages by direction:\n{text}"
+    );
+    stop(server);
+}
+
+#[test]
+fn log_records_arrive_with_the_requests_trace_id() {
+    let receiver = OtlpReceiver::start();
+    let server = start(&receiver, &["--access-log"]);
+    let trace = "5b8aa5a2d2c872e8321cf37308d69df2";
+    let mut client = Client::connect(server.addr()).expect("connect");
+    let resp = client
+        .get(
+            "/api/stats",
+            &[("traceparent", &format!("00-{trace}-051581bf3cb55c13-01"))],
+        )
+        .expect("GET");
+    assert_eq!(resp.status, 200);
+
+    let rec = receiver
+        .wait_for(EXPORT_WAIT, |r| {
+            r.log_records().into_iter().find(|l| {
+                l.body
+                    .as_ref()
+                    .and_then(any_text)
+                    .is_some_and(|b| b.contains("/api/stats"))
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no access-log record over OTLP; bodies: {:?}",
+                receiver.with(|r| r
+                    .log_records()
+                    .iter()
+                    .map(|l| l.body.as_ref().and_then(any_text))
+                    .collect::<Vec<_>>())
+            )
+        });
+    assert_eq!(
+        hex(&rec.trace_id),
+        trace,
+        "the access line carries the trace"
+    );
+    let span = receiver
+        .wait_for(EXPORT_WAIT, |r| span_in_trace(r, "GET /api/stats", trace))
+        .expect("the request span");
+    assert_eq!(rec.span_id, span.span_id, "and the server span's id");
+    assert_eq!(rec.severity_text, "INFO");
+    assert_eq!(
+        attr(&rec.attributes, "status").as_deref(),
+        Some("200"),
+        "fields become attributes: {:?}",
+        rec.attributes
+    );
+
+    // A line outside any request (the start-up line) has no trace id.
+    let listening = receiver
+        .with(|r| {
+            r.log_records().into_iter().find(|l| {
+                l.body
+                    .as_ref()
+                    .and_then(any_text)
+                    .is_some_and(|b| b.contains("listening on http://"))
+            })
+        })
+        .expect("the `listening on` record over OTLP");
+    assert!(
+        listening.trace_id.is_empty() || listening.trace_id.iter().all(|&b| b == 0),
+        "no trace outside a request"
+    );
+
+    // The same line on stderr, with the same ids.
+    let line = server
+        .json_lines()
+        .into_iter()
+        .find(|v| v["target"] == "glasshouse::access" && v["trace_id"] == trace)
+        .expect("the access line on stderr with the trace id");
+    assert_eq!(line["span_id"].as_str(), Some(hex(&span.span_id).as_str()));
+    stop(server);
+}
+
+/// Result of one client of the load.
+#[derive(Debug)]
+struct Outcome {
+    statuses: Vec<u16>,
+    error: Option<String>,
+}
+
+#[test]
+fn sigterm_under_load_flushes_everything_before_exit_0() {
+    const SLOW: usize = 4;
+    let receiver = OtlpReceiver::start();
+    let mut server = start(&receiver, &["--access-log", "--drain-timeout", "30"]);
+    let addr = server.addr();
+
+    // Slow requests in flight, each on its own connection.
+    let slow: Vec<_> = (0..SLOW)
+        .map(|i| {
+            let mut c = Client::connect(addr).expect("connect");
+            let tp = format!("00-{:032x}-{:016x}-01", 0xabc0 + i, 0x10 + i);
+            std::thread::spawn(move || c.get("/api/slow?ms=1000", &[("traceparent", &tp)]))
+        })
+        .collect();
+    // A stream of quick requests on keep-alive connections, until the drain
+    // closes them (bounded).
+    let stop_quick = Arc::new(AtomicBool::new(false));
+    let quick: Vec<_> = (0..2)
+        .map(|_| {
+            let stop_quick = stop_quick.clone();
+            std::thread::spawn(move || {
+                let mut out = Outcome {
+                    statuses: Vec::new(),
+                    error: None,
+                };
+                let mut c = match Client::connect(addr) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        out.error = Some(e.to_string());
+                        return out;
+                    }
+                };
+                for _ in 0..100_000 {
+                    if stop_quick.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match c.get("/healthz", &[]) {
+                        Ok(r) => {
+                            let closes = r.closes();
+                            out.statuses.push(r.status);
+                            if closes {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            out.error = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+
+    // Wait (bounded) until the slow requests are all in flight: the gauge
+    // counts them plus the /metrics request itself.
+    let end = Instant::now() + EXPORT_WAIT;
+    loop {
+        let active = prom_value(&server.metrics_text(), "http_server_active_requests")
+            .expect("active requests");
+        if active >= (SLOW + 1) as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "slow requests never in flight ({active})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit(EXIT_WAIT);
+    stop_quick.store(true, Ordering::Relaxed);
+    let stderr = server.all_stderr(Duration::from_secs(5));
+    let status = status.unwrap_or_else(|| panic!("no exit; stderr:\n{}", stderr.join("\n")));
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", stderr.join("\n"));
+
+    for (i, t) in slow.into_iter().enumerate() {
+        let r = t.join().expect("slow client").unwrap_or_else(|e| {
+            panic!("slow request {i} got no answer: {e}");
+        });
+        assert_eq!(r.status, 200, "slow request {i}");
+    }
+    let mut quick_answers = 0;
+    for t in quick {
+        let out = t.join().expect("quick client");
+        assert!(
+            out.statuses.iter().all(|&s| s == 200),
+            "quick answers {:?}",
+            out.statuses
+        );
+        quick_answers += out.statuses.len();
+    }
+    assert!(quick_answers > 0, "the quick stream was served");
+
+    // Everything was flushed before the process exited: look now, no waiting.
+    let spans = receiver.with(|r| r.spans());
+    let sd = spans
+        .iter()
+        .find(|s| s.name == "shutdown")
+        .unwrap_or_else(|| panic!("no shutdown span among {:?}", names(&spans)));
+    assert!(sd.parent_span_id.is_empty(), "shutdown is a root span");
+    assert_eq!(
+        attr(&sd.attributes, "glasshouse.shutdown.signal").as_deref(),
+        Some("SIGTERM")
+    );
+    let num = |k: &str| -> i64 {
+        attr(&sd.attributes, k)
+            .unwrap_or_else(|| panic!("{k} missing: {:?}", sd.attributes))
+            .parse()
+            .expect("integer")
+    };
+    assert!(
+        num("glasshouse.shutdown.in_flight") >= SLOW as i64,
+        "{:?}",
+        sd.attributes
+    );
+    assert!(
+        num("glasshouse.shutdown.drained") >= SLOW as i64,
+        "{:?}",
+        sd.attributes
+    );
+    assert_eq!(num("glasshouse.shutdown.forced"), 0);
+    eprintln!(
+        "shutdown span: in_flight={} drained={} forced=0, events {:?}; {quick_answers} quick answers",
+        num("glasshouse.shutdown.in_flight"),
+        num("glasshouse.shutdown.drained"),
+        sd.events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>()
+    );
+    assert_ne!(status_code(sd), STATUS_ERROR, "nothing was forced");
+    let events: Vec<&str> = sd.events.iter().map(|e| e.name.as_str()).collect();
+    for want in ["signal received", "listeners closed", "drain finished"] {
+        assert!(
+            events.contains(&want),
+            "event {want:?} missing from {events:?}"
+        );
+    }
+    assert!(sd.end_time_unix_nano > sd.start_time_unix_nano);
+
+    // The slow requests' spans, each in its caller's trace, all 200.
+    for i in 0..SLOW {
+        let trace = format!("{:032x}", 0xabc0 + i);
+        let s = spans
+            .iter()
+            .find(|s| s.name == "GET /api/slow" && hex(&s.trace_id) == trace)
+            .unwrap_or_else(|| panic!("no span for slow request {i}"));
+        assert_eq!(
+            attr(&s.attributes, "http.response.status_code").as_deref(),
+            Some("200")
+        );
+        assert!(s.end_time_unix_nano >= s.start_time_unix_nano);
+    }
+    // Every quick answer has its span too.
+    let healthz = spans.iter().filter(|s| s.name == "GET /healthz").count();
+    assert!(
+        healthz >= quick_answers,
+        "{healthz} spans for {quick_answers} answers"
+    );
+
+    // The last logs and metrics too.
+    receiver.with(|r| {
+        let bodies: Vec<String> = r
+            .log_records()
+            .iter()
+            .filter_map(|l| l.body.as_ref().and_then(any_text))
+            .collect();
+        assert!(
+            bodies.iter().any(|b| b == "drain finished"),
+            "the `drain finished` log record was exported: {:?}",
+            bodies.iter().rev().take(5).collect::<Vec<_>>()
+        );
+        let drained = metric(r, "glasshouse.shutdown.drained").expect("drained metric");
+        let Some(Data::Sum(sum)) = drained.data else {
+            panic!("glasshouse.shutdown.drained is not a sum: {drained:?}");
+        };
+        let v: i64 = sum
+            .data_points
+            .iter()
+            .map(|p| match p.value {
+                Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(
+                    i,
+                )) => i,
+                Some(
+                    opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(d),
+                ) => d as i64,
+                None => 0,
+            })
+            .sum();
+        assert!(v >= SLOW as i64, "final metric export after the drain: {v}");
+        assert!(r.errors.is_empty(), "undecodable: {:?}", r.errors);
+    });
+}
