@@ -159,7 +159,7 @@ impl Worker {
                 match ev.token {
                     LISTENER => self.accept_burst(),
                     BELL => self.bell.clear(),
-                    t => self.drive(Token(t)),
+                    t => self.drive_after(Token(t), ev.hangup),
                 }
             }
             self.fire_timers();
@@ -269,6 +269,16 @@ impl Worker {
     /// Runs a connection as far as it can go without blocking: flush output,
     /// read input, answer complete requests, repeat.
     fn drive(&mut self, token: Token) {
+        self.drive_after(token, false)
+    }
+
+    /// [`Worker::drive`] for an epoll event; `hangup` when the event reported
+    /// the peer's FIN or an error, which must be read to be seen.
+    fn drive_after(&mut self, token: Token, hangup: bool) {
+        // A read that returned less than the buffer emptied the socket: with
+        // edge-triggered readiness, data arriving later raises a new event,
+        // so a second read that would only say EAGAIN is skipped.
+        let mut drained = false;
         loop {
             match self.flush(token) {
                 Ok(true) => {}
@@ -303,8 +313,14 @@ impl Worker {
                     continue;
                 }
             }
+            if drained && !hangup {
+                return;
+            }
             match self.read(token) {
-                ReadOutcome::Data => continue,
+                ReadOutcome::Data(d) => {
+                    drained = d;
+                    continue;
+                }
                 ReadOutcome::Blocked => return,
                 ReadOutcome::Closed => return self.on_eof(token),
                 ReadOutcome::Error => return self.close(token),
@@ -351,7 +367,7 @@ impl Worker {
         } else {
             c.rbuf.extend_from_slice(&self.scratch[..n]);
         }
-        ReadOutcome::Data
+        ReadOutcome::Data(n < self.scratch.len())
     }
 
     /// Decodes and answers requests from `input`; returns bytes consumed.
@@ -618,7 +634,12 @@ impl Worker {
             };
             if !pending.is_empty() {
                 let from_wbuf = c.wpos < c.wbuf.len();
-                match c.stream.write(pending) {
+                let sent = if c.file.is_some() {
+                    c.stream.write_more(pending)
+                } else {
+                    c.stream.write(pending)
+                };
+                match sent {
                     Ok(n) => {
                         self.metrics.bytes_sent(n as u64);
                         if from_wbuf {
@@ -963,6 +984,10 @@ impl Worker {
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
+            if let Some(d) = &mut c.delayed {
+                // In flight when the drain began: say so on its span.
+                d.meta.span.mark_draining();
+            }
             if let Some(ws) = &mut c.ws {
                 // Going away: the drain waits for the peer's close reply.
                 ws.start_close(1001, "server shutting down", self.now);
@@ -1011,7 +1036,8 @@ enum Step {
 }
 
 enum ReadOutcome {
-    Data,
+    /// Bytes arrived; `true` when the read did not fill the buffer.
+    Data(bool),
     Blocked,
     Closed,
     Error,

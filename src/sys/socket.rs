@@ -257,15 +257,21 @@ impl Stream {
 
     /// send(2) with MSG_NOSIGNAL (no SIGPIPE even if the mask changed).
     pub fn write(&self, buf: &[u8]) -> IoResult {
+        self.send_flags(buf, libc::MSG_NOSIGNAL)
+    }
+
+    /// send(2) with MSG_MORE: more data (a sendfile body) follows at once, so
+    /// the kernel may hold this back to fill a segment instead of sending a
+    /// small packet for the head alone.
+    pub fn write_more(&self, buf: &[u8]) -> IoResult {
+        self.send_flags(buf, libc::MSG_NOSIGNAL | libc::MSG_MORE)
+    }
+
+    fn send_flags(&self, buf: &[u8], flags: libc::c_int) -> IoResult {
         loop {
             // SAFETY: buf is a readable slice of the given length.
             let r = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    buf.as_ptr() as *const libc::c_void,
-                    buf.len(),
-                    libc::MSG_NOSIGNAL,
-                )
+                libc::send(self.fd.as_raw_fd(), buf.as_ptr() as *const libc::c_void, buf.len(), flags)
             };
             match cvt(r) {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
