@@ -595,6 +595,13 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
             Some("200")
         );
         assert!(s.end_time_unix_nano >= s.start_time_unix_nano);
+        // In flight when the drain began: marked (worker.rs `begin_drain`).
+        assert_eq!(
+            attr(&s.attributes, "glasshouse.shutdown.draining").as_deref(),
+            Some("true"),
+            "slow request {i} was in flight as the drain began: {:?}",
+            s.attributes
+        );
     }
     // Every quick answer has its span too.
     let healthz = spans.iter().filter(|s| s.name == "GET /healthz").count();
