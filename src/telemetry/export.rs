@@ -92,14 +92,26 @@ pub(crate) fn record_dropped(signal: Signal, n: u64, reason: &dyn fmt::Display) 
             .is_ok()
     {
         let since = total - WARNED[i].swap(total, Relaxed);
-        tracing::warn!(
-            target: "glasshouse::telemetry",
-            signal = signal.as_str(),
-            dropped = since,
-            dropped_total = total,
-            "OTLP export failing, telemetry dropped: {reason}"
-        );
+        // Drops are often noticed on a worker inside a request's span (the
+        // gate refuses that request's span or log record): the warning is
+        // about the exporter, not that request, so it carries no trace id.
+        outside_requests(|| {
+            tracing::warn!(
+                target: "glasshouse::telemetry",
+                signal = signal.as_str(),
+                dropped = since,
+                dropped_total = total,
+                "OTLP export failing, telemetry dropped: {reason}"
+            )
+        });
     }
+}
+
+/// Runs `f` with no span current (log lines written in it carry no trace
+/// or span id), then restores the caller's context.
+fn outside_requests<R>(f: impl FnOnce() -> R) -> R {
+    let _detached = opentelemetry::Context::new().attach();
+    f()
 }
 
 /// Items handed to a batch processor and not yet through its exporter.
@@ -420,6 +432,33 @@ impl PushMetricExporter for ShardMetricExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drop_warnings_carry_no_request_trace_id() {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        };
+        use opentelemetry::Context;
+
+        use crate::telemetry::logging::current_ids;
+
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").expect("trace id"),
+            SpanId::from_hex("00f067aa0ba902b7").expect("span id"),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        // As on a worker while a request's span is entered.
+        let _request = Context::new().with_remote_span_context(sc).attach();
+        assert!(current_ids().is_some());
+        assert_eq!(outside_requests(current_ids), None);
+        // The request's context is back afterwards.
+        assert_eq!(
+            current_ids().map(|(t, _)| t).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+    }
 
     #[test]
     fn the_gate_bounds_pending_items() {
