@@ -643,3 +643,286 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
         assert!(r.errors.is_empty(), "undecodable: {:?}", r.errors);
     });
 }
+
+/// A masked client frame (RFC 6455 §5.2) with a fixed mask.
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+#[test]
+fn a_websocket_session_span_is_a_child_of_the_upgrade() {
+    let receiver = OtlpReceiver::start();
+    let server = start(&receiver, &[]);
+    let trace = "6e0c63257de34c92bf9efcd03927272e";
+    let mut c = Client::connect(server.addr()).expect("connect");
+    let tp = format!("00-{trace}-00f067aa0ba902b7-01");
+    let r = c
+        .get(
+            "/ws/echo",
+            &[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("Sec-WebSocket-Version", "13"),
+                ("traceparent", &tp),
+            ],
+        )
+        .expect("upgrade");
+    assert_eq!(r.status, 101, "{}", r.text());
+    assert!(
+        r.header("traceresponse").is_some_and(|v| v.contains(trace)),
+        "traceresponse on the 101"
+    );
+    for msg in [&b"hello"[..], b"again"] {
+        c.send_raw(&ws_frame(0x1, msg)).expect("text frame");
+        let head = c.read_exact(2).expect("echo head");
+        assert_eq!(head, [0x81, msg.len() as u8], "unmasked text frame");
+        assert_eq!(c.read_exact(msg.len()).expect("echo payload"), msg);
+    }
+    // The worker adds a session's message counts to its span (and to the
+    // metric) when it goes back to its loop; wait (bounded) until it has,
+    // so that the Close below does not race them (see the failing test
+    // `websocket_messages_sent_just_before_close_are_counted`).
+    let end = Instant::now() + EXPORT_WAIT;
+    while prom_value(
+        &server.metrics_text(),
+        "glasshouse_websocket_messages_total{direction=\"sent\"}",
+    )
+    .is_none_or(|v| v < 2.0)
+    {
+        assert!(Instant::now() < end, "messages never counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.send_raw(&ws_frame(0x8, &1000u16.to_be_bytes()))
+        .expect("close frame");
+    let close = c.read_exact(4).expect("close reply");
+    assert_eq!(close, [0x88, 2, 0x03, 0xe8], "close 1000 echoed");
+    let _ = c.read_to_eof();
+
+    let (up, ws) = receiver
+        .wait_for(EXPORT_WAIT, |r| {
+            Some((
+                span_in_trace(r, "GET /ws/echo", trace)?,
+                span_in_trace(r, "WebSocket /ws/echo", trace)?,
+            ))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "upgrade and session spans; got {:?}",
+                receiver.with(|r| names(&r.spans()))
+            )
+        });
+    assert_eq!(hex(&up.parent_span_id), "00f067aa0ba902b7");
+    assert_eq!(
+        attr(&up.attributes, "http.response.status_code").as_deref(),
+        Some("101")
+    );
+    assert_eq!(ws.parent_span_id, up.span_id, "session under the upgrade");
+    assert_eq!(ws.kind, 1, "internal");
+    for (k, v) in [
+        ("glasshouse.websocket.messages_received", "2"),
+        ("glasshouse.websocket.messages_sent", "2"),
+        ("glasshouse.websocket.close_code", "1000"),
+    ] {
+        assert_eq!(
+            attr(&ws.attributes, k).as_deref(),
+            Some(v),
+            "{k}: {:?}",
+            ws.attributes
+        );
+    }
+    stop(server);
+}
+
+#[test]
+fn unsampled_requests_export_no_span_and_offer_no_traceresponse() {
+    // A caller that did not sample: parentbased_always_on follows it.
+    let receiver = OtlpReceiver::start();
+    let mut server = start(&receiver, &[]);
+    let unsampled = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut c = Client::connect(server.addr()).expect("connect");
+    let r = c
+        .get(
+            "/api/stats",
+            &[(
+                "traceparent",
+                &format!("00-{unsampled}-00f067aa0ba902b7-00"),
+            )],
+        )
+        .expect("GET");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("traceresponse"), None, "nothing recorded");
+    let r = c.get("/healthz", &[]).expect("GET");
+    assert!(r.header("traceresponse").is_some(), "a sampled one does");
+    drop(c);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    receiver.with(|r| {
+        let spans = r.spans();
+        assert!(spans.iter().any(|s| s.name == "GET /healthz"));
+        assert!(
+            !spans.iter().any(|s| hex(&s.trace_id) == unsampled),
+            "an unsampled request was exported"
+        );
+        // Metrics still count it.
+        assert!(duration_count(r, "/api/stats").is_some_and(|n| n >= 1));
+    });
+
+    // A sampler that records nothing: still serving, metrics still exported.
+    let receiver = OtlpReceiver::start();
+    let endpoint = receiver.endpoint();
+    let mut server = Server::start(
+        &["--workers", "2"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_TRACES_SAMPLER", "always_off"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+        ],
+    );
+    let mut c = Client::connect(server.addr()).expect("connect");
+    for _ in 0..3 {
+        let r = c
+            .get(
+                "/api/stats",
+                &[("traceparent", &format!("00-{TRACE}-{PARENT}-01"))],
+            )
+            .expect("GET");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("traceresponse"), None);
+    }
+    drop(c);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    receiver.with(|r| {
+        let spans = r.spans();
+        assert!(spans.is_empty(), "always_off exported {:?}", names(&spans));
+        assert!(duration_count(r, "/api/stats").is_some_and(|n| n >= 3));
+    });
+}
+
+/// Starts `n` requests to `/api/slow?ms={ms}` on their own connections and
+/// waits (bounded) until the server counts them in flight.
+fn slow_in_flight(
+    server: &Server,
+    n: usize,
+    ms: u64,
+) -> Vec<std::thread::JoinHandle<std::io::Result<server::Response>>> {
+    let handles = (0..n)
+        .map(|_| {
+            let mut c = Client::connect(server.addr()).expect("connect");
+            let path = format!("/api/slow?ms={ms}");
+            std::thread::spawn(move || c.get(&path, &[]))
+        })
+        .collect();
+    let end = Instant::now() + EXPORT_WAIT;
+    while prom_value(&server.metrics_text(), "http_server_active_requests")
+        .is_none_or(|a| a < (n + 1) as f64)
+    {
+        assert!(Instant::now() < end, "slow requests never in flight");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    handles
+}
+
+/// Waits (bounded) until nothing accepts on `addr`: the drain has begun.
+fn wait_listeners_closed(addr: std::net::SocketAddr) {
+    let end = Instant::now() + EXPORT_WAIT;
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        assert!(Instant::now() < end, "the listeners never closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn shutdown_span(r: &Received) -> Span {
+    let spans = r.spans();
+    spans
+        .iter()
+        .find(|s| s.name == "shutdown")
+        .cloned()
+        .unwrap_or_else(|| panic!("no shutdown span among {:?}", names(&spans)))
+}
+
+#[test]
+fn a_drain_that_hits_its_deadline_is_an_error_span_and_still_exits_0() {
+    let receiver = OtlpReceiver::start();
+    let mut server = start(&receiver, &["--drain-timeout", "1"]);
+    let slow = slow_in_flight(&server, 1, 60_000);
+    server.signal(libc::SIGTERM);
+    let status = server
+        .wait_exit(EXIT_WAIT)
+        .expect("exit after the deadline");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "contract: exit 0, forced ones counted"
+    );
+    for t in slow {
+        assert!(
+            t.join().expect("client").is_err(),
+            "the forced request got no answer"
+        );
+    }
+    receiver.with(|r| {
+        let sd = shutdown_span(r);
+        assert_eq!(
+            attr(&sd.attributes, "glasshouse.shutdown.forced").as_deref(),
+            Some("1"),
+            "{:?}",
+            sd.attributes
+        );
+        assert_eq!(status_code(&sd), STATUS_ERROR, "a forced drain is an error");
+        let events: Vec<&str> = sd.events.iter().map(|e| e.name.as_str()).collect();
+        assert!(events.contains(&"drain deadline hit"), "{events:?}");
+        let forced = metric(r, "glasshouse.shutdown.forced").expect("forced metric");
+        assert!(
+            format!("{forced:?}").contains("AsInt(1)"),
+            "last export counts the forced connection: {forced:?}"
+        );
+    });
+}
+
+#[test]
+fn a_second_sigterm_stops_at_once_flushes_and_exits_1() {
+    let receiver = OtlpReceiver::start();
+    let mut server = start(&receiver, &["--drain-timeout", "60"]);
+    let addr = server.addr();
+    let slow = slow_in_flight(&server, 2, 60_000);
+    server.signal(libc::SIGTERM);
+    wait_listeners_closed(addr);
+    server.signal(libc::SIGTERM);
+    let status = server
+        .wait_exit(EXIT_WAIT)
+        .expect("exit after the second SIGTERM");
+    assert_eq!(status.code(), Some(1), "contract: a second signal exits 1");
+    for t in slow {
+        assert!(
+            t.join().expect("client").is_err(),
+            "no answer after the stop"
+        );
+    }
+    receiver.with(|r| {
+        let sd = shutdown_span(r);
+        assert_eq!(
+            attr(&sd.attributes, "glasshouse.shutdown.forced").as_deref(),
+            Some("2"),
+            "{:?}",
+            sd.attributes
+        );
+        assert_eq!(status_code(&sd), STATUS_ERROR);
+        let bodies: Vec<String> = r
+            .log_records()
+            .iter()
+            .filter_map(|l| l.body.as_ref().and_then(any_text))
+            .collect();
+        assert!(
+            bodies.iter().any(|b| b == "stopping at once"),
+            "the second signal's warning was flushed: {bodies:?}"
+        );
+    });
+}

@@ -355,7 +355,7 @@ impl Client {
         let length = resp
             .header("content-length")
             .and_then(|v| v.trim().parse::<usize>().ok());
-        if status == 204 || status == 304 {
+        if status == 101 || status == 204 || status == 304 {
             return Ok(resp);
         }
         if chunked {
@@ -397,6 +397,28 @@ impl Client {
             resp.body = std::mem::take(&mut self.buf);
         }
         Ok(resp)
+    }
+
+    /// The next `n` bytes after what was parsed (e.g. WebSocket frames
+    /// after a `101`).
+    pub fn read_exact(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        while self.buf.len() < n {
+            self.fill()?;
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    /// Reads until the peer closes; what arrived meanwhile.
+    pub fn read_to_eof(&mut self) -> std::io::Result<Vec<u8>> {
+        loop {
+            match self.fill() {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(std::mem::take(&mut self.buf))
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn fill(&mut self) -> std::io::Result<()> {
