@@ -91,6 +91,15 @@ fn bind_all(addr: SocketAddr, n: usize) -> Result<Vec<Listener>, String> {
 
 fn serve(config: Config) -> Result<Exit, Fatal> {
     let reload = logging::init(config.log_json, &config.log_level).map_err(Fatal::Config)?;
+    // Panics are caught per request, but their report still belongs in the
+    // log stream, as one structured line.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        tracing::error!(thread = %thread, panic = %info, "panic");
+    }));
     logging::set_access_log(config.access_log);
     let files = StaticFiles::new(&config.root, RootPolicy::for_root(&config.root))
         .map_err(|e| Fatal::Config(format!("--root: {e}")))?;

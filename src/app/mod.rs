@@ -68,9 +68,10 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// Bytes shared with a cache (a small file kept in memory).
     Shared(std::sync::Arc<[u8]>),
-    /// A region of an open file, sent with `sendfile(2)`.
+    /// A region of an open file, sent with `sendfile(2)`. Shared, so a
+    /// cache may keep the descriptor open across responses.
     File {
-        file: File,
+        file: std::sync::Arc<File>,
         offset: u64,
         len: u64,
     },

@@ -31,7 +31,7 @@ pub enum Phase {
 
 /// A file region still to be sent with sendfile.
 pub struct FileSend {
-    pub file: File,
+    pub file: std::sync::Arc<File>,
     pub offset: u64,
     pub remaining: u64,
 }

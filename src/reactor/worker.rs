@@ -74,17 +74,28 @@ pub fn spawn(
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || {
+                // Counts this worker as done however its loop ends, a panic included,
+                // so the controller never waits for a thread that is gone.
+                let _done = Done(life.clone());
                 let handler = factory(id);
                 let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
                 if let Err(e) = w.run() {
                     tracing::error!(worker = id, error = %e, "worker loop failed");
                 }
-                w.life.workers_done.fetch_add(1, Ordering::AcqRel);
-                w.life.done_bell.ring();
             })?;
         handles.push(WorkerHandle { bell, thread });
     }
     Ok(handles)
+}
+
+/// Marks a worker finished when dropped.
+struct Done(Arc<Lifecycle>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.workers_done.fetch_add(1, Ordering::AcqRel);
+        self.0.done_bell.ring();
+    }
 }
 
 struct Worker {

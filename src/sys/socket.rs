@@ -271,7 +271,12 @@ impl Stream {
         loop {
             // SAFETY: buf is a readable slice of the given length.
             let r = unsafe {
-                libc::send(self.fd.as_raw_fd(), buf.as_ptr() as *const libc::c_void, buf.len(), flags)
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    buf.as_ptr() as *const libc::c_void,
+                    buf.len(),
+                    flags,
+                )
             };
             match cvt(r) {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,

@@ -4,7 +4,7 @@
 //! representation (the file and its `.br`/`.gz` siblings) with every header
 //! value precomputed, and the bytes themselves for files up to
 //! [`Limits::small_file`]. A hit younger than [`REVALIDATE_AFTER`] is served
-//! without a syscall (bigger files are reopened for `sendfile`). Older hits
+//! without a syscall (bigger files keep their descriptor open for `sendfile`). Older hits
 //! are resolved again; representations whose [`FileId`] did not change keep
 //! their bytes. The cache is bounded in entries and bytes and evicts the
 //! least recently used entry. One instance per worker: no locks.
@@ -68,8 +68,7 @@ impl FileId {
 #[derive(Debug)]
 pub(super) struct Rep {
     pub coding: Coding,
-    /// Path relative to the root, to reopen files not held in memory.
-    pub rel: String,
+
     pub id: FileId,
     pub size: u64,
     /// Modification time truncated to seconds (what `Last-Modified` says).
@@ -81,6 +80,11 @@ pub(super) struct Rep {
     pub cache_control: &'static str,
     /// The bytes, when small enough to keep.
     pub data: Option<Arc<[u8]>>,
+    /// The open file, for representations sent with `sendfile`: kept like
+    /// the bytes of small files (until the entry is revalidated), so a hit
+    /// costs no open/fstat/close. `sendfile` with an explicit offset never
+    /// moves the descriptor's position, so responses can share it.
+    pub fd: Option<Arc<std::fs::File>>,
 }
 
 /// What one raw path resolved to.

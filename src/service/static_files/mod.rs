@@ -47,8 +47,8 @@
 //!   still served (as nginx's `gzip_static` does); build them together.
 //! - Files up to [`Limits::small_file`] (64 KiB) are answered from the
 //!   worker's cache, looked at on disk again at most once a second (by the
-//!   `now` passed in); bigger ones are reopened per request and sent as
-//!   `Body::File`. The root path is looked at once a second too: a missing
+//!   `now` passed in); bigger ones keep their descriptor open in the cache
+//!   for as long and are sent as `Body::File` (sendfile). The root path is looked at once a second too: a missing
 //!   root that appears, or a path now naming another directory (a rebuilt
 //!   `dist`, a swapped `current -> releases/N` symlink), is picked up.
 
@@ -63,14 +63,13 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::{Body, Request, Response};
-use crate::sys::fs::{Confinement, Kind, Root};
-use cache::{Cache, Entry, FileId, Rep, REVALIDATE_AFTER};
+use crate::sys::fs::{Confinement, Root};
+use cache::{Cache, Entry, REVALIDATE_AFTER};
 use conditional::{Validators, Verdict};
 use encoding::Coding;
 use range::Ranged;
@@ -205,15 +204,10 @@ impl StaticFiles {
     /// the entry is fresh (no syscalls unless the file is too big to keep),
     /// else from the disk.
     fn serve_key(&mut self, key: &str, req: &Request<'_>, now: Instant) -> Response {
-        if let (Some(root), Some(entry)) = (&self.root, self.cache.get_mut(key)) {
+        if let (Some(_), Some(entry)) = (&self.root, self.cache.get_mut(key)) {
             if now.saturating_duration_since(entry.checked) < REVALIDATE_AFTER {
                 entry.last_used = now;
-                let reopen = |rep: &Rep| {
-                    let file = root.open(&rep.rel, Kind::Any).ok()?;
-                    let meta = file.metadata().ok()?;
-                    (FileId::of(&meta) == rep.id).then_some(file)
-                };
-                if let Some(response) = respond(entry, req, reopen) {
+                if let Some(response) = respond(entry, req) {
                     return response;
                 }
             }
@@ -250,13 +244,9 @@ impl StaticFiles {
         match resolve::find(root, &clean) {
             Found::File { rel, file, meta } => {
                 let old = self.cache.remove(key);
-                let (entry, mut files) =
+                let entry =
                     represent::build_entry(root, rel, file, meta, old, self.cache.limits(), now);
-                let take = |rep: &Rep| {
-                    let at = files.iter().position(|(c, _)| *c == rep.coding)?;
-                    Some(files.swap_remove(at).1)
-                };
-                let response = respond(&entry, req, take)
+                let response = respond(&entry, req)
                     .unwrap_or_else(|| Response::error(500, "file changed while serving"));
                 self.cache.insert(key, entry);
                 response
@@ -309,11 +299,7 @@ fn spa_eligible(req: &Request<'_>, clean: &path::Clean) -> bool {
 
 /// Answers from an entry. `open` supplies the file of a representation not
 /// held in memory; `None` from it (the file changed) makes this `None`.
-fn respond(
-    entry: &Entry,
-    req: &Request<'_>,
-    open: impl FnOnce(&Rep) -> Option<File>,
-) -> Option<Response> {
+fn respond(entry: &Entry, req: &Request<'_>) -> Option<Response> {
     let coding = encoding::choose(
         req.header("Accept-Encoding"),
         entry.rep(Coding::Brotli).is_some(),
@@ -373,7 +359,7 @@ fn respond(
             Body::Bytes(data.get(from..to)?.to_vec())
         }
         None => Body::File {
-            file: open(rep)?,
+            file: Arc::clone(rep.fd.as_ref()?),
             offset: start,
             len,
         },

@@ -56,11 +56,11 @@ fn read_whole(file: &mut File, size: u64) -> Option<Arc<[u8]>> {
 
 fn make_rep(
     coding: Coding,
-    rel: String,
     meta: &Metadata,
     content_type: &str,
     cache_control: &'static str,
     data: Option<Arc<[u8]>>,
+    fd: Option<Arc<File>>,
 ) -> Rep {
     let id = FileId::of(meta);
     let nanos = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
@@ -68,7 +68,6 @@ fn make_rep(
     let modified = UNIX_EPOCH + Duration::from_secs(secs);
     Rep {
         coding,
-        rel,
         id,
         size: meta.size(),
         modified,
@@ -82,12 +81,13 @@ fn make_rep(
         content_type: content_type.to_owned(),
         cache_control,
         data,
+        fd,
     }
 }
 
 /// Builds the entry for a resolved file and its siblings. Bytes of small
 /// representations are read (or taken from `old` when the file did not
-/// change); the open files of the others are handed back for this response.
+/// change); the others keep their open file for `sendfile`.
 pub(super) fn build_entry(
     root: &Root,
     rel: String,
@@ -96,7 +96,7 @@ pub(super) fn build_entry(
     old: Option<Entry>,
     limits: Limits,
     now: Instant,
-) -> (Entry, Vec<(Coding, File)>) {
+) -> Entry {
     let content_type = content_type(&rel);
     let cache_control = cache_control(&rel);
     let mut found = Vec::with_capacity(3);
@@ -108,8 +108,7 @@ pub(super) fn build_entry(
     found.insert(0, (Coding::Identity, rel, file, meta));
     let vary = found.len() > 1;
     let mut reps = Vec::with_capacity(found.len());
-    let mut files = Vec::new();
-    for (coding, rel, mut file, meta) in found {
+    for (coding, _rel, mut file, meta) in found {
         let kept = old
             .as_ref()
             .and_then(|o| o.rep(coding))
@@ -120,23 +119,20 @@ pub(super) fn build_entry(
                 .then(|| read_whole(&mut file, meta.size()))
                 .flatten()
         });
-        if data.is_none() {
-            files.push((coding, file));
-        }
+        let fd = data.is_none().then(|| Arc::new(file));
         reps.push(make_rep(
             coding,
-            rel,
             &meta,
             &content_type,
             cache_control,
             data,
+            fd,
         ));
     }
-    let entry = Entry {
+    Entry {
         reps,
         vary,
         checked: now,
         last_used: now,
-    };
-    (entry, files)
+    }
 }

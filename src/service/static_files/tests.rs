@@ -893,7 +893,7 @@ fn big_files_go_out_with_sendfile() {
     fs::write(dir.path().join("big.bin"), &big).unwrap();
     let mut sf = serve_in(dir.path());
     for _ in 0..2 {
-        // a miss, then a cache hit that reopens the file
+        // a miss, then a cache hit that reuses the open descriptor
         let r = get(&mut sf, "/big.bin", &[]);
         match &r.body {
             Body::File { offset, len, .. } => assert_eq!((*offset, *len), (0, 200_000)),
@@ -908,11 +908,14 @@ fn big_files_go_out_with_sendfile() {
         other => panic!("expected a file body, got {other:?}"),
     }
     assert_eq!(body(&r), &big[100_000..100_010]);
-    // Replaced on disk (new inode): the cached entry notices at once.
+    // Replaced on disk (new inode): like a small file, the entry notices at
+    // its next revalidation, and the old descriptor is let go.
     fs::write(dir.path().join("big.new"), vec![7u8; 70_000]).unwrap();
     fs::rename(dir.path().join("big.new"), dir.path().join("big.bin")).unwrap();
-    let r = get(&mut sf, "/big.bin", &[]);
+    let later = Instant::now() + Duration::from_secs(2);
+    let r = call_at(&mut sf, "GET", "/big.bin", &[], later);
     assert_eq!(r.body.len(), Some(70_000));
+    assert_eq!(body(&r), vec![7u8; 70_000]);
 }
 
 #[test]
