@@ -132,7 +132,7 @@ fn check_quiet(lines: &[String]) {
     }
 }
 
-fn env<'a>(endpoint: &'a str) -> Vec<(&'a str, &'a str)> {
+fn env(endpoint: &str) -> Vec<(&str, &str)> {
     vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY", "200"),
