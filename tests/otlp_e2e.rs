@@ -53,6 +53,10 @@ fn start(receiver: &OtlpReceiver, extra: &[&str]) -> Server {
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
             ("OTEL_SERVICE_NAME", "glasshouse-e2e"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=e2e",
+            ),
         ],
     )
 }
@@ -102,6 +106,7 @@ fn a_request_span_continues_the_callers_trace() {
             "/api/stats",
             &[
                 ("traceparent", &traceparent),
+                ("tracestate", "vendor=abc,other=x"),
                 ("User-Agent", "glasshouse-e2e/1.0"),
             ],
         )
@@ -121,6 +126,7 @@ fn a_request_span_continues_the_callers_trace() {
             )
         });
     assert_eq!(hex(&span.parent_span_id), PARENT, "parent is the caller");
+    assert_eq!(span.trace_state, "vendor=abc,other=x", "tracestate kept");
     assert_eq!(span.kind, KIND_SERVER, "server span");
     assert_ne!(status_code(&span), STATUS_ERROR);
     let peer = client.local_addr();
@@ -166,8 +172,33 @@ fn a_request_span_continues_the_callers_trace() {
         .expect("the /healthz span");
     assert!(root.parent_span_id.is_empty(), "a root span");
 
+    // An invalid traceparent is ignored: a new root span.
+    let resp = client
+        .get(
+            "/api/stats",
+            &[(
+                "traceparent",
+                "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            )],
+        )
+        .expect("GET with an invalid traceparent");
+    assert_eq!(resp.status, 200);
+    let tr = resp.header("traceresponse").expect("traceresponse");
+    let fresh = tr.split('-').nth(1).expect("trace id").to_string();
+    assert_ne!(fresh, "00000000000000000000000000000000");
+    let orphan = receiver
+        .wait_for(EXPORT_WAIT, |r| span_in_trace(r, "GET /api/stats", &fresh))
+        .expect("the span of the request with an invalid traceparent");
+    assert!(orphan.parent_span_id.is_empty(), "invalid parent ignored");
+
     // The resource says who sent it.
     let resource = receiver.with(|r| r.trace_resource());
+    assert_eq!(
+        attr(&resource, "deployment.environment.name").as_deref(),
+        Some("e2e"),
+        "OTEL_RESOURCE_ATTRIBUTES"
+    );
+    assert!(attr(&resource, "service.instance.id").is_some());
     assert_eq!(
         attr(&resource, "service.name").as_deref(),
         Some("glasshouse-e2e")
@@ -440,6 +471,8 @@ fn log_records_arrive_with_the_requests_trace_id() {
 #[derive(Debug)]
 struct Outcome {
     statuses: Vec<u16>,
+    /// Answers that said `Connection: close` (served during the drain).
+    closing: usize,
     error: Option<String>,
 }
 
@@ -467,6 +500,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
             std::thread::spawn(move || {
                 let mut out = Outcome {
                     statuses: Vec::new(),
+                    closing: 0,
                     error: None,
                 };
                 let mut c = match Client::connect(addr) {
@@ -485,6 +519,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
                             let closes = r.closes();
                             out.statuses.push(r.status);
                             if closes {
+                                out.closing += 1;
                                 break;
                             }
                         }
@@ -528,6 +563,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
         assert_eq!(r.status, 200, "slow request {i}");
     }
     let mut quick_answers = 0;
+    let mut quick_closing = 0;
     for t in quick {
         let out = t.join().expect("quick client");
         assert!(
@@ -536,6 +572,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
             out.statuses
         );
         quick_answers += out.statuses.len();
+        quick_closing += out.closing;
     }
     assert!(quick_answers > 0, "the quick stream was served");
 
@@ -568,7 +605,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
     );
     assert_eq!(num("glasshouse.shutdown.forced"), 0);
     eprintln!(
-        "shutdown span: in_flight={} drained={} forced=0, events {:?}; {quick_answers} quick answers",
+        "shutdown span: in_flight={} drained={} forced=0, events {:?}; {quick_answers} quick answers ({quick_closing} during the drain)",
         num("glasshouse.shutdown.in_flight"),
         num("glasshouse.shutdown.drained"),
         sd.events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>()
@@ -603,8 +640,20 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
             s.attributes
         );
     }
-    // Every quick answer has its span too.
+    // Every quick answer has its span too; those dispatched during the
+    // drain (answered with `Connection: close`) say so.
     let healthz = spans.iter().filter(|s| s.name == "GET /healthz").count();
+    let healthz_draining = spans
+        .iter()
+        .filter(|s| {
+            s.name == "GET /healthz"
+                && attr(&s.attributes, "glasshouse.shutdown.draining").as_deref() == Some("true")
+        })
+        .count();
+    assert_eq!(
+        healthz_draining, quick_closing,
+        "quick requests served during the drain are marked"
+    );
     assert!(
         healthz >= quick_answers,
         "{healthz} spans for {quick_answers} answers"
