@@ -975,3 +975,57 @@ fn a_second_sigterm_stops_at_once_flushes_and_exits_1() {
         );
     });
 }
+
+/// With batch delays far longer than the test, whatever arrives was sent by
+/// the flush on exit: SIGTERM (graceful, exit 0) and SIGQUIT (immediate,
+/// best effort, exit 1).
+#[test]
+fn the_exit_flush_sends_what_the_batches_still_hold() {
+    for (sig, code) in [(libc::SIGTERM, 0), (libc::SIGQUIT, 1)] {
+        let receiver = OtlpReceiver::start();
+        let endpoint = receiver.endpoint();
+        let mut server = Server::start(
+            &["--workers", "2", "--access-log"],
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
+            ],
+        );
+        let trace = format!("{:032x}", 0xf1a5_0000 + sig as u64);
+        let mut c = Client::connect(server.addr()).expect("connect");
+        for _ in 0..3 {
+            let r = c
+                .get(
+                    "/api/stats",
+                    &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
+                )
+                .expect("GET");
+            assert_eq!(r.status, 200);
+        }
+        drop(c);
+        server.signal(sig);
+        let status = server.wait_exit(EXIT_WAIT).expect("exit");
+        assert_eq!(status.code(), Some(code), "signal {sig}");
+        receiver.with(|r| {
+            let spans: Vec<Span> = r
+                .spans()
+                .into_iter()
+                .filter(|s| hex(&s.trace_id) == trace)
+                .collect();
+            assert_eq!(
+                spans.len(),
+                3,
+                "signal {sig}: request spans flushed at exit"
+            );
+            assert!(
+                r.log_records().iter().any(|l| hex(&l.trace_id) == trace),
+                "signal {sig}: access-log records flushed at exit"
+            );
+            assert!(
+                duration_count(r, "/api/stats").is_some_and(|n| n >= 3),
+                "signal {sig}: metrics flushed at exit"
+            );
+        });
+    }
+}
