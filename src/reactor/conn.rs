@@ -81,6 +81,9 @@ pub struct Conn {
     pub deadline: Instant,
     /// Close once the output is flushed.
     pub close_after_write: bool,
+    /// Shut the write side and drain input before closing, because the
+    /// peer may still be sending (our refusal, our drain).
+    pub linger: bool,
     /// Requests answered on this connection.
     pub requests: u64,
     /// The peer closed its write side.
@@ -109,6 +112,7 @@ impl Conn {
             phase: Phase::Fresh,
             deadline,
             close_after_write: false,
+            linger: false,
             requests: 0,
             eof: false,
             ws: None,

@@ -116,6 +116,8 @@ struct Worker {
     date: DateCache,
     now: Instant,
     reserve: Reserve,
+    /// The listener's address when it names one interface (not a wildcard).
+    local: Option<std::net::SocketAddr>,
     accept_paused_until: Option<Instant>,
     /// The state this worker last acted on.
     seen: State,
@@ -135,6 +137,10 @@ impl Worker {
         life: Arc<Lifecycle>,
     ) -> Worker {
         let now = Instant::now();
+        let local = listener
+            .local_addr()
+            .ok()
+            .filter(|a| !a.ip().is_unspecified());
         Worker {
             id,
             poll,
@@ -151,6 +157,7 @@ impl Worker {
             date: DateCache::new(SystemTime::now()),
             now,
             reserve: Reserve::new(),
+            local,
             accept_paused_until: None,
             seen: State::Running,
             next_sweep: now + Duration::from_secs(1),
@@ -237,7 +244,12 @@ impl Worker {
             return;
         }
         let _ = stream.set_nodelay();
-        let local = stream.local_addr().unwrap_or(peer);
+        // A listener bound to one address already says where connections
+        // arrive; only a wildcard bind needs getsockname.
+        let local = match self.local {
+            Some(addr) => addr,
+            None => stream.local_addr().unwrap_or(peer),
+        };
         let deadline = self.now + self.cfg.header_timeout;
         let token = self
             .conns
@@ -565,6 +577,7 @@ impl Worker {
             .upgrade
             .is_some()
             .then(|| WsSpan::start(&meta.span, meta.route));
+        let meta_keep_alive = meta.keep_alive;
         let written =
             conn::write_response(&mut self.out, self.date.value(), &meta, response, closing);
         let secs = self
@@ -597,6 +610,9 @@ impl Worker {
         }
         if written.close {
             c.close_after_write = true;
+            // We chose to close (drain, the application) while the client
+            // may already be sending its next request.
+            c.linger = meta_keep_alive;
         }
         if !c.close_after_write && c.file.is_none() && c.stream_body.is_none() {
             c.phase = Phase::Idle;
@@ -625,6 +641,7 @@ impl Worker {
         if let Some(c) = self.conns.get_mut(token) {
             tracing::debug!(peer = %c.peer, status = e.status(), reason = e.reason(), "refused request");
             c.close_after_write = true;
+            c.linger = true;
             c.rbuf.clear();
         }
     }
@@ -764,6 +781,7 @@ impl Worker {
                 c.ws = None;
                 self.metrics.websocket_closed();
                 c.close_after_write = true;
+                c.linger = true;
                 return self.finish(token);
             }
             if blocked {
@@ -841,7 +859,10 @@ impl Worker {
         let Some(c) = self.conns.get_mut(token) else {
             return;
         };
-        if c.eof || c.stream.shutdown_write().is_err() {
+        // Lingering protects a response from a reset caused by input we will
+        // never read. A client that asked to close and left nothing unread
+        // sends no more: close at once and spare it the wait.
+        if c.eof || (!c.linger && c.rbuf.is_empty()) || c.stream.shutdown_write().is_err() {
             return self.close(token);
         }
         c.phase = Phase::Lingering;
@@ -867,7 +888,7 @@ impl Worker {
 
     fn close(&mut self, token: Token) {
         if let Some(c) = self.conns.remove(token) {
-            let _ = self.poll.delete(&c.stream);
+            // Dropping the descriptor removes it from the epoll set.
             if let Some(ws) = &c.ws {
                 self.metrics.websocket_closed();
                 let (sent, received) = ws.close_codes();
@@ -971,6 +992,7 @@ impl Worker {
         self.out.extend_from_slice(body);
         if let Some(c) = self.conns.get_mut(token) {
             c.close_after_write = true;
+            c.linger = true;
             c.rbuf.clear();
         }
         self.drive(token);
