@@ -302,17 +302,23 @@ pub(crate) fn duration_histogram(metrics: &Metrics, now: SystemTime) -> Metric {
         .merged_series()
         .into_iter()
         .map(|((method, route, status), s)| HistogramDataPoint {
-            attributes: vec![
-                string_kv("http.request.method", method),
-                ProtoKeyValue {
+            attributes: [
+                Some(string_kv("http.request.method", method)),
+                Some(ProtoKeyValue {
                     key: "http.response.status_code".into(),
                     value: Some(AnyValue {
                         value: Some(any_value::Value::IntValue(i64::from(status))),
                     }),
                     ..Default::default()
-                },
-                string_kv("http.route", route),
-            ],
+                }),
+                // Semantic conventions: no `http.route` when there is none
+                // (protocol refusals are recorded with an empty route). On
+                // `/metrics` the empty label is the same as no label.
+                (!route.is_empty()).then(|| string_kv("http.route", route)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             start_time_unix_nano: start,
             time_unix_nano: time,
             count: s.count,
@@ -503,5 +509,22 @@ mod tests {
                 "http.route"
             ]
         );
+    }
+
+    #[test]
+    fn refusals_have_no_http_route_attribute() {
+        let m = Metrics::new(1);
+        m.workers[0].request_started();
+        m.workers[0].request_finished("_OTHER", "", 400, 0.0);
+        let h = duration_histogram(&m, SystemTime::now());
+        let Some(metric::Data::Histogram(h)) = h.data else {
+            panic!("not a histogram")
+        };
+        let keys: Vec<&str> = h.data_points[0]
+            .attributes
+            .iter()
+            .map(|a| a.key.as_str())
+            .collect();
+        assert_eq!(keys, ["http.request.method", "http.response.status_code"]);
     }
 }
