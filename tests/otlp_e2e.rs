@@ -297,11 +297,25 @@ fn metrics_arrive_with_contract_names_and_on_the_metrics_page() {
         assert_eq!(client.get("/api/stats", &[]).expect("stats").status, 200);
     }
     assert_eq!(client.get("/healthz", &[]).expect("healthz").status, 200);
+    // A protocol refusal: counted with no route.
+    let mut bad = Client::connect(server.addr()).expect("connect");
+    bad.send_raw(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n")
+        .expect("send");
+    assert_eq!(bad.read_response().expect("505").status, 505);
 
     // OTLP: the histogram with its attributes, once it counts our requests.
     let count = receiver
         .wait_for(EXPORT_WAIT, |r| {
-            duration_count(r, "/api/stats").filter(|&n| n >= 3)
+            // The refusal was recorded last: an export that has it has all.
+            let m = metric(r, "http.server.request.duration")?;
+            let Some(Data::Histogram(h)) = &m.data else {
+                return None;
+            };
+            h.data_points
+                .iter()
+                .any(|p| attr(&p.attributes, "http.response.status_code").as_deref() == Some("505"))
+                .then(|| duration_count(r, "/api/stats"))?
+                .filter(|&n| n >= 3)
         })
         .unwrap_or_else(|| {
             panic!(
@@ -334,6 +348,16 @@ fn metrics_arrive_with_contract_names_and_on_the_metrics_page() {
             Some("200")
         );
         assert!(!p.explicit_bounds.is_empty(), "bucket bounds");
+        let refused = h
+            .data_points
+            .iter()
+            .find(|p| attr(&p.attributes, "http.response.status_code").as_deref() == Some("505"))
+            .expect("the 505 refusal is counted");
+        assert_eq!(
+            attr(&refused.attributes, "http.route"),
+            None,
+            "no http.route for a request that has none"
+        );
         assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1);
         let names: BTreeSet<String> = r.metrics().iter().map(|m| m.name.clone()).collect();
         for want in [
