@@ -1053,3 +1053,87 @@ fn the_exit_flush_sends_what_the_batches_still_hold() {
         });
     }
 }
+
+#[test]
+fn bad_otel_configuration_exits_2_with_one_line() {
+    for (var, value) in [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://127.0.0.1:4318"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+    ] {
+        let (status, stderr) = server::run_to_exit(
+            &["--listen", "127.0.0.1:0", "--workers", "1"],
+            &[(var, value)],
+            EXIT_WAIT,
+        );
+        assert_eq!(status.code(), Some(2), "{var}={value}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{var}={value}: one line, got {lines:?}");
+        assert!(
+            lines[0].contains(var) || lines[0].contains("https"),
+            "{var}={value}: the line names the problem: {}",
+            lines[0]
+        );
+        assert!(
+            !stderr.contains("listening on"),
+            "{var}={value}: refused before serving"
+        );
+    }
+}
+
+#[test]
+fn per_signal_switches_are_honoured() {
+    // Traces only, through their own full URL; metrics and logs off.
+    let receiver = OtlpReceiver::start();
+    let traces_url = format!("{}/v1/traces", receiver.endpoint());
+    let mut server = Server::start(
+        &["--workers", "1", "--access-log"],
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces_url),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    let mut c = Client::connect(server.addr()).expect("connect");
+    let r = c.get("/healthz", &[]).expect("GET");
+    assert!(r.header("traceresponse").is_some(), "traces are on");
+    drop(c);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    receiver.with(|r| {
+        let paths: BTreeSet<&str> = r.requests.iter().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            BTreeSet::from(["POST /v1/traces"]),
+            "only traces were exported"
+        );
+        assert!(r.spans().iter().any(|s| s.name == "GET /healthz"));
+    });
+
+    // Everything off: serves, /metrics still works, nothing sent.
+    let receiver = OtlpReceiver::start();
+    let endpoint = receiver.endpoint();
+    let mut server = Server::start(
+        &["--workers", "1"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    let mut c = Client::connect(server.addr()).expect("connect");
+    let r = c.get("/api/stats", &[]).expect("GET");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("traceresponse"), None);
+    drop(c);
+    assert!(server
+        .metrics_text()
+        .contains("http_server_request_duration_seconds_count{"));
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    receiver.with(|r| assert!(r.requests.is_empty(), "sent {:?}", r.requests));
+}

@@ -221,6 +221,47 @@ impl Drop for Server {
     }
 }
 
+/// Runs the binary with `args` and `env` (the same scrubbed environment as
+/// [`Server::start`]) until it exits by itself, for start-up failures.
+/// Returns the exit status and stderr; panics if it is still running after
+/// `timeout` (it is killed).
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> (ExitStatus, String) {
+    let root = tempfile::tempdir().expect("temporary root");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_glasshouse"));
+    cmd.arg("--root")
+        .arg(root.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for k in SCRUBBED {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start glasshouse");
+    let mut pipe = child.stderr.take().expect("stderr pipe");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s);
+        s
+    });
+    let end = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("glasshouse {args:?} still running after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().expect("stderr reader"))
+}
+
 /// The value of a Prometheus sample line whose name and labels start as
 /// `prefix` (e.g. `glasshouse_telemetry_dropped_total{signal="traces"}`);
 /// the sum when several lines match.
