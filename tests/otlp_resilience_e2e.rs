@@ -82,6 +82,33 @@ fn wait_for_drops(server: &Server, signals: &[&str]) -> Vec<(String, f64)> {
     }
 }
 
+/// Polls `/metrics` (bounded) until every request's span and access-log
+/// record is accounted for as dropped: with a collector that never takes
+/// anything, none can have been delivered.
+fn wait_all_accounted(server: &Server) {
+    let end = Instant::now() + Duration::from_secs(90);
+    loop {
+        let text = server.metrics_text();
+        let v = |s: &str| {
+            prom_value(
+                &text,
+                &format!("glasshouse_telemetry_dropped_total{{signal=\"{s}\"}}"),
+            )
+            .unwrap_or(0.0)
+        };
+        let (traces, logs) = (v("traces"), v("logs"));
+        if traces >= REQUESTS as f64 && logs >= REQUESTS as f64 {
+            eprintln!("all accounted: traces {traces}, logs {logs}");
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "lost spans/logs not all counted: traces {traces}, logs {logs} for {REQUESTS} requests"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// SIGTERM, then a graceful exit within a generous bound; returns stderr.
 fn stop(mut server: Server) -> Vec<String> {
     server.signal(libc::SIGTERM);
@@ -152,6 +179,7 @@ fn nothing_listening_at_the_endpoint() {
     load(&server);
     let drops = wait_for_drops(&server, &["traces", "metrics", "logs"]);
     eprintln!("dropped: {drops:?}");
+    wait_all_accounted(&server);
     // Still serving after the drops were counted.
     let mut c = Client::connect(server.addr()).expect("connect");
     assert_eq!(c.get("/healthz", &[]).expect("healthz").status, 200);
@@ -180,4 +208,26 @@ fn a_collector_that_never_answers() {
         receiver.with(|r| !r.requests.is_empty()),
         "the server did try to export"
     );
+}
+
+#[test]
+fn a_collector_that_refuses_every_export() {
+    let receiver = OtlpReceiver::start();
+    receiver.set_behaviour(Behaviour::Refuse(503));
+    let endpoint = receiver.endpoint();
+    let server = Server::start(&["--workers", "2", "--access-log"], &env(&endpoint));
+    load(&server);
+    let drops = wait_for_drops(&server, &["traces", "metrics", "logs"]);
+    eprintln!("dropped: {drops:?}");
+    wait_all_accounted(&server);
+    let lines = stop(server);
+    check_quiet(&lines);
+    receiver.with(|r| {
+        assert!(r.traces.is_empty() && r.logs.is_empty(), "nothing kept");
+        assert!(
+            r.requests.iter().any(|l| l == "POST /v1/traces"),
+            "exports were tried: {:?}",
+            r.requests.iter().take(5).collect::<Vec<_>>()
+        );
+    });
 }
