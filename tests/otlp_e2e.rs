@@ -1137,3 +1137,96 @@ fn per_signal_switches_are_honoured() {
     assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
     receiver.with(|r| assert!(r.requests.is_empty(), "sent {:?}", r.requests));
 }
+
+#[test]
+fn concurrent_and_pipelined_requests_keep_their_own_context() {
+    const THREADS: usize = 6;
+    const PER: usize = 40;
+    const PIPELINED: usize = 3;
+    let receiver = OtlpReceiver::start();
+    let server = start(&receiver, &["--access-log"]);
+    let addr = server.addr();
+    let trace_of = |t: usize, i: usize| format!("{:016x}{:016x}", 0xc0de_0000 + t, i + 1);
+    let path_of = |i: usize| if i % 2 == 0 { "/api/stats" } else { "/healthz" };
+    let parent = "1234567890abcdef";
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr).expect("connect");
+                let mut i = 0;
+                while i < PER {
+                    // Several requests in one write, each with its own parent.
+                    let n = PIPELINED.min(PER - i);
+                    let mut batch = String::new();
+                    for k in i..i + n {
+                        batch.push_str(&format!(
+                            "GET {} HTTP/1.1\r\nHost: a\r\ntraceparent: 00-{}-{parent}-01\r\n\r\n",
+                            path_of(k),
+                            trace_of(t, k)
+                        ));
+                    }
+                    c.send_raw(batch.as_bytes()).expect("send");
+                    for k in i..i + n {
+                        let r = c.read_response().expect("answer");
+                        assert_eq!(r.status, 200);
+                        let tr = r.header("traceresponse").expect("traceresponse");
+                        assert_eq!(
+                            tr.split('-').nth(1),
+                            Some(trace_of(t, k).as_str()),
+                            "each answer carries its own request's trace"
+                        );
+                    }
+                    i += n;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    let total = THREADS * PER;
+    let all_in = |r: &Received| {
+        let spans = r
+            .spans()
+            .into_iter()
+            .filter(|s| hex(&s.trace_id).starts_with("00000000c0de"))
+            .count();
+        let logs = r
+            .log_records()
+            .into_iter()
+            .filter(|l| hex(&l.trace_id).starts_with("00000000c0de"))
+            .count();
+        (spans >= total && logs >= total).then_some(())
+    };
+    receiver
+        .wait_for(EXPORT_WAIT, all_in)
+        .unwrap_or_else(|| panic!("not all {total} spans and log records arrived"));
+    receiver.with(|r| {
+        let spans = r.spans();
+        let logs = r.log_records();
+        for t in 0..THREADS {
+            for i in 0..PER {
+                let trace = trace_of(t, i);
+                let in_trace: Vec<&Span> =
+                    spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
+                assert_eq!(in_trace.len(), 1, "one span in trace {trace}");
+                let s = in_trace[0];
+                assert_eq!(hex(&s.parent_span_id), parent);
+                assert_eq!(
+                    attr(&s.attributes, "url.path").as_deref(),
+                    Some(path_of(i)),
+                    "trace {trace}"
+                );
+                let recs: Vec<_> = logs.iter().filter(|l| hex(&l.trace_id) == trace).collect();
+                assert_eq!(recs.len(), 1, "one access record in trace {trace}");
+                assert_eq!(recs[0].span_id, s.span_id, "the record's span");
+                assert_eq!(
+                    attr(&recs[0].attributes, "path").as_deref(),
+                    Some(path_of(i)),
+                    "the record is about that request"
+                );
+            }
+        }
+    });
+    stop(server);
+}
