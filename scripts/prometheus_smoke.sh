@@ -137,6 +137,15 @@ done
 [ -n "$hit_ok" ] && pass "requests to /healthz and /api/stats answered 200" \
   || fail "requests to /healthz and /api/stats"
 
+# The exposition itself passes promtool's checks.
+if command -v promtool >/dev/null 2>&1; then
+  if curl -fsS "$base/metrics" | promtool check metrics >"$work/promtool.out" 2>&1; then
+    pass "promtool check metrics on /metrics"
+  else
+    fail "promtool check metrics on /metrics:"; cat "$work/promtool.out"
+  fi
+fi
+
 # --- poll the query API (bounded) until the series are there
 query() {
   curl -fsS -G "$prom/api/v1/query" --data-urlencode "query=$1" 2>/dev/null || true
