@@ -57,6 +57,9 @@ prom_series() {
   curl -fsS -G "$PROM/api/v1/series" --data-urlencode "match[]=$1" \
     --data-urlencode "start=$(($(date +%s) - 3600))" | jq_true '(.data | length) > 0'
 }
+prom_query() { # an instant query with at least one result
+  curl -fsS -G "$PROM/api/v1/query" --data-urlencode "query=$1" | jq_true '(.data.result | length) > 0'
+}
 prom_exemplars() {
   curl -fsS -G "$PROM/api/v1/query_exemplars" --data-urlencode "query=$1" \
     --data-urlencode "start=$(($(date +%s) - 3600))" --data-urlencode "end=$(date +%s)" \
@@ -107,7 +110,7 @@ expect "Prometheus got glasshouse's OTLP metrics" 90 prom_series '{job="glasshou
 expect "Prometheus got span metrics" 90 prom_series 'traces_span_metrics_calls_total{service_name="glasshouse"}'
 expect "Prometheus has span-metric exemplars with trace ids" 90 \
   prom_exemplars 'traces_span_metrics_duration_seconds_bucket{service_name="glasshouse"}'
-expect "Prometheus scraped the collector's own metrics" 60 prom_series 'up{job="otel-collector"} == 1'
+expect "Prometheus scraped the collector's own metrics" 60 prom_query 'up{job="otel-collector"} == 1'
 expect "k6 results arrived by remote write" 60 prom_series 'k6_http_reqs_total'
 expect "Loki has glasshouse logs" 90 loki_logs '{service_name="glasshouse"}'
 expect "Loki logs carry trace_id" 90 loki_logs '{service_name="glasshouse"} | trace_id != ""'
