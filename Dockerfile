@@ -12,10 +12,10 @@
 #           --build-arg VCS_REF=$(git rev-parse HEAD) .
 
 ARG RUST_VERSION=1.95
-ARG NODE_VERSION=20
+ARG NODE_VERSION=24
 
 # ---------------------------------------------------------------- frontend --
-FROM node:${NODE_VERSION}-bookworm-slim AS frontend
+FROM node:${NODE_VERSION}-trixie-slim AS frontend
 WORKDIR /src/frontend
 # Manifests first: the npm ci layer is reused until the lockfile changes.
 COPY frontend/package.json frontend/package-lock.json ./
@@ -25,7 +25,7 @@ COPY frontend/ ./
 RUN npm run build
 
 # ------------------------------------------------------------------ server --
-FROM rust:${RUST_VERSION}-slim-bookworm AS server
+FROM rust:${RUST_VERSION}-slim-trixie AS server
 WORKDIR /src
 ENV CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
 # 1) dependency layer: the real manifests with stub sources. This layer is
@@ -49,9 +49,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 # ----------------------------------------------------------------- runtime --
 # distroless cc: glibc and libgcc_s (the release profile unwinds on panic),
-# CA certificates, no shell, no package manager. Debian 12 matches the
-# bookworm build stage's glibc.
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+# CA certificates, no shell, no package manager. Debian 13 matches the
+# trixie build stage's glibc (tests/bundle checks the pairing).
+FROM gcr.io/distroless/cc-debian13:nonroot AS runtime
 
 ARG VERSION=0.1.0
 ARG VCS_REF=unknown
@@ -64,7 +64,7 @@ LABEL org.opencontainers.image.title="glasshouse" \
       org.opencontainers.image.created="${BUILD_DATE}" \
       org.opencontainers.image.source="https://github.com/glasshouse/glasshouse" \
       org.opencontainers.image.documentation="docs/deployment.md" \
-      org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
+      org.opencontainers.image.base.name="gcr.io/distroless/cc-debian13:nonroot"
 
 COPY --from=server /out/glasshouse /usr/local/bin/glasshouse
 COPY --from=frontend /src/frontend/dist /srv/www

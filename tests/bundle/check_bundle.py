@@ -336,6 +336,14 @@ def dockerfile():
     final = stages[-1] if stages else ""
     if not re.search(r"distroless/cc|debian:\S*-slim", final):
         problems.append(f"runtime base should be distroless cc or Debian slim: {final}")
+    # The binary links the build stage's glibc: the runtime must be the same Debian.
+    suites = {"bookworm": "12", "trixie": "13", "bullseye": "11"}
+    rust = [s for s in stages if s.startswith("rust:")]
+    built_on = [v for k, v in suites.items() if rust and k in rust[0]]
+    runs_on = re.search(r"debian(\d+)|debian:(\w+)", final)
+    runtime_v = runs_on and (runs_on.group(1) or suites.get(runs_on.group(2).split("-")[0]))
+    if not built_on or built_on[0] != runtime_v:
+        problems.append(f"build stage {rust} and runtime {final} are different Debian releases (glibc)")
     runs = [rest for word, rest in ins if word == "RUN"]
     if not any("npm ci" in r for r in runs) or not any("npm run build" in r for r in runs):
         problems.append("frontend: npm ci and npm run build expected")
