@@ -251,6 +251,8 @@ def compose_stop():
         problems.append(f"stop_grace_period {grace}s must exceed drain timeout {drain}s plus flush time")
     if g.get("stop_signal", "SIGTERM") != "SIGTERM":
         problems.append("stop_signal must be SIGTERM")
+    if not g.get("read_only") or "ALL" not in (g.get("cap_drop") or []):
+        problems.append("glasshouse should run read_only with cap_drop: [ALL]")
     return problems
 
 
