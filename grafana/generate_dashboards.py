@@ -58,6 +58,10 @@ def prom(expr, legend="", ref="A", exemplar=False, instant=False):
     return t
 
 
+def loki_metric(expr, legend):
+    return {"refId": "A", "datasource": LOKI, "expr": expr, "legendFormat": legend, "queryType": "range"}
+
+
 def refs(targets):
     for i, t in enumerate(targets):
         t["refId"] = chr(ord("A") + i)
@@ -242,6 +246,11 @@ def graceful():
         prom(f"sum by (job, instance) (glasshouse_shutdown_drained_total{{{JOB_ANY}}})", "drained {{job}} {{instance}}"),
         prom(f"sum by (job, instance) (glasshouse_shutdown_forced_total{{{JOB_ANY}}})", "forced {{job}} {{instance}}")],
         desc="Drain counts arrive mostly over OTLP (job=.../glasshouse): the final flush happens after the last scrape."))
+    p.append(timeseries(g, "Drain results from the logs", [
+        loki_metric(f'sum(max_over_time({LOG_SELECTOR} |= "drain finished" | unwrap {field} [1m]))', field)
+        for field in ("in_flight", "drained", "forced")], w=24, h=6, draw="bars",
+        desc="From the `drain finished` log record's in_flight/drained/forced attributes (OTLP logs in Loki); "
+             "independent of scrape timing"))
     p.append(timeseries(g, "Client view: k6 failed requests", [
         prom(f"sum by (testid) (rate(k6_http_reqs_total{{expected_response=\"false\"}}[{RI}]))", "failed {{testid}}"),
         prom(f"sum by (testid) (rate(k6_http_reqs_total[{RI}]))", "all {{testid}}")], unit="reqps",

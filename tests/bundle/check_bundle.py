@@ -912,7 +912,7 @@ def grafana_dashboard_metrics():
                     if not metric_known(m):
                         problems.append(f"{f}: {where}: unknown metric {m}")
             elif types.get(uid) == "loki":
-                if not q.startswith('{service_name="glasshouse"}'):
+                if '{service_name="glasshouse"}' not in q:
                     problems.append(f"{f}: {where}: LogQL should select {{service_name=\"glasshouse\"}}")
                 if re.search(r"\{[^}]*trace_id", q):
                     problems.append(f"{f}: {where}: trace_id is structured metadata, not a stream label")
