@@ -246,16 +246,16 @@ def graceful():
         prom(f"sum by (job, instance) (glasshouse_shutdown_drained_total{{{JOB_ANY}}})", "drained {{job}} {{instance}}"),
         prom(f"sum by (job, instance) (glasshouse_shutdown_forced_total{{{JOB_ANY}}})", "forced {{job}} {{instance}}")],
         desc="Drain counts arrive mostly over OTLP (job=.../glasshouse): the final flush happens after the last scrape."))
-    p.append(timeseries(g, "Drain results from the logs", [
-        loki_metric(f'sum(max_over_time({LOG_SELECTOR} |= "drain finished" | unwrap {field} [1m]))', field)
-        for field in ("in_flight", "drained", "forced")], w=24, h=6, draw="bars",
-        desc="From the `drain finished` log record's in_flight/drained/forced attributes (OTLP logs in Loki); "
-             "independent of scrape timing"))
     p.append(timeseries(g, "Client view: k6 failed requests", [
         prom(f"sum by (testid) (rate(k6_http_reqs_total{{expected_response=\"false\"}}[{RI}]))", "failed {{testid}}"),
         prom(f"sum by (testid) (rate(k6_http_reqs_total[{RI}]))", "all {{testid}}")], unit="reqps",
         desc="From k6 --out experimental-prometheus-rw (compose profiles load/chaos)"))
 
+    p.append(timeseries(g, "Drain results from the logs", [
+        loki_metric(f'sum(max_over_time({LOG_SELECTOR} |= "drain finished" | unwrap {field} [1m]))', field)
+        for field in ("in_flight", "drained", "forced")], w=24, h=6, draw="bars",
+        desc="From the `drain finished` log record's in_flight/drained/forced attributes (OTLP logs in Loki); "
+             "independent of scrape timing"))
     p.append(timeseries(g, "503 answers (draining / over capacity)", [prom(
         f'sum(rate({DUR}_count{{{JOB},http_response_status_code="503"}}[{RI}]))', "503")], unit="reqps"))
     p.append(timeseries(g, "Connections and WebSockets during restarts", [
