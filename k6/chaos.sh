@@ -10,7 +10,9 @@
 #
 # Usage: k6/chaos.sh            (the stack must be up: docker compose up -d --wait)
 # Env:   WARMUP (s, default 20), GAP (s after each restart, default 20),
-#        COMPOSE (default "docker compose"), JAEGER_URL, GRAFANA_URL
+#        COMPOSE (default "docker compose"), JAEGER_URL, GRAFANA_URL,
+#        CHAOS_STRICT=1 (exit 1 when SIGTERM/SIGINT did not exit 0 or their
+#        shutdown traces are missing in Jaeger)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,8 +5,12 @@ Usage: chaos_report.py K6_JSON WINDOWS_TSV JAEGER_URL GRAFANA_URL T0 T_END
 
 K6_JSON is k6 --out json output; WINDOWS_TSV has one line per window:
 name, start, end (epoch s), exit code, seconds until healthy, stop time.
+
+With CHAOS_STRICT=1 the exit status is 1 when a graceful stop (SIGTERM,
+SIGINT) did not exit 0, or when Jaeger answered with fewer shutdown traces
+than graceful stops.
 """
-import collections, json, re, sys, urllib.request
+import collections, json, os, re, sys, urllib.request
 
 points_path, windows_path, jaeger, grafana, t0, t_end = sys.argv[1:7]
 
@@ -54,16 +58,24 @@ for w in windows:
     for tid in w["traces"]:
         print(f'{"":12}failed request trace: {jaeger}/trace/{tid}')
 
+graceful = [w for w in windows if w["name"] in ("SIGTERM", "SIGINT")]
+problems = [f'{w["name"]} exited with {w["code"]}, want 0' for w in graceful if w["code"] != "0"]
 start_us, end_us = int(float(t0) * 1e6), int(float(t_end) * 1e6)
 search = f"{jaeger}/search?service=glasshouse&operation=shutdown&start={start_us}&end={end_us}&limit=20"
 try:
     with urllib.request.urlopen(f"{jaeger}/api/traces?service=glasshouse&operation=shutdown"
                                 f"&start={start_us}&end={end_us}&limit=20", timeout=10) as r:
         n = len(json.load(r).get("data") or [])
-    print(f"\nshutdown traces in Jaeger for this run: {n} (expected 2: SIGTERM and SIGINT; SIGKILL leaves none)")
+    print(f"\nshutdown traces in Jaeger for this run: {n} (expected {len(graceful)}: one per SIGTERM/SIGINT; SIGKILL leaves none)")
+    if n < len(graceful):
+        problems.append(f"{n} shutdown traces in Jaeger, want {len(graceful)}")
 except Exception as e:  # the report is still useful without Jaeger
     print(f"\nJaeger not reachable for counting shutdown traces: {e}")
 print(f"shutdown traces:   {search}")
 print(f"drained requests:  {jaeger}/search?service=glasshouse&tags=%7B%22glasshouse.shutdown.draining%22%3A%22true%22%7D&start={start_us}&end={end_us}")
 print(f"dashboard:         {grafana}/d/glasshouse-graceful-failure?from={int(float(t0) * 1000)}&to={int(float(t_end) * 1000)}")
 print(f"raw k6 samples:    {points_path}")
+for p in problems:
+    print(f"problem: {p}")
+if problems and os.environ.get("CHAOS_STRICT") == "1":
+    sys.exit(1)
