@@ -29,12 +29,22 @@ FROM rust:${RUST_VERSION}-slim-trixie AS server
 WORKDIR /src
 ENV CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
 # 1) dependency layer: the real manifests with stub sources. This layer is
-#    rebuilt only when Cargo.toml or Cargo.lock change.
+#    rebuilt only when Cargo.toml or Cargo.lock change. Cargo refuses a
+#    manifest whose declared [[bench]]/[[test]]/[[example]] files are missing,
+#    so each gets a stub too (they stay: `cargo build` never compiles them).
 COPY Cargo.toml Cargo.lock ./
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \
+ && awk 'function flush() { if (kind != "") print (path != "" ? path : dir "/" name ".rs"); kind = "" } \
+         /^\[\[(bench|test|example)\]\]/ { flush(); kind = $0; gsub(/[][]/, "", kind); \
+           dir = (kind == "bench" ? "benches" : (kind == "test" ? "tests" : "examples")); name = ""; path = ""; next } \
+         /^\[/ { flush(); next } \
+         kind != "" && /^name *=/ { name = $0; sub(/^name *= *"/, "", name); sub(/".*/, "", name) } \
+         kind != "" && /^path *=/ { path = $0; sub(/^path *= *"/, "", path); sub(/".*/, "", path) } \
+         END { flush() }' Cargo.toml \
+    | while read -r stub; do mkdir -p "$(dirname "$stub")" && echo 'fn main() {}' > "$stub"; done \
  && cargo build --release --locked \
  && rm -rf src \
            target/release/glasshouse* \

@@ -384,6 +384,44 @@ def dockerfile():
     return problems
 
 
+def dependency_stage_script():
+    """The Dockerfile's dependency-layer RUN as /bin/sh would see it, with the
+    cargo build swapped for a manifest parse (cargo fetch --offline)."""
+    text = re.sub(r"\\\n", " ", read("Dockerfile"))
+    runs = [l[4:].strip() for l in text.splitlines() if l.startswith("RUN ") and "fn main() {}" in l]
+    if not runs:
+        return None
+    cmd = re.sub(r"^(--mount=\S+\s+)+", "", runs[0])
+    return cmd.replace("cargo build --release --locked", "cargo fetch --locked --offline")
+
+
+@check("Dockerfile: dependency-layer stubs satisfy the manifest (declared benches/tests/examples)")
+def dockerfile_stubs():
+    problems = []
+    script = dependency_stage_script()
+    if not script or "cargo fetch" not in script:
+        return ["no dependency-layer RUN with stub sources and cargo build --release --locked"]
+    if not shutil.which("cargo"):
+        print("      (cargo not found: skipped)")
+        return []
+    manifest = read("Cargo.toml")
+    cases = [("repository Cargo.toml", manifest),
+             ("self-test: extra [[bench]] and [[test]] with path",
+              manifest + '\n[[bench]]\nname = "zz_stub_bench"\nharness = false\n'
+                         '\n[[test]]\nname = "zz_stub_test"\npath = "tests/zz/stub.rs"\n')]
+    for what, text in cases:
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "Cargo.toml"), "w") as f:
+                f.write(text)
+            shutil.copy(path("Cargo.lock"), d)
+            r = run(["sh", "-ec", script], cwd=d)
+            if r.returncode != 0 and "failed to parse manifest" in r.stderr:
+                problems.append(f"{what}: {r.stderr.strip()[-400:]}")
+            elif r.returncode != 0 and "offline" not in r.stderr and "--offline" not in r.stderr:
+                problems.append(f"{what}: {r.stderr.strip()[-400:]}")
+    return problems
+
+
 @check(".dockerignore: allow-list keeps what the Dockerfile copies, drops build output")
 def dockerignore():
     problems = []
@@ -399,6 +437,9 @@ def dockerignore():
             top = src.split("/")[0]
             if top not in allowed:
                 problems.append(f"COPY {src} is excluded by .dockerignore")
+    copied = " ".join(r for w, r in dockerfile_instructions() if w == "COPY")
+    if os.path.exists(path("build.rs")) and "build.rs" not in copied:
+        problems.append("the crate has a build.rs that the Dockerfile does not copy")
     for must in ("frontend/node_modules", "frontend/dist"):
         if must not in lines:
             problems.append(f"{must} should be ignored")
