@@ -200,6 +200,8 @@ def compose_services():
         problems.append("glasshouse OTEL_EXPORTER_OTLP_ENDPOINT must be http://otel-collector:4318 (OTLP/HTTP only)")
     if e.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") != "http/protobuf":
         problems.append("OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf")
+    if str(e.get("GLASSHOUSE_ACCESS_LOG", "")).lower() not in ("true", "1"):
+        problems.append("GLASSHOUSE_ACCESS_LOG must be on: only request logs carry trace_id for the Loki correlations")
     if e.get("OTEL_SERVICE_NAME") != "glasshouse":
         problems.append("OTEL_SERVICE_NAME must be glasshouse")
     return problems
