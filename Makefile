@@ -33,13 +33,16 @@ test-load: build
 test-prometheus: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash scripts/prometheus_smoke.sh
 
+test-bundle:
+	bash tests/bundle/check.sh
+
 test-frontend: frontend
 	cd frontend && npm test && npm run size
 
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus
+test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-bundle
 	@echo "make test: all suites passed"
 
 bench: build
