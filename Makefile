@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-bundle bench
+.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -24,13 +24,25 @@ lint:
 test-rust:
 	$(CARGO) test --locked
 
+test-py: build
+	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py
+
+test-load: build
+	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/load_smoke.sh
+
+test-prometheus: build
+	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash scripts/prometheus_smoke.sh
+
+test-bundle:
+	bash tests/bundle/check.sh
+
 test-frontend: frontend
 	cd frontend && npm test && npm run size
 
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-frontend test-e2e
+test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-bundle
 	@echo "make test: all suites passed"
 
 bench: build

@@ -35,10 +35,23 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.use_stderr() => {
+            // One line naming the problem (the contract), not clap's tips.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            eprintln!(
+                "glasshouse: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(BAD_CONFIG);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { BAD_CONFIG } else { 0 };
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
         }
     };
     if let Some(Command::Healthcheck { url }) = &cli.command {

@@ -15,15 +15,24 @@ enum State {
     Size {
         digits: u8,
     },
-    /// After the size: optional whitespace and `;ext`, up to CR.
-    Extension,
+    /// In a chunk-ext name (`;name`), with its length so far.
+    ExtName {
+        len: usize,
+    },
+    /// Just after `=`: a token or a quoted string follows.
+    ExtValueStart,
+    ExtToken,
+    ExtQuoted,
+    ExtQuotedEscape,
+    ExtAfterQuoted,
     SizeLf,
     Data,
     DataCr,
     DataLf,
-    /// Start of a trailer line or the final empty line.
+    /// Start of a trailer field line or the final empty line.
     TrailerStart,
-    TrailerLine,
+    TrailerName,
+    TrailerValue,
     TrailerLf,
     EndLf,
     Done,
@@ -54,6 +63,18 @@ impl Default for ChunkedDecoder {
 }
 
 const BAD_CHUNK: HttpError = HttpError::BadRequest("malformed chunked body");
+const BAD_EXTENSION: HttpError = HttpError::BadRequest("malformed chunk extension");
+const BAD_TRAILER: HttpError = HttpError::BadRequest("malformed trailer field");
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `qdtext` of RFC 9110 §5.6.4 (obs-text included).
+fn is_qdtext(b: u8) -> bool {
+    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff)
+}
 
 impl ChunkedDecoder {
     pub fn is_done(&self) -> bool {
@@ -72,126 +93,125 @@ impl ChunkedDecoder {
         let mut i = 0;
         while i < input.len() && self.state != State::Done {
             let b = input[i];
-            match self.state {
-                State::Size { digits } => {
-                    if let Some(d) = hex_value(b) {
-                        if digits >= 16 {
-                            return Err(BAD_CHUNK);
-                        }
-                        self.size = (self.size << 4) | u64::from(d);
-                        self.state = State::Size { digits: digits + 1 };
-                    } else if digits == 0 {
+            if self.state == State::Data {
+                let take = (input.len() - i).min(self.remaining as usize);
+                out.extend_from_slice(&input[i..i + take]);
+                i += take;
+                self.remaining -= take as u64;
+                self.decoded += take as u64;
+                if self.remaining == 0 {
+                    self.state = State::DataCr;
+                }
+                continue;
+            }
+            i += 1;
+            if matches!(
+                self.state,
+                State::ExtName { .. }
+                    | State::ExtValueStart
+                    | State::ExtToken
+                    | State::ExtQuoted
+                    | State::ExtQuotedEscape
+                    | State::ExtAfterQuoted
+            ) {
+                self.ext_len += 1;
+                if self.ext_len > MAX_EXTENSION {
+                    return Err(BAD_EXTENSION);
+                }
+            }
+            self.state = match (self.state, b) {
+                (State::Size { digits }, _) if hex_value(b).is_some() => {
+                    if digits >= 16 {
                         return Err(BAD_CHUNK);
+                    }
+                    self.size = (self.size << 4) | u64::from(hex_value(b).unwrap_or(0));
+                    State::Size { digits: digits + 1 }
+                }
+                // chunk-size [ chunk-ext ] CRLF: nothing else may follow the
+                // digits (RFC 9112 §7.1; whitespace here is a smuggling vector).
+                (State::Size { digits }, b'\r' | b';') if digits > 0 => {
+                    if self.decoded.saturating_add(self.size) > max_body {
+                        return Err(HttpError::PayloadTooLarge);
+                    }
+                    self.ext_len = 0;
+                    if b == b';' {
+                        State::ExtName { len: 0 }
                     } else {
-                        if self.decoded.saturating_add(self.size) > max_body {
-                            return Err(HttpError::PayloadTooLarge);
-                        }
-                        match b {
-                            b'\r' => self.state = State::SizeLf,
-                            b';' | b' ' | b'\t' => {
-                                self.ext_len = 0;
-                                self.state = State::Extension;
-                            }
-                            _ => return Err(BAD_CHUNK),
-                        }
+                        State::SizeLf
                     }
-                    i += 1;
                 }
-                State::Extension => {
-                    match b {
-                        b'\r' => self.state = State::SizeLf,
-                        // Controls other than HTAB are never valid in an extension.
-                        b'\n' | 0..=8 | 10..=31 | 127 => return Err(BAD_CHUNK),
-                        _ => {
-                            self.ext_len += 1;
-                            if self.ext_len > MAX_EXTENSION {
-                                return Err(BAD_CHUNK);
-                            }
-                        }
-                    }
-                    i += 1;
+                (State::Size { .. }, _) => return Err(BAD_CHUNK),
+                (State::ExtName { len }, _) if is_tchar(b) => State::ExtName { len: len + 1 },
+                (State::ExtName { len }, b'=') if len > 0 => State::ExtValueStart,
+                (State::ExtName { len }, b';') if len > 0 => State::ExtName { len: 0 },
+                (State::ExtName { len }, b'\r') if len > 0 => State::SizeLf,
+                (State::ExtValueStart, b'"') => State::ExtQuoted,
+                (State::ExtValueStart | State::ExtToken, _) if is_tchar(b) => State::ExtToken,
+                (State::ExtToken | State::ExtAfterQuoted, b';') => State::ExtName { len: 0 },
+                (State::ExtToken | State::ExtAfterQuoted, b'\r') => State::SizeLf,
+                (State::ExtQuoted, b'"') => State::ExtAfterQuoted,
+                (State::ExtQuoted, b'\\') => State::ExtQuotedEscape,
+                (State::ExtQuoted, _) if is_qdtext(b) => State::ExtQuoted,
+                (State::ExtQuotedEscape, _)
+                    if b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80 =>
+                {
+                    State::ExtQuoted
                 }
-                State::SizeLf => {
-                    if b != b'\n' {
-                        return Err(BAD_CHUNK);
-                    }
-                    i += 1;
+                (
+                    State::ExtName { .. }
+                    | State::ExtValueStart
+                    | State::ExtToken
+                    | State::ExtQuoted
+                    | State::ExtQuotedEscape
+                    | State::ExtAfterQuoted,
+                    _,
+                ) => return Err(BAD_EXTENSION),
+                (State::SizeLf, b'\n') => {
                     if self.size == 0 {
-                        self.state = State::TrailerStart;
+                        State::TrailerStart
                     } else {
                         self.remaining = self.size;
-                        self.state = State::Data;
+                        State::Data
                     }
                 }
-                State::Data => {
-                    let take = (input.len() - i).min(self.remaining as usize);
-                    out.extend_from_slice(&input[i..i + take]);
-                    i += take;
-                    self.remaining -= take as u64;
-                    self.decoded += take as u64;
-                    if self.remaining == 0 {
-                        self.state = State::DataCr;
-                    }
-                }
-                State::DataCr => {
-                    if b != b'\r' {
-                        return Err(BAD_CHUNK);
-                    }
-                    i += 1;
-                    self.state = State::DataLf;
-                }
-                State::DataLf => {
-                    if b != b'\n' {
-                        return Err(BAD_CHUNK);
-                    }
-                    i += 1;
+                (State::SizeLf, _) => return Err(BAD_CHUNK),
+                (State::DataCr, b'\r') => State::DataLf,
+                (State::DataLf, b'\n') => {
                     self.size = 0;
-                    self.state = State::Size { digits: 0 };
+                    State::Size { digits: 0 }
                 }
-                State::TrailerStart => {
-                    i += 1;
-                    match b {
-                        b'\r' => self.state = State::EndLf,
-                        b'\n' => return Err(BAD_CHUNK),
-                        // obs-fold in trailers is as forbidden as in the head.
-                        b' ' | b'\t' => return Err(BAD_CHUNK),
-                        _ => {
-                            self.trailer_len += 1;
-                            self.state = State::TrailerLine;
-                        }
-                    }
+                (State::DataCr | State::DataLf, _) => return Err(BAD_CHUNK),
+                // Trailer fields are read and dropped, but must be fields
+                // (RFC 9112 §7.1.2): a name, a colon, a value; no folding.
+                (State::TrailerStart, b'\r') => State::EndLf,
+                (State::TrailerStart | State::TrailerName, _) if is_tchar(b) => {
+                    self.count_trailer()?;
+                    State::TrailerName
                 }
-                State::TrailerLine => {
-                    i += 1;
-                    match b {
-                        b'\r' => self.state = State::TrailerLf,
-                        b'\n' => return Err(BAD_CHUNK),
-                        _ => {
-                            self.trailer_len += 1;
-                            if self.trailer_len > MAX_TRAILERS {
-                                return Err(HttpError::HeadersTooLarge);
-                            }
-                        }
-                    }
+                (State::TrailerName, b':') => State::TrailerValue,
+                (State::TrailerStart | State::TrailerName, _) => return Err(BAD_TRAILER),
+                (State::TrailerValue, b'\r') => State::TrailerLf,
+                (State::TrailerValue, _) if b == b'\t' || b >= 0x20 && b != 0x7f => {
+                    self.count_trailer()?;
+                    State::TrailerValue
                 }
-                State::TrailerLf => {
-                    if b != b'\n' {
-                        return Err(BAD_CHUNK);
-                    }
-                    i += 1;
-                    self.state = State::TrailerStart;
-                }
-                State::EndLf => {
-                    if b != b'\n' {
-                        return Err(BAD_CHUNK);
-                    }
-                    i += 1;
-                    self.state = State::Done;
-                }
-                State::Done => {}
-            }
+                (State::TrailerValue, _) => return Err(BAD_TRAILER),
+                (State::TrailerLf, b'\n') => State::TrailerStart,
+                (State::TrailerLf, _) => return Err(BAD_TRAILER),
+                (State::EndLf, b'\n') => State::Done,
+                (State::EndLf, _) => return Err(BAD_CHUNK),
+                (State::Data | State::Done, _) => self.state,
+            };
         }
         Ok(i)
+    }
+
+    fn count_trailer(&mut self) -> Result<(), HttpError> {
+        self.trailer_len += 1;
+        if self.trailer_len > MAX_TRAILERS {
+            return Err(HttpError::HeadersTooLarge);
+        }
+        Ok(())
     }
 }
 
@@ -225,7 +245,7 @@ mod tests {
 
     #[test]
     fn byte_at_a_time_equals_all_at_once() {
-        let input = b"a;ext=1\r\n0123456789\r\n1F\r\n0123456789012345678901234567890\r\n0\r\nX-T: 1\r\n\r\n";
+        let input = b"a;ext=1;q=\"a \\\"b\\\" c\";flag\r\n0123456789\r\n1F\r\n0123456789012345678901234567890\r\n0\r\nX-T: 1\r\n\r\n";
         let mut d = ChunkedDecoder::default();
         let mut out = Vec::new();
         for b in input.iter() {

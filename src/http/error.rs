@@ -6,6 +6,8 @@
 pub enum HttpError {
     /// 400: the bytes are not a valid HTTP/1.x request.
     BadRequest(&'static str),
+    /// 408: the head (or body) did not arrive within the timeout.
+    RequestTimeout,
     /// 413: the declared or decoded body exceeds `--max-body`.
     PayloadTooLarge,
     /// 414: the request-target exceeds the limit.
@@ -24,6 +26,7 @@ impl HttpError {
     pub fn status(self) -> u16 {
         match self {
             HttpError::BadRequest(_) => 400,
+            HttpError::RequestTimeout => 408,
             HttpError::PayloadTooLarge => 413,
             HttpError::UriTooLong => 414,
             HttpError::ExpectationFailed => 417,
@@ -36,6 +39,7 @@ impl HttpError {
     pub fn reason(self) -> &'static str {
         match self {
             HttpError::BadRequest(r) | HttpError::NotImplemented(r) => r,
+            HttpError::RequestTimeout => "request not received in time",
             HttpError::PayloadTooLarge => "request body too large",
             HttpError::UriTooLong => "request target too long",
             HttpError::ExpectationFailed => "unsupported expectation",
@@ -48,6 +52,7 @@ impl HttpError {
     pub fn kind(self) -> &'static str {
         match self {
             HttpError::BadRequest(_) => "bad_request",
+            HttpError::RequestTimeout => "request_timeout",
             HttpError::PayloadTooLarge => "payload_too_large",
             HttpError::UriTooLong => "uri_too_long",
             HttpError::ExpectationFailed => "expectation_failed",

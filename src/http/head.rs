@@ -143,10 +143,20 @@ pub fn parse<'a>(
     if len > limits.max_head {
         return Err(HttpError::HeadersTooLarge);
     }
+    // httparse also ends lines at a bare LF; a proxy in front may not, and
+    // that disagreement is how requests are smuggled (RFC 9112 §2.2).
+    if has_bare_lf(&buf[..len]) {
+        return Err(HttpError::BadRequest("bare LF in request head"));
+    }
     let method = req.method.unwrap_or("");
     let target = req.path.unwrap_or("");
     if target.len() > limits.max_target {
         return Err(HttpError::UriTooLong);
+    }
+    // The request-target is ASCII (RFC 9112 §3.2, RFC 3986): raw UTF-8
+    // must be percent-encoded by the client.
+    if !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(HttpError::BadRequest("invalid character in request target"));
     }
     let version = match req.version {
         Some(0) => Version::Http10,
@@ -180,6 +190,19 @@ pub fn parse<'a>(
         upgrade: fields.upgrade_token && fields.has_upgrade,
         len,
     }))
+}
+
+/// True when some line ends with LF alone instead of CRLF.
+fn has_bare_lf(head: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = head[from..].iter().position(|b| *b == b'\n') {
+        let at = from + i;
+        if at == 0 || head[at - 1] != b'\r' {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// True when the request line is still going on past the target limit.

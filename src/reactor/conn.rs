@@ -76,11 +76,17 @@ pub struct Conn {
     pub stream_body: Option<StreamSend>,
     pub decoder: RequestDecoder,
     pub delayed: Option<Delayed>,
+    /// The request whose file or stream body is still being sent, with its
+    /// status: it completes when the body has been handed to the kernel.
+    pub body_meta: Option<(ReqMeta, u16)>,
     pub phase: Phase,
     /// When the current phase's timeout expires.
     pub deadline: Instant,
     /// Close once the output is flushed.
     pub close_after_write: bool,
+    /// Shut the write side and drain input before closing, because the
+    /// peer may still be sending (our refusal, our drain).
+    pub linger: bool,
     /// Requests answered on this connection.
     pub requests: u64,
     /// The peer closed its write side.
@@ -106,9 +112,11 @@ impl Conn {
             stream_body: None,
             decoder: RequestDecoder::default(),
             delayed: None,
+            body_meta: None,
             phase: Phase::Fresh,
             deadline,
             close_after_write: false,
+            linger: false,
             requests: 0,
             eof: false,
             ws: None,
@@ -201,7 +209,8 @@ pub fn write_response(
         }
     };
     let conn_header = if upgrading {
-        ConnHeader::Upgrade
+        // The handshake's headers already say `Connection: Upgrade`.
+        ConnHeader::Omit
     } else if close {
         ConnHeader::Close
     } else if meta.keep_alive_requested {

@@ -116,6 +116,8 @@ struct Worker {
     date: DateCache,
     now: Instant,
     reserve: Reserve,
+    /// The listener's address when it names one interface (not a wildcard).
+    local: Option<std::net::SocketAddr>,
     accept_paused_until: Option<Instant>,
     /// The state this worker last acted on.
     seen: State,
@@ -135,6 +137,10 @@ impl Worker {
         life: Arc<Lifecycle>,
     ) -> Worker {
         let now = Instant::now();
+        let local = listener
+            .local_addr()
+            .ok()
+            .filter(|a| !a.ip().is_unspecified());
         Worker {
             id,
             poll,
@@ -151,6 +157,7 @@ impl Worker {
             date: DateCache::new(SystemTime::now()),
             now,
             reserve: Reserve::new(),
+            local,
             accept_paused_until: None,
             seen: State::Running,
             next_sweep: now + Duration::from_secs(1),
@@ -237,7 +244,12 @@ impl Worker {
             return;
         }
         let _ = stream.set_nodelay();
-        let local = stream.local_addr().unwrap_or(peer);
+        // A listener bound to one address already says where connections
+        // arrive; only a wildcard bind needs getsockname.
+        let local = match self.local {
+            Some(addr) => addr,
+            None => stream.local_addr().unwrap_or(peer),
+        };
         let deadline = self.now + self.cfg.header_timeout;
         let token = self
             .conns
@@ -565,23 +577,23 @@ impl Worker {
             .upgrade
             .is_some()
             .then(|| WsSpan::start(&meta.span, meta.route));
+        let meta_keep_alive = meta.keep_alive;
         let written =
             conn::write_response(&mut self.out, self.date.value(), &meta, response, closing);
-        let secs = self
-            .now
-            .saturating_duration_since(meta.started)
-            .as_secs_f64();
-        self.metrics
-            .request_finished(meta.method, meta.route, status, secs);
-        if closing {
-            self.life.drained.fetch_add(1, Ordering::AcqRel);
-        }
-        meta.span.finish(status, None);
+        let body_follows = written.file.is_some() || written.stream.is_some();
+        let pending = if body_follows {
+            Some((meta, status))
+        } else {
+            self.complete(meta, status, None);
+            None
+        };
         let Some(c) = self.conns.get_mut(token) else {
             return;
         };
         c.file = written.file;
         c.stream_body = written.stream;
+        // With a body to send, the request ends when the kernel has it all.
+        c.body_meta = pending;
         if let Some(upgrade) = written.upgrade {
             // The 101 is in the output buffer; every byte after it belongs
             // to the WebSocket session.
@@ -597,16 +609,53 @@ impl Worker {
         }
         if written.close {
             c.close_after_write = true;
+            // We chose to close (drain, the application) while the client
+            // may already be sending its next request.
+            c.linger = meta_keep_alive;
         }
-        if !c.close_after_write && c.file.is_none() && c.stream_body.is_none() {
+        if !c.close_after_write && !body_follows {
             c.phase = Phase::Idle;
             c.deadline = self.now + self.cfg.idle_timeout;
         }
     }
 
-    /// Answers a protocol error and closes after it.
+    /// A request is over: its duration, metrics, span and drain count.
+    fn complete(&self, meta: ReqMeta, status: u16, error: Option<&str>) {
+        let secs = Instant::now()
+            .saturating_duration_since(meta.started)
+            .as_secs_f64();
+        self.metrics
+            .request_finished(meta.method, meta.route, status, secs);
+        if self.seen == State::Draining && error.is_none() {
+            self.life.drained.fetch_add(1, Ordering::AcqRel);
+        }
+        meta.span.finish(status, error);
+    }
+
+    /// Answers a protocol error (or a head timeout) and closes after it.
     fn refuse(&mut self, token: Token, e: HttpError) {
-        let span = RequestSpan::default();
+        let Some(c) = self.conns.get_mut(token) else {
+            return;
+        };
+        let (peer, local) = (c.peer, c.local);
+        tracing::debug!(peer = %peer, status = e.status(), reason = e.reason(), "refused request");
+        c.close_after_write = true;
+        c.linger = true;
+        c.rbuf.clear();
+        // A refusal is a request too: it gets a span (with `error.type`) and
+        // a place in the duration histogram, without a route.
+        let span = RequestSpan::start(&RequestSpanInfo {
+            method: "",
+            route: "",
+            path: "",
+            version: "1.1",
+            peer,
+            local,
+            user_agent: None,
+            traceparent: None,
+            tracestate: None,
+            draining: self.seen != State::Running,
+        });
         let body =
             serde_json::to_vec(&serde_json::json!({ "error": e.reason() })).unwrap_or_default();
         encode::head(
@@ -620,13 +669,17 @@ impl Worker {
         );
         self.out.extend_from_slice(&body);
         self.metrics.request_started();
-        self.metrics.request_finished("_OTHER", "", e.status(), 0.0);
-        span.finish(e.status(), Some(e.kind()));
-        if let Some(c) = self.conns.get_mut(token) {
-            tracing::debug!(peer = %c.peer, status = e.status(), reason = e.reason(), "refused request");
-            c.close_after_write = true;
-            c.rbuf.clear();
-        }
+        let meta = ReqMeta {
+            version: crate::http::Version::Http11,
+            keep_alive: false,
+            keep_alive_requested: false,
+            head: false,
+            method: "_OTHER",
+            route: "",
+            started: self.now,
+            span,
+        };
+        self.complete(meta, e.status(), Some(e.kind()));
     }
 
     /// Writes pending output: leftovers, this round's output, file, stream.
@@ -719,11 +772,22 @@ impl Worker {
     /// A file or stream body has been handed to the kernel in full.
     fn body_done(&mut self, token: Token) {
         let idle = self.now + self.cfg.idle_timeout;
-        if let Some(c) = self.conns.get_mut(token) {
-            if !c.close_after_write {
-                c.phase = Phase::Idle;
-                c.deadline = idle;
-            }
+        let draining = self.seen != State::Running;
+        let Some(c) = self.conns.get_mut(token) else {
+            return;
+        };
+        let finished = c.body_meta.take();
+        if draining {
+            // Its head went out before the drain (no `Connection: close`):
+            // end the connection now that the response is complete.
+            c.close_after_write = true;
+            c.linger = true;
+        } else if !c.close_after_write {
+            c.phase = Phase::Idle;
+            c.deadline = idle;
+        }
+        if let Some((meta, status)) = finished {
+            self.complete(meta, status, None);
         }
     }
 
@@ -756,16 +820,13 @@ impl Worker {
                 }
             }
             if ws.should_close_transport() {
+                end_ws(&self.metrics, &self.life, self.seen, c);
                 // Half-close first so unread input cannot reset our Close away.
-                if let Some(span) = c.ws_span.take() {
-                    let (sent, received) = ws.close_codes();
-                    span.finish(received.or(sent));
-                }
-                c.ws = None;
-                self.metrics.websocket_closed();
                 c.close_after_write = true;
+                c.linger = true;
                 return self.finish(token);
             }
+
             if blocked {
                 break;
             }
@@ -804,15 +865,7 @@ impl Worker {
             return;
         };
         let Some(ws) = c.ws.as_mut() else { return };
-        let (received, sent) = ws.take_counts();
-        for (n, dir) in [(received, WsDirection::Received), (sent, WsDirection::Sent)] {
-            for _ in 0..n {
-                self.metrics.ws_message(dir);
-                if let Some(span) = &mut c.ws_span {
-                    span.message(dir);
-                }
-            }
-        }
+        account_ws(&self.metrics, ws, &mut c.ws_span);
         if let Some(at) = ws.next_deadline() {
             if c.ws_timer.is_none_or(|t| at < t) {
                 c.ws_timer = Some(at);
@@ -841,7 +894,10 @@ impl Worker {
         let Some(c) = self.conns.get_mut(token) else {
             return;
         };
-        if c.eof || c.stream.shutdown_write().is_err() {
+        // Lingering protects a response from a reset caused by input we will
+        // never read. A client that asked to close and left nothing unread
+        // sends no more: close at once and spare it the wait.
+        if c.eof || (!c.linger && c.rbuf.is_empty()) || c.stream.shutdown_write().is_err() {
             return self.close(token);
         }
         c.phase = Phase::Lingering;
@@ -866,25 +922,31 @@ impl Worker {
     }
 
     fn close(&mut self, token: Token) {
-        if let Some(c) = self.conns.remove(token) {
-            let _ = self.poll.delete(&c.stream);
-            if let Some(ws) = &c.ws {
-                self.metrics.websocket_closed();
-                let (sent, received) = ws.close_codes();
-                tracing::debug!(peer = %c.peer, ?sent, ?received, "websocket closed");
-                if let Some(span) = c.ws_span {
-                    span.finish(received.or(sent));
-                }
-            }
-            if let Some(d) = c.delayed {
-                // The peer went away while its answer was held back.
-                d.meta.span.finish(499, Some("client_closed"));
-                self.metrics
-                    .request_finished(d.meta.method, d.meta.route, 499, 0.0);
-            }
-            self.life.open.fetch_sub(1, Ordering::AcqRel);
-            self.metrics.connection_closed();
+        let Some(mut c) = self.conns.remove(token) else {
+            return;
+        };
+        // Dropping the descriptor removes it from the epoll set.
+        end_ws(&self.metrics, &self.life, self.seen, &mut c);
+        // A request still owed an answer or a body: a forced stop is ours
+        // to own, anything else means the peer went away.
+        let (status, error) = if self.seen == State::Forced {
+            (503, "shutdown_forced")
+        } else {
+            (499, "client_closed")
+        };
+        if let Some(d) = c.delayed.take() {
+            self.complete(d.meta, status, Some(error));
         }
+        if let Some((meta, sent_status)) = c.body_meta.take() {
+            let status = if self.seen == State::Forced {
+                status
+            } else {
+                sent_status
+            };
+            self.complete(meta, status, Some(error));
+        }
+        self.life.open.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.connection_closed();
     }
 
     // ---- time ----
@@ -958,21 +1020,7 @@ impl Worker {
     }
 
     fn refuse_timeout(&mut self, token: Token) {
-        let body = br#"{"error":"request head not received in time"}"#;
-        encode::head(
-            &mut self.out,
-            crate::http::Version::Http11,
-            408,
-            self.date.value(),
-            encode::Framing::Length(body.len() as u64),
-            encode::ConnHeader::Close,
-            [("Content-Type", &b"application/json"[..])],
-        );
-        self.out.extend_from_slice(body);
-        if let Some(c) = self.conns.get_mut(token) {
-            c.close_after_write = true;
-            c.rbuf.clear();
-        }
+        self.refuse(token, HttpError::RequestTimeout);
         self.drive(token);
     }
 
@@ -990,22 +1038,35 @@ impl Worker {
         let mut in_flight = 0;
         let mut idle_closed = 0;
         for token in self.conns.tokens() {
+            let Some(c) = self.conns.get_mut(token) else {
+                continue;
+            };
+            // In flight when the drain began: counted, and said so on spans.
+            let busy = c.ws.is_some()
+                || c.delayed.is_some()
+                || c.body_meta.is_some()
+                || c.has_output()
+                || c.phase == Phase::Reading;
+            if busy {
+                in_flight += 1;
+            }
+            if let Some(d) = &mut c.delayed {
+                d.meta.span.mark_draining();
+            }
+            if let Some((meta, _)) = &mut c.body_meta {
+                meta.span.mark_draining();
+            }
+            if let Some(ws) = &mut c.ws {
+                // Going away: the drain waits for the peer's close reply.
+                ws.start_close(1001, "server shutting down", self.now);
+                self.ws_drive(token);
+                continue;
+            }
             // Whatever arrived in the meantime is a request we accepted.
             self.drive(token);
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
-            if let Some(d) = &mut c.delayed {
-                // In flight when the drain began: say so on its span.
-                d.meta.span.mark_draining();
-            }
-            if let Some(ws) = &mut c.ws {
-                // Going away: the drain waits for the peer's close reply.
-                ws.start_close(1001, "server shutting down", self.now);
-                in_flight += 1;
-                self.ws_drive(token);
-                continue;
-            }
             if c.phase == Phase::Idle && c.is_idle() {
                 self.close(token);
                 idle_closed += 1;
@@ -1013,8 +1074,6 @@ impl Worker {
                 // Accepted but silent: a real client's first request is
                 // moments away; a silent one must not hold the drain up.
                 c.deadline = c.deadline.min(self.now + Duration::from_secs(1));
-            } else {
-                in_flight += 1;
             }
         }
         self.life.in_flight.fetch_add(in_flight, Ordering::AcqRel);
@@ -1038,6 +1097,38 @@ impl Worker {
             self.close(token);
         }
     }
+}
+
+/// Moves a session's message counts into the metrics and its span.
+fn account_ws(metrics: &WorkerMetrics, ws: &mut Session, span: &mut Option<WsSpan>) {
+    let (received, sent) = ws.take_counts();
+    for (n, dir) in [(received, WsDirection::Received), (sent, WsDirection::Sent)] {
+        for _ in 0..n {
+            metrics.ws_message(dir);
+            if let Some(span) = span {
+                span.message(dir);
+            }
+        }
+    }
+}
+
+/// Ends a connection's WebSocket session, if any: last counts, the span,
+/// the gauge, and the drain's count when it closed during one.
+fn end_ws(metrics: &WorkerMetrics, life: &Lifecycle, state: State, c: &mut Conn) {
+    let Some(ws) = c.ws.as_mut() else {
+        return;
+    };
+    account_ws(metrics, ws, &mut c.ws_span);
+    let (sent, received) = ws.close_codes();
+    tracing::debug!(peer = %c.peer, ?sent, ?received, "websocket closed");
+    if let Some(span) = c.ws_span.take() {
+        span.finish(received.or(sent));
+    }
+    metrics.websocket_closed();
+    if state == State::Draining {
+        life.drained.fetch_add(1, Ordering::AcqRel);
+    }
+    c.ws = None;
 }
 
 enum Step {

@@ -92,14 +92,26 @@ pub(crate) fn record_dropped(signal: Signal, n: u64, reason: &dyn fmt::Display) 
             .is_ok()
     {
         let since = total - WARNED[i].swap(total, Relaxed);
-        tracing::warn!(
-            target: "glasshouse::telemetry",
-            signal = signal.as_str(),
-            dropped = since,
-            dropped_total = total,
-            "OTLP export failing, telemetry dropped: {reason}"
-        );
+        // Drops are often noticed on a worker inside a request's span (the
+        // gate refuses that request's span or log record): the warning is
+        // about the exporter, not that request, so it carries no trace id.
+        outside_requests(|| {
+            tracing::warn!(
+                target: "glasshouse::telemetry",
+                signal = signal.as_str(),
+                dropped = since,
+                dropped_total = total,
+                "OTLP export failing, telemetry dropped: {reason}"
+            )
+        });
     }
+}
+
+/// Runs `f` with no span current (log lines written in it carry no trace
+/// or span id), then restores the caller's context.
+fn outside_requests<R>(f: impl FnOnce() -> R) -> R {
+    let _detached = opentelemetry::Context::new().attach();
+    f()
 }
 
 /// Items handed to a batch processor and not yet through its exporter.
@@ -290,17 +302,23 @@ pub(crate) fn duration_histogram(metrics: &Metrics, now: SystemTime) -> Metric {
         .merged_series()
         .into_iter()
         .map(|((method, route, status), s)| HistogramDataPoint {
-            attributes: vec![
-                string_kv("http.request.method", method),
-                ProtoKeyValue {
+            attributes: [
+                Some(string_kv("http.request.method", method)),
+                Some(ProtoKeyValue {
                     key: "http.response.status_code".into(),
                     value: Some(AnyValue {
                         value: Some(any_value::Value::IntValue(i64::from(status))),
                     }),
                     ..Default::default()
-                },
-                string_kv("http.route", route),
-            ],
+                }),
+                // Semantic conventions: no `http.route` when there is none
+                // (protocol refusals are recorded with an empty route). On
+                // `/metrics` the empty label is the same as no label.
+                (!route.is_empty()).then(|| string_kv("http.route", route)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
             start_time_unix_nano: start,
             time_unix_nano: time,
             count: s.count,
@@ -422,6 +440,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn drop_warnings_carry_no_request_trace_id() {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+        };
+        use opentelemetry::Context;
+
+        use crate::telemetry::logging::current_ids;
+
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").expect("trace id"),
+            SpanId::from_hex("00f067aa0ba902b7").expect("span id"),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        // As on a worker while a request's span is entered.
+        let _request = Context::new().with_remote_span_context(sc).attach();
+        assert!(current_ids().is_some());
+        assert_eq!(outside_requests(current_ids), None);
+        // The request's context is back afterwards.
+        assert_eq!(
+            current_ids().map(|(t, _)| t).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+    }
+
+    #[test]
     fn the_gate_bounds_pending_items() {
         let p = Pending::default();
         assert!(p.try_take(2));
@@ -464,5 +509,22 @@ mod tests {
                 "http.route"
             ]
         );
+    }
+
+    #[test]
+    fn refusals_have_no_http_route_attribute() {
+        let m = Metrics::new(1);
+        m.workers[0].request_started();
+        m.workers[0].request_finished("_OTHER", "", 400, 0.0);
+        let h = duration_histogram(&m, SystemTime::now());
+        let Some(metric::Data::Histogram(h)) = h.data else {
+            panic!("not a histogram")
+        };
+        let keys: Vec<&str> = h.data_points[0]
+            .attributes
+            .iter()
+            .map(|a| a.key.as_str())
+            .collect();
+        assert_eq!(keys, ["http.request.method", "http.response.status_code"]);
     }
 }

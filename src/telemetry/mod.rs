@@ -268,45 +268,68 @@ impl Telemetry {
 /// counters, `_seconds` from the unit `s`).
 fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
     use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicI64, AtomicU64};
     let meter = provider.meter_with_scope(scope());
 
-    let m = Arc::clone(metrics);
-    meter
-        .i64_observable_up_down_counter("http.server.active_requests")
-        .with_unit("{request}")
-        .with_description("Number of active HTTP server requests.")
-        .with_callback(move |o| o.observe(m.sum_i64(|w| &w.active_requests), &[]))
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .i64_observable_up_down_counter("glasshouse.connections.open")
-        .with_description("Client connections currently open.")
-        .with_callback(move |o| o.observe(m.sum_i64(|w| &w.connections_open), &[]))
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .i64_observable_up_down_counter("glasshouse.websockets.open")
-        .with_description("WebSocket sessions currently open.")
-        .with_callback(move |o| o.observe(m.sum_i64(|w| &w.websockets_open), &[]))
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("glasshouse.connections.accepted")
-        .with_description("Client connections accepted.")
-        .with_callback(move |o| o.observe(m.sum_u64(|w| &w.connections_accepted), &[]))
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("glasshouse.connections.rejected")
-        .with_description("Client connections refused.")
-        .with_callback(move |o| o.observe(m.sum_u64(|w| &w.connections_rejected), &[]))
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("glasshouse.bytes_sent")
-        .with_description("Bytes written to client sockets.")
-        .with_callback(move |o| o.observe(m.sum_u64(|w| &w.bytes_sent), &[]))
-        .build();
+    // Gauges and counters that are one sum over the shards.
+    type Gauge = fn(&WorkerMetrics) -> &AtomicI64;
+    type Counter = fn(&WorkerMetrics) -> &AtomicU64;
+    let gauges: [(&'static str, &'static str, &'static str, Gauge); 3] = [
+        (
+            "http.server.active_requests",
+            "{request}",
+            "Number of active HTTP server requests.",
+            |w| &w.active_requests,
+        ),
+        (
+            "glasshouse.connections.open",
+            "",
+            "Client connections currently open.",
+            |w| &w.connections_open,
+        ),
+        (
+            "glasshouse.websockets.open",
+            "",
+            "WebSocket sessions currently open.",
+            |w| &w.websockets_open,
+        ),
+    ];
+    for (name, unit, description, field) in gauges {
+        let m = Arc::clone(metrics);
+        let mut builder = meter
+            .i64_observable_up_down_counter(name)
+            .with_description(description)
+            .with_callback(move |o| o.observe(m.sum_i64(field), &[]));
+        if !unit.is_empty() {
+            builder = builder.with_unit(unit);
+        }
+        builder.build();
+    }
+    let counters: [(&'static str, &'static str, Counter); 3] = [
+        (
+            "glasshouse.connections.accepted",
+            "Client connections accepted.",
+            |w| &w.connections_accepted,
+        ),
+        (
+            "glasshouse.connections.rejected",
+            "Client connections refused.",
+            |w| &w.connections_rejected,
+        ),
+        (
+            "glasshouse.bytes_sent",
+            "Bytes written to client sockets.",
+            |w| &w.bytes_sent,
+        ),
+    ];
+    for (name, description, field) in counters {
+        let m = Arc::clone(metrics);
+        meter
+            .u64_observable_counter(name)
+            .with_description(description)
+            .with_callback(move |o| o.observe(m.sum_u64(field), &[]))
+            .build();
+    }
     let m = Arc::clone(metrics);
     meter
         .u64_observable_counter("glasshouse.websocket.messages")

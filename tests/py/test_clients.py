@@ -1,0 +1,201 @@
+"""Real clients against the real server: Python's http.client and urllib,
+and curl. The server binary comes from $GLASSHOUSE_BIN (default
+target/debug/glasshouse, relative to the repository root); each test module
+run starts one server on 127.0.0.1:0 with a temporary --root.
+
+Run: python3 -m pytest tests/py/test_clients.py -q
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DIGITS = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
+READY = re.compile(r"listening on http://([0-9.]+):(\d+)")
+TIMEOUT = 10
+
+
+def binary():
+    path = Path(os.environ.get("GLASSHOUSE_BIN", "target/debug/glasshouse"))
+    if not path.is_absolute():
+        path = REPO / path
+    if not path.exists():
+        pytest.fail(f"server binary not found at {path}; build it or set GLASSHOUSE_BIN")
+    return str(path)
+
+
+class Server:
+    """The server process; stderr is drained by a thread into `log`."""
+
+    def __init__(self, *args):
+        self.root = tempfile.mkdtemp(prefix="glasshouse-py-")
+        Path(self.root, "index.html").write_text("<!doctype html><title>t</title>\n")
+        Path(self.root, "digits.txt").write_bytes(DIGITS)
+        cmd = [binary(), "--listen", "127.0.0.1:0", "--workers", "2",
+               "--log-format", "json", "--root", self.root, *args]
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT")}
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=env)
+        self.log = []
+        self.port = None
+        ready = threading.Event()
+
+        def drain():
+            for raw in self.proc.stderr:
+                line = raw.decode("utf-8", "replace")
+                self.log.append(line)
+                m = READY.search(line)
+                if m and self.port is None:
+                    self.port = int(m.group(2))
+                    ready.set()
+            ready.set()
+
+        self.thread = threading.Thread(target=drain, daemon=True)
+        self.thread.start()
+        if not ready.wait(TIMEOUT) or self.port is None:
+            self.stop()
+            pytest.fail("server did not print its ready line:\n" + "".join(self.log))
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(TIMEOUT)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+def curl(*args):
+    if shutil.which("curl") is None:
+        pytest.fail("curl is not installed (scripts/deps.sh installs it)")
+    out = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *args],
+                         capture_output=True, timeout=TIMEOUT + 5)
+    assert out.returncode == 0, out.stderr.decode()
+    return out
+
+
+def test_http_client_reuses_one_keep_alive_connection(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    conn.connect()
+    sock = conn.sock
+    for _ in range(3):
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        assert r.status == 200
+        assert json.loads(r.read()) == {"status": "ok"}
+        assert not r.will_close
+    # Still the same socket: http.client reconnects silently otherwise.
+    assert conn.sock is sock
+    conn.close()
+
+
+def test_http_client_chunked_upload_to_echo(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    parts = [b'{"items": [', b"1, 2, 3", b'], "name": "chunked"}']
+    conn.request("POST", "/api/echo", body=iter(parts),
+                 headers={"Content-Type": "application/json"},
+                 encode_chunked=True)
+    r = conn.getresponse()
+    body = r.read()
+    assert r.status == 200, body
+    assert body == b"".join(parts)
+    assert r.getheader("Content-Type").startswith("application/json")
+    # The connection is still in sync afterwards.
+    conn.request("GET", "/healthz")
+    r = conn.getresponse()
+    assert r.status == 200
+    r.read()
+    conn.close()
+
+
+def test_urllib_json_errors(server):
+    with urllib.request.urlopen(server.base + "/healthz", timeout=TIMEOUT) as r:
+        assert r.status == 200
+        assert r.headers["Server"].startswith("glasshouse")
+        assert r.headers["Date"]
+    req = urllib.request.Request(server.base + "/api/echo", data=b"{nope",
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=TIMEOUT)
+    assert e.value.code == 400
+    assert "error" in json.loads(e.value.read())
+    req = urllib.request.Request(server.base + "/api/echo", data=b"{}",
+                                 headers={"Content-Type": "text/plain"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=TIMEOUT)
+    assert e.value.code == 415
+
+
+def test_curl_http10(server):
+    out = curl("--http1.0", "-i", server.base + "/healthz")
+    text = out.stdout.decode()
+    assert re.match(r"HTTP/1\.[01] 200 ", text), text
+    assert text.endswith('{"status":"ok"}'), text
+
+
+def test_curl_head(server):
+    out = curl("-I", server.base + "/digits.txt")
+    text = out.stdout.decode()
+    assert text.startswith("HTTP/1.1 200 "), text
+    headers = dict(
+        (k.strip().lower(), v.strip())
+        for k, v in (line.split(":", 1) for line in text.split("\r\n")[1:] if ":" in line)
+    )
+    assert headers["content-length"] == str(len(DIGITS)), text
+    assert "etag" in headers and "last-modified" in headers, text
+
+
+def test_curl_range_request(server):
+    out = curl("-i", "-H", "Range: bytes=0-9", server.base + "/digits.txt")
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    head = head.decode()
+    assert head.startswith("HTTP/1.1 206 "), head
+    assert re.search(r"(?im)^content-range: bytes 0-9/%d\r?$" % len(DIGITS), head), head
+    assert body == DIGITS[:10]
+
+
+def test_curl_keep_alive_across_urls(server):
+    # curl reuses the connection for two URLs on one command line.
+    out = curl("-v", "-o", "/dev/null", "-o", "/dev/null",
+               server.base + "/healthz", server.base + "/readyz")
+    err = out.stderr.decode()
+    assert re.search(r"(?i)re-?using (existing )?connection", err), err
+
+
+def test_graceful_stop_exits_0():
+    s = Server()
+    try:
+        with urllib.request.urlopen(s.base + "/readyz", timeout=TIMEOUT) as r:
+            assert r.status == 200
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(TIMEOUT) == 0
+    finally:
+        s.stop()
