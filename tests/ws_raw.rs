@@ -2,16 +2,13 @@
 //! pipelined behind the upgrade, protocol errors, the inflated-size limit, a
 //! peer that never reads, and the graceful drain (close 1001, exit 0).
 //!
-//! Each test starts its own server on 127.0.0.1:0 and reads the
-//! `listening on http://HOST:PORT` line from its stderr. Every wait is
+//! Each test starts its own server on 127.0.0.1:0 (`tests/support`). Every wait is
 //! bounded (socket timeouts, poll timeouts, bounded loops); nothing asserts
 //! on timing.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use glasshouse::ws::client::{self, ServerFrame};
@@ -23,92 +20,17 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 // ----- the server ---------------------------------------------------------
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _root: tempfile::TempDir,
-}
+mod support;
 
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let root = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_glasshouse"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--workers",
-                "2",
-                "--log-format",
-                "text",
-            ])
-            .arg("--root")
-            .arg(root.path())
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start glasshouse");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining stderr for the server's whole life.
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(i) = line.find("listening on http://") {
-                    let rest = &line[i + "listening on http://".len()..];
-                    let end = rest
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || ".:[]".contains(c)))
-                        .unwrap_or(rest.len());
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest[..end].to_string());
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(PATIENCE)
-            .expect("server did not report `listening on`");
-        Server {
-            child,
-            addr: addr.parse().expect("address in the listening line"),
-            _root: root,
-        }
-    }
+/// The binary on 127.0.0.1:0 (`tests/support`), killed on drop.
+use support::TestServer as Server;
 
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(PATIENCE)).unwrap();
-        s.set_write_timeout(Some(PATIENCE)).unwrap();
-        s.set_nodelay(true).unwrap();
-        s
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-        assert_eq!(rc, 0, "kill failed");
-    }
-
-    /// Waits (bounded) for the process to exit.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn connect(server: &Server) -> TcpStream {
+    let s = TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
 }
 
 // ----- HTTP and WebSocket helpers ------------------------------------------
@@ -175,7 +97,7 @@ fn read_response(s: &mut TcpStream) -> (HttpResponse, Vec<u8>) {
 }
 
 fn request(server: &Server, raw: &str) -> HttpResponse {
-    let mut s = server.connect();
+    let mut s = connect(server);
     s.write_all(raw.as_bytes()).unwrap();
     read_response(&mut s).0
 }
@@ -191,7 +113,7 @@ impl Ws {
     /// Upgrades a new connection to `path` with extra header lines, and
     /// writes `after` in the same write as the request.
     fn open(server: &Server, path: &str, extra_headers: &str, after: &[u8]) -> Ws {
-        let mut stream = server.connect();
+        let mut stream = connect(server);
         let mut req = client::upgrade_request("localhost", path, extra_headers).into_bytes();
         req.extend_from_slice(after);
         stream.write_all(&req).unwrap();
@@ -486,7 +408,7 @@ fn peer_that_never_reads_is_dropped() {
 
     // What the server held for it stayed bounded (the session's output cap
     // is 4 MiB; the peer sent far more than that).
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
     let hwm_kib: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -517,7 +439,7 @@ fn sigterm_sends_1001_and_exits_zero() {
     assert_eq!(ws.close_code(), Some(1001));
     ws.send(&client::close(1001, ""));
     assert!(ws.closed_by_server());
-    let status = server.wait_exit();
+    let status = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }
 
@@ -551,4 +473,86 @@ fn websocket_outlives_the_http_idle_timeout() {
     std::thread::sleep(Duration::from_millis(3500));
     ws.send(&client::text("still here"));
     assert_eq!(ws.frame().payload, b"still here");
+}
+
+#[test]
+fn message_size_limit_is_exact_plain_fragmented_and_compressed() {
+    let server = Server::start(&["--ws-max-message", "65536"]);
+
+    // Exactly the limit, in one frame: echoed.
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    ws.send(&client::binary(&[1u8; 65536]));
+    let f = ws.frame();
+    assert_eq!((f.opcode, f.payload.len()), (OpCode::Binary, 65536));
+
+    // Exactly the limit in fragments: echoed; one byte more: 1009.
+    ws.send(&client::encode(
+        OpCode::Binary,
+        false,
+        false,
+        &[2u8; 65000],
+        client::KEY,
+    ));
+    ws.send(&client::encode(
+        OpCode::Continuation,
+        true,
+        false,
+        &[2u8; 536],
+        client::KEY,
+    ));
+    assert_eq!(ws.frame().payload.len(), 65536);
+    ws.send(&client::encode(
+        OpCode::Binary,
+        false,
+        false,
+        &[3u8; 65000],
+        client::KEY,
+    ));
+    ws.send(&client::encode(
+        OpCode::Continuation,
+        true,
+        false,
+        &[3u8; 537],
+        client::KEY,
+    ));
+    assert_eq!(ws.close_code(), Some(1009));
+
+    // Compressed: the limit applies to the inflated size, exactly.
+    let ext = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+    let mut ws = Ws::open(&server, "/ws/echo", ext, &[]);
+    let mut deflater = Deflater::new(15, true);
+    let mut wire = Vec::new();
+    deflater.compress(&[4u8; 65536], &mut wire).unwrap();
+    ws.send(&client::encode(
+        OpCode::Binary,
+        true,
+        true,
+        &wire,
+        client::KEY,
+    ));
+    let f = ws.frame();
+    assert!(f.rsv1 && f.opcode == OpCode::Binary);
+    wire.clear();
+    deflater.compress(&[5u8; 65537], &mut wire).unwrap();
+    ws.send(&client::encode(
+        OpCode::Binary,
+        true,
+        true,
+        &wire,
+        client::KEY,
+    ));
+    assert_eq!(ws.close_code(), Some(1009));
+}
+
+#[test]
+fn client_close_then_half_close_still_gets_the_close_reply() {
+    let server = Server::start(&[]);
+    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    ws.send(&client::text("last"));
+    ws.send(&client::close(1000, "done"));
+    ws.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let f = ws.frame();
+    assert_eq!(f.payload, b"last");
+    assert_eq!(ws.close_code(), Some(1000));
+    assert!(ws.closed_by_server());
 }
