@@ -18,6 +18,7 @@ import threading
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.sync.client import connect
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -121,6 +122,27 @@ def test_echo(server, compression, kind):
             got = ws.recv(timeout=TIMEOUT)
             assert type(got) is type(msg)
             assert got == msg
+
+
+DEFLATE_OFFERS = {
+    "window-9": dict(server_max_window_bits=9, client_max_window_bits=9),
+    "no-context-takeover": dict(server_no_context_takeover=True, client_no_context_takeover=True),
+    "client-window-offered": dict(server_max_window_bits=10, client_max_window_bits=True),
+    # zlib cannot compress with an 8-bit window: the server may decline.
+    "server-window-8": dict(server_max_window_bits=8),
+}
+
+
+@pytest.mark.parametrize("offer", list(DEFLATE_OFFERS))
+def test_deflate_parameters(server, offer):
+    factory = ClientPerMessageDeflateFactory(**DEFLATE_OFFERS[offer])
+    with connect(server.url("/ws/echo"), extensions=[factory], compression=None,
+                 max_size=None, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+        if offer != "server-window-8":
+            assert negotiated(ws)
+        for msg in ["a" * 10, "hello " * 5000, bytes(range(256)) * 100, "x" * 70000, "hello " * 5000]:
+            ws.send(msg)
+            assert ws.recv(timeout=TIMEOUT) == msg
 
 
 @pytest.mark.parametrize("compression", ["deflate", None], ids=["deflate", "plain"])
