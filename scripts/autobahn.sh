@@ -107,7 +107,8 @@ URL="ws://$ADDR/ws/echo"
 log "runner $RUNNER against $URL, cases: $CASES${EXCLUDE:+, excluding: $EXCLUDE}"
 
 # ---- run ----------------------------------------------------------------
-rm -rf "${OUT:?}"/*
+# Only the runner's own files: AUTOBAHN_OUT may name a shared directory.
+rm -f "$OUT"/index.json "$OUT"/index.html "$OUT"/*_case_*.json "$OUT"/*_case_*.html
 START=$(date +%s)
 if [ "$RUNNER" = wstest ]; then
   SPEC=$WORK/fuzzingclient.json
