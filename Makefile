@@ -36,13 +36,16 @@ test-prometheus: build
 test-bundle:
 	bash tests/bundle/check.sh
 
+test-autobahn: build
+	bash scripts/autobahn.sh
+
 test-frontend: frontend
 	cd frontend && npm test && npm run size
 
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-bundle
+test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle
 	@echo "make test: all suites passed"
 
 bench: build
