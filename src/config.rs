@@ -8,6 +8,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AcceptMode {
+    Reuseport,
+    Exclusive,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
     Text,
@@ -66,6 +72,16 @@ pub struct Cli {
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_level: String,
 
+    /// How connections reach workers: one SO_REUSEPORT listener per worker
+    /// (the kernel picks), or one listener shared with EPOLLEXCLUSIVE.
+    #[arg(
+        long,
+        env = "GLASSHOUSE_ACCEPT_MODE",
+        value_enum,
+        default_value = "reuseport"
+    )]
+    pub accept_mode: AcceptMode,
+
     /// One log line per request.
     #[arg(long, env = "GLASSHOUSE_ACCESS_LOG")]
     pub access_log: bool,
@@ -114,6 +130,7 @@ pub struct Config {
     /// "frontend not built" rather than a configuration error.
     pub root_is_default: bool,
     pub workers: usize,
+    pub accept_mode: AcceptMode,
     pub drain_timeout: Duration,
     pub max_connections: usize,
     pub header_timeout: Duration,
@@ -166,6 +183,7 @@ impl Cli {
             root: self.root.clone(),
             root_is_default: self.root == std::path::Path::new("frontend/dist"),
             workers,
+            accept_mode: self.accept_mode,
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
             max_connections: self.max_connections as usize,
             header_timeout: seconds("header-timeout", self.header_timeout)?,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use glasshouse::app::HandlerFactory;
-use glasshouse::config::{Cli, Command, Config};
+use glasshouse::config::{AcceptMode, Cli, Command, Config};
 use glasshouse::controller::{self, Exit, Hooks};
 use glasshouse::http::Limits;
 use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig};
@@ -84,20 +84,29 @@ enum Fatal {
     Runtime(String),
 }
 
-/// One listener per worker on the same address: the first resolves port 0,
-/// the others bind the port it got.
-fn bind_all(addr: SocketAddr, n: usize) -> Result<Vec<Listener>, String> {
+/// The listeners the workers accept from: one SO_REUSEPORT listener per
+/// worker on the same address (the first resolves port 0, the others bind
+/// the port it got), or one listener every worker shares.
+fn bind_all(addr: SocketAddr, n: usize, mode: AcceptMode) -> Result<Vec<Arc<Listener>>, String> {
+    let reuse_port = mode == AcceptMode::Reuseport;
     let opts = ListenOptions {
-        reuse_port: true,
+        reuse_port,
         backlog: 4096,
     };
     let first = Listener::bind(&addr, opts).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = first.local_addr().map_err(|e| e.to_string())?;
-    let mut all = vec![first];
+    let first = Arc::new(first);
+    let mut all = vec![first.clone()];
     for _ in 1..n {
-        all.push(
-            Listener::bind(&bound, opts).map_err(|e| format!("cannot listen on {bound}: {e}"))?,
-        );
+        let next = if reuse_port {
+            Arc::new(
+                Listener::bind(&bound, opts)
+                    .map_err(|e| format!("cannot listen on {bound}: {e}"))?,
+            )
+        } else {
+            first.clone()
+        };
+        all.push(next);
     }
     Ok(all)
 }
@@ -117,7 +126,8 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let files = StaticFiles::new(&config.root, RootPolicy::for_root(&config.root))
         .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
-    let listeners = bind_all(config.listen, config.workers).map_err(Fatal::Config)?;
+    let listeners =
+        bind_all(config.listen, config.workers, config.accept_mode).map_err(Fatal::Config)?;
     let bound = listeners[0]
         .local_addr()
         .map_err(|e| Fatal::Runtime(e.to_string()))?;

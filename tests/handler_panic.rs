@@ -76,7 +76,7 @@ fn panicking_handler_gets_500_and_the_worker_keeps_serving() {
     });
     let factory: HandlerFactory = Arc::new(|_| Box::new(Boom));
     let workers = reactor::spawn(
-        vec![listener],
+        vec![Arc::new(listener)],
         cfg,
         factory,
         metrics.workers.clone(),

@@ -64,7 +64,20 @@ fn refused(server: &TestServer) -> bool {
 
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_0() {
-    let mut server = TestServer::start(&["--drain-timeout", "30"]);
+    drains_in_flight_requests(&[]);
+}
+
+/// The same drain with one listener shared by the workers (EPOLLEXCLUSIVE)
+/// instead of a SO_REUSEPORT listener each.
+#[test]
+fn sigterm_drains_with_a_shared_listener() {
+    drains_in_flight_requests(&["--accept-mode", "exclusive"]);
+}
+
+fn drains_in_flight_requests(extra: &[&str]) {
+    let mut args = vec!["--drain-timeout", "30"];
+    args.extend_from_slice(extra);
+    let mut server = TestServer::start(&args);
     let mut slow = slow_clients(&server, 4, 1500);
     // A kept-alive connection that is idle when the drain starts.
     let mut idle = Client::connect(server.addr());

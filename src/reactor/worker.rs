@@ -57,7 +57,7 @@ pub struct WorkerHandle {
 
 /// Starts one worker thread per listener.
 pub fn spawn(
-    listeners: Vec<Listener>,
+    listeners: Vec<Arc<Listener>>,
     cfg: Arc<ReactorConfig>,
     factory: HandlerFactory,
     metrics: Vec<Arc<WorkerMetrics>>,
@@ -67,7 +67,15 @@ pub fn spawn(
     for (id, (listener, metrics)) in listeners.into_iter().zip(metrics).enumerate() {
         let bell = Arc::new(Bell::new()?);
         let poll = Poller::new()?;
-        poll.add(&listener, LISTENER, Interest::READ)?;
+        // A listener shared by all workers is registered exclusively, so a
+        // new connection wakes one worker rather than all of them.
+        let shared = Arc::strong_count(&listener) > 1;
+        let interest = if shared {
+            Interest::READ_EXCLUSIVE
+        } else {
+            Interest::READ
+        };
+        poll.add(&*listener, LISTENER, interest)?;
         poll.add(&*bell, BELL, Interest::READ)?;
         let (cfg, factory, life, bell2) =
             (cfg.clone(), factory.clone(), life.clone(), bell.clone());
@@ -79,6 +87,7 @@ pub fn spawn(
                 let _done = Done(life.clone());
                 let handler = factory(id);
                 let mut w = Worker::new(id, poll, listener, bell2, cfg, handler, metrics, life);
+                w.listen_interest = interest;
                 if let Err(e) = w.run() {
                     tracing::error!(worker = id, error = %e, "worker loop failed");
                 }
@@ -101,7 +110,7 @@ impl Drop for Done {
 struct Worker {
     id: usize,
     poll: Poller,
-    listener: Option<Listener>,
+    listener: Option<Arc<Listener>>,
     bell: Arc<Bell>,
     cfg: Arc<ReactorConfig>,
     handler: Box<dyn Handler>,
@@ -116,6 +125,8 @@ struct Worker {
     date: DateCache,
     now: Instant,
     reserve: Reserve,
+    /// How the listener is registered (exclusive when shared by workers).
+    listen_interest: Interest,
     /// The listener's address when it names one interface (not a wildcard).
     local: Option<std::net::SocketAddr>,
     accept_paused_until: Option<Instant>,
@@ -129,7 +140,7 @@ impl Worker {
     fn new(
         id: usize,
         poll: Poller,
-        listener: Listener,
+        listener: Arc<Listener>,
         bell: Arc<Bell>,
         cfg: Arc<ReactorConfig>,
         handler: Box<dyn Handler>,
@@ -157,6 +168,7 @@ impl Worker {
             date: DateCache::new(SystemTime::now()),
             now,
             reserve: Reserve::new(),
+            listen_interest: Interest::READ,
             local,
             accept_paused_until: None,
             seen: State::Running,
@@ -956,7 +968,7 @@ impl Worker {
             if self.now >= t {
                 self.accept_paused_until = None;
                 if let Some(l) = &self.listener {
-                    let _ = self.poll.add(l, LISTENER, Interest::READ);
+                    let _ = self.poll.add(&**l, LISTENER, self.listen_interest);
                 }
             }
         }

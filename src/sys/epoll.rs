@@ -28,6 +28,14 @@ impl Interest {
         edge: false,
         exclusive: false,
     };
+    /// Level-triggered read with EPOLLEXCLUSIVE, for a descriptor several
+    /// epoll instances watch.
+    pub const READ_EXCLUSIVE: Interest = Interest {
+        read: true,
+        write: false,
+        edge: false,
+        exclusive: true,
+    };
     pub const READ_WRITE_EDGE: Interest = Interest {
         read: true,
         write: true,
@@ -36,7 +44,12 @@ impl Interest {
     };
 
     fn flags(self) -> EpollFlags {
-        let mut f = EpollFlags::EPOLLRDHUP;
+        // EPOLLEXCLUSIVE allows only IN/OUT/ET/WAKEUP beside it (else EINVAL).
+        let mut f = if self.exclusive {
+            EpollFlags::empty()
+        } else {
+            EpollFlags::EPOLLRDHUP
+        };
         if self.read {
             f |= EpollFlags::EPOLLIN;
         }
