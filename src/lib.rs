@@ -1,7 +1,7 @@
 //! glasshouse: an observable HTTP/1.1 + WebSocket server written directly on
 //! the Linux socket interface.
 //!
-//! Layers, each knowing less than the one above: [`sys`] (the only `unsafe`)
+//! Layers, each knowing less than the one above: [`sys`] (the only code allowed raw pointers)
 //! → [`reactor`] (per-worker epoll loops) → [`http`] and [`ws`] (sans-I/O
 //! protocol machines) → [`app`] (the handler contract) → [`service`] (router,
 //! static files, JSON API). [`telemetry`] owns logs, metrics and traces;

@@ -25,7 +25,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp_receiver::{any_text, attr, hex, OtlpReceiver, Received};
-use server::{prom_value, Client, Server};
+use server::{prom_value, Client, Response, Server};
 
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT: &str = "b7ad6b7169203331";
@@ -727,11 +727,9 @@ fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-#[test]
-fn a_websocket_session_span_is_a_child_of_the_upgrade() {
-    let receiver = OtlpReceiver::start();
-    let server = start(&receiver, &[]);
-    let trace = "6e0c63257de34c92bf9efcd03927272e";
+/// Opens `/ws/echo` with a `traceparent` in `trace` (parent span
+/// `00f067aa0ba902b7`); returns the connection and the 101.
+fn upgrade_with_trace(server: &Server, trace: &str) -> (Client, Response) {
     let mut c = Client::connect(server.addr()).expect("connect");
     let tp = format!("00-{trace}-00f067aa0ba902b7-01");
     let r = c
@@ -746,6 +744,15 @@ fn a_websocket_session_span_is_a_child_of_the_upgrade() {
             ],
         )
         .expect("upgrade");
+    (c, r)
+}
+
+#[test]
+fn a_websocket_session_span_is_a_child_of_the_upgrade() {
+    let receiver = OtlpReceiver::start();
+    let server = start(&receiver, &[]);
+    let trace = "6e0c63257de34c92bf9efcd03927272e";
+    let (mut c, r) = upgrade_with_trace(&server, trace);
     assert_eq!(r.status, 101, "{}", r.text());
     assert!(
         r.header("traceresponse").is_some_and(|v| v.contains(trace)),
@@ -757,10 +764,8 @@ fn a_websocket_session_span_is_a_child_of_the_upgrade() {
         assert_eq!(head, [0x81, msg.len() as u8], "unmasked text frame");
         assert_eq!(c.read_exact(msg.len()).expect("echo payload"), msg);
     }
-    // The worker adds a session's message counts to its span (and to the
-    // metric) when it goes back to its loop; wait (bounded) until it has,
-    // so that the Close below does not race them (see the failing test
-    // `websocket_messages_sent_just_before_close_are_counted`).
+    // The worker adds a session's message counts to the metric when it goes
+    // back to its loop; wait (bounded) until it has.
     let end = Instant::now() + EXPORT_WAIT;
     while prom_value(
         &server.metrics_text(),
@@ -1354,20 +1359,7 @@ fn websocket_messages_sent_just_before_close_are_counted() {
     let receiver = OtlpReceiver::start();
     let mut server = start(&receiver, &[]);
     let trace = "7e0c63257de34c92bf9efcd03927272f";
-    let mut c = Client::connect(server.addr()).expect("connect");
-    let tp = format!("00-{trace}-00f067aa0ba902b7-01");
-    let r = c
-        .get(
-            "/ws/echo",
-            &[
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-                ("Sec-WebSocket-Version", "13"),
-                ("traceparent", &tp),
-            ],
-        )
-        .expect("upgrade");
+    let (mut c, r) = upgrade_with_trace(&server, trace);
     assert_eq!(r.status, 101);
     // One message and the Close in one write, as a client ending a session does.
     let mut both = ws_frame(0x1, b"bye");
