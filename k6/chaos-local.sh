@@ -4,8 +4,9 @@
 # exit, records its exit code and restarts it on the same port. Then
 # k6/chaos_local_report.py sorts every request by when it started (before the
 # signal / during the restart gap / after the restart) and fails on any failed
-# request that started before the signal, on a non-zero exit, or on a forced
-# drain. Refused connections during the gap are reported, not failures.
+# request that started before the signal or after the restart, on a non-zero
+# exit, or on a forced drain. Refused connections (and 503s) during the gap
+# are reported by kind, not failures.
 #
 # Usage: k6/chaos-local.sh [BINARY]        (default target/release/glasshouse)
 # Env:   WARMUP (s before the signal, 6), AFTER (s of traffic after the
