@@ -28,11 +28,14 @@ export function newTrace() {
 }
 
 // Request params: traceparent header, a low-cardinality `name` tag, and the
-// trace id as sample metadata (JSON output shows it; Prometheus does not).
+// trace id and start time as sample metadata (JSON output shows it; Prometheus does not).
 export function params(name, extra) {
   const t = newTrace();
   try {
     exec.vu.metrics.metadata.trace_id = t.traceId;
+    // When the request started (epoch ms): a sample's own time is when it
+    // ended; k6/chaos_local_report.py sorts requests by start.
+    exec.vu.metrics.metadata.started_ms = String(Date.now());
   } catch (e) {
     // Outside a VU context (init) there is no metadata to set.
   }

@@ -1100,6 +1100,44 @@ def k6_chaos():
     return problems
 
 
+@check("k6: chaos_local_report.py fails a failed request started before SIGTERM, not a refused one after it")
+def k6_chaos_local():
+    problems = []
+    base = 1795608000  # 2026-11-25T12:00:00Z; SIGTERM at base+10, restarted server ready at base+12
+
+    def run_case(samples, exit_code="0", forced=0):
+        with tempfile.TemporaryDirectory() as d:
+            pts, ev, lg = (os.path.join(d, n) for n in ("k6.json", "events", "server.log"))
+            with open(pts, "w") as f:
+                for started, ended, failed, status, code in samples:
+                    tags = {"name": "/api/slow", "status": status}
+                    if code:
+                        tags["error_code"] = code
+                    f.write(json.dumps({"metric": "http_req_failed", "type": "Point", "data": {
+                        "time": f"2026-11-25T12:00:{ended:09.6f}Z", "value": failed, "tags": tags,
+                        "metadata": {"trace_id": "ab" * 16, "started_ms": str(int((base + started) * 1000))}}}) + "\n")
+            with open(ev, "w") as f:
+                f.write(f"signal {base + 10}\nstopped {base + 11}\nexit {exit_code}\nready {base + 12}\n")
+            with open(lg, "w") as f:
+                f.write(json.dumps({"message": "drain finished", "drained": 1, "forced": forced}) + "\n")
+            return run([sys.executable, path("k6", "chaos_local_report.py"), pts, ev, lg])
+
+    good = [(1, 2, 0, "200", ""), (9.5, 10.5, 0, "200", ""),      # before; in flight at the signal
+            (10.5, 10.6, 1, "0", "1212"), (11, 11.1, 1, "503", ""),  # gap: refused, draining
+            (13, 13.1, 0, "200", "")]                               # after the restart
+    cases = [("good run", good, "0", 0, 0),
+             ("failed request in flight at SIGTERM", good + [(9.8, 10.9, 1, "0", "1000")], "0", 0, 1),
+             ("failed request started after the restart", good + [(14, 14.1, 1, "500", "")], "0", 0, 1),
+             ("500 in the gap", good + [(11, 11.1, 1, "500", "")], "0", 0, 1),
+             ("exit 1", good, "1", 0, 1),
+             ("forced drain", good, "0", 1, 1)]
+    for name, samples, code, forced, want in cases:
+        r = run_case(samples, code, forced)
+        if (r.returncode != 0) != bool(want):
+            problems.append(f"{name}: exit {r.returncode}, want {'non-zero' if want else 0}:\n{r.stdout}{r.stderr[-400:]}")
+    return problems
+
+
 # ----------------------------------------------------------------- shell --
 
 def shell_scripts():
