@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle bench
+.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -36,6 +36,9 @@ test-prometheus: build
 test-bundle:
 	bash tests/bundle/check.sh
 
+test-bundle-live: build
+	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/bundle/live.sh
+
 test-autobahn: build
 	bash scripts/autobahn.sh
 
@@ -45,7 +48,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle
+test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live
 	@echo "make test: all suites passed"
 
 bench: build
