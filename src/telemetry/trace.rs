@@ -128,20 +128,21 @@ impl RequestSpan {
             Some(sc) => Context::new().with_remote_span_context(sc),
             None => Context::new(),
         };
-        // Only what a sampler may look at before the decision.
-        let attributes = vec![
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("http.route", info.route),
-            KeyValue::new("url.path", info.path.to_string()),
-            KeyValue::new("url.scheme", "http"),
-        ];
+        // The samplers we offer (always, ratio, parent-based) decide on the
+        // trace id alone, so attributes are added only to spans they keep:
+        // an unsampled request allocates none of them.
         let mut span = tracer
             .span_builder(span_name(method, info.route))
             .with_kind(SpanKind::Server)
-            .with_attributes(attributes)
             .start_with_context(tracer, &parent);
         let recording = span.is_recording();
         if recording {
+            span.set_attributes([
+                KeyValue::new("http.request.method", method),
+                KeyValue::new("http.route", info.route),
+                KeyValue::new("url.path", info.path.to_string()),
+                KeyValue::new("url.scheme", "http"),
+            ]);
             if method == "_OTHER" {
                 span.set_attribute(KeyValue::new(
                     "http.request.method_original",
