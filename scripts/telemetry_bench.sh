@@ -33,9 +33,9 @@ for v in "${variants[@]}"; do
   env_args=(env -u OTEL_EXPORTER_OTLP_ENDPOINT OTEL_LOGS_EXPORTER=none)
   case $v in
     off) ;;
-    metrics) env_args+=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink OTEL_TRACES_EXPORTER=none) ;;
-    traces10) env_args+=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1) ;;
-    traces100) env_args+=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink OTEL_TRACES_SAMPLER=parentbased_always_on) ;;
+    metrics) env_args+=("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink" OTEL_TRACES_EXPORTER=none) ;;
+    traces10) env_args+=("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink" OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1) ;;
+    traces100) env_args+=("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink" OTEL_TRACES_SAMPLER=parentbased_always_on) ;;
   esac
   "${env_args[@]}" "$BIN" --listen "127.0.0.1:${port[$v]}" --root "$work/www" --workers 2 --log-level warn 2>"$work/$v.log" &
   pids+=($!)
