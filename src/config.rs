@@ -126,9 +126,6 @@ pub enum Command {
 pub struct Config {
     pub listen: SocketAddr,
     pub root: PathBuf,
-    /// The root was left at its default, so a missing directory means
-    /// "frontend not built" rather than a configuration error.
-    pub root_is_default: bool,
     pub workers: usize,
     pub accept_mode: AcceptMode,
     pub drain_timeout: Duration,
@@ -181,7 +178,6 @@ impl Cli {
         Ok(Config {
             listen,
             root: self.root.clone(),
-            root_is_default: self.root == std::path::Path::new("frontend/dist"),
             workers,
             accept_mode: self.accept_mode,
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
@@ -226,7 +222,7 @@ mod tests {
         assert_eq!(c.drain_timeout, Duration::from_secs(10));
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.max_body, 1_048_576);
-        assert!(c.root_is_default && c.log_json);
+        assert!(c.root == std::path::Path::new("frontend/dist") && c.log_json);
     }
 
     #[test]

@@ -150,22 +150,6 @@ impl Conn {
     }
 }
 
-/// Methods as a fixed set, so metric labels are bounded.
-pub fn method_label(m: &str) -> &'static str {
-    match m {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "OPTIONS" => "OPTIONS",
-        "PATCH" => "PATCH",
-        "CONNECT" => "CONNECT",
-        "TRACE" => "TRACE",
-        _ => "_OTHER",
-    }
-}
-
 /// What writing a response left to do.
 pub struct Written {
     pub file: Option<FileSend>,

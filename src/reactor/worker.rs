@@ -563,7 +563,7 @@ impl Worker {
             keep_alive,
             keep_alive_requested,
             head: req.is_head(),
-            method: conn::method_label(req.method),
+            method: crate::telemetry::metrics::method_label(req.method),
             route,
             started: self.now,
             span,
