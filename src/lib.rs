@@ -2,8 +2,10 @@
 //! the Linux socket interface.
 //!
 //! Layers, each knowing less than the one above: [`sys`] (the only code allowed raw pointers)
-//! → [`reactor`] (per-worker epoll loops) → [`http`] and [`ws`] (sans-I/O
-//! protocol machines) → [`app`] (the handler contract) → [`service`] (router,
+//! → [`reactor`] (the epoll transport: per-worker loops that move bytes) →
+//! [`engine`] (the sans-I/O connection: requests, answers, timeouts, drain,
+//! the WebSocket upgrade) → [`http`] and [`ws`] (sans-I/O protocol
+//! machines) and [`app`] (the handler contract) → [`service`] (router,
 //! static files, JSON API). [`telemetry`] owns logs, metrics and traces;
 //! [`controller`] owns signals and the lifecycle. See `ARCHITECTURE.md`.
 #![deny(unsafe_code)]
@@ -11,6 +13,7 @@
 pub mod app;
 pub mod config;
 pub mod controller;
+pub mod engine;
 pub mod http;
 pub mod reactor;
 pub mod service;

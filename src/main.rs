@@ -21,8 +21,8 @@ use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
 use glasshouse::sys::socket::{ListenOptions, Listener};
 use glasshouse::telemetry::{logging, Metrics, ShutdownSpan, Telemetry, TelemetryConfig};
-use glasshouse::ws::handshake::WsOptions;
 use glasshouse::ws::SessionConfig;
+use glasshouse::ws::WsOptions;
 
 /// Exit status for configuration errors (contract).
 const BAD_CONFIG: u8 = 2;
@@ -145,7 +145,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             jaeger: config.jaeger_url.clone(),
             prometheus: config.prometheus_url.clone(),
         },
-        ws: WsOptions {
+        ws: Arc::new(WsOptions {
             allowed_origins: config.ws_allowed_origins.clone(),
             session: SessionConfig {
                 max_message: config.ws_max_message,
@@ -153,7 +153,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
                 ..SessionConfig::default()
             },
             ..WsOptions::default()
-        },
+        }),
     });
     let factory: HandlerFactory = {
         let state = state.clone();
@@ -161,12 +161,15 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     };
     let life = Arc::new(Lifecycle::new().map_err(|e| Fatal::Runtime(e.to_string()))?);
     let reactor_cfg = Arc::new(ReactorConfig {
-        limits: Limits {
-            max_body: config.max_body,
-            ..Limits::default()
+        engine: glasshouse::engine::Config {
+            limits: Limits {
+                max_body: config.max_body,
+                ..Limits::default()
+            },
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            ..glasshouse::engine::Config::default()
         },
-        header_timeout: config.header_timeout,
-        idle_timeout: config.idle_timeout,
         max_connections: config.max_connections,
     });
     let workers = reactor::spawn(

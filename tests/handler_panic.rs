@@ -69,9 +69,12 @@ fn panicking_handler_gets_500_and_the_worker_keeps_serving() {
     let metrics = Metrics::new(1);
     let life = Arc::new(Lifecycle::new().unwrap());
     let cfg = Arc::new(ReactorConfig {
-        limits: Limits::default(),
-        header_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(5),
+        engine: glasshouse::engine::Config {
+            limits: Limits::default(),
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            ..glasshouse::engine::Config::default()
+        },
         max_connections: 100,
     });
     let factory: HandlerFactory = Arc::new(|_| Box::new(Boom));

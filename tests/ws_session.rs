@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use glasshouse::app::{Header, Request, Version};
+use glasshouse::engine::upgrade;
 use glasshouse::ws::deflate::{Deflater, Inflater};
 use glasshouse::ws::frame::OpCode;
-use glasshouse::ws::{self, client, DeflatePolicy, EchoApp, Session, State, WsOptions};
+use glasshouse::ws::{client, DeflatePolicy, EchoApp, Session, State, WsOptions};
 
 fn upgrade_request<'a>(headers: &'a [Header<'a>]) -> Request<'a> {
     let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
@@ -56,9 +57,9 @@ fn handshake_then_compressed_echo_then_close() {
         deflate: Some(DeflatePolicy::default()),
         ..WsOptions::default()
     };
-    let resp = ws::accept(&upgrade_request(&headers), &opts, Box::new(EchoApp));
-    assert_eq!(resp.status, 101);
-    let upgrade = resp.upgrade.expect("101 carries the session");
+    let hs = upgrade::accept(&upgrade_request(&headers), &opts, Box::new(EchoApp));
+    assert_eq!(hs.response.status, 101);
+    let upgrade = hs.upgrade.expect("101 carries the session");
     let now = Instant::now();
     let mut session = Session::from_upgrade(upgrade, now);
 

@@ -4,8 +4,9 @@
 //! borrowed [`Request`] and returns a [`Response`]. Nothing here knows about
 //! descriptors, epoll or threads: a [`Handler`] is created once per worker (so
 //! it may keep per-worker caches without locks) and is driven by whatever
-//! transport owns the connection. Architecture invariant: this module and the
-//! application modules never import `sys` or `reactor`.
+//! transport owns the connection (through the connection engine,
+//! [`crate::engine`]). Architecture invariant: this module and the
+//! application modules never import `sys`, `reactor` or `engine`.
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -139,8 +140,30 @@ pub struct Response {
     /// (how `/api/slow` waits).
     pub delay: Option<Duration>,
     pub after: After,
-    /// Set when the handler accepted a WebSocket upgrade.
-    pub upgrade: Option<crate::ws::Upgrade>,
+    /// Set when the route takes WebSocket sessions: the engine runs the
+    /// handshake on the request and answers `101` or a refusal itself.
+    pub upgrade: Option<WebSocket>,
+}
+
+/// A route's offer to run a WebSocket session on this connection.
+pub struct WebSocket {
+    /// The session's application, used if the handshake succeeds.
+    pub app: Box<dyn crate::ws::WsApp>,
+    /// What the route accepts: subprotocols, origins, deflate, limits.
+    pub options: std::sync::Arc<crate::ws::WsOptions>,
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The contract's error body, `{"error": "..."}`: the one place it is built.
+pub fn error_body(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 impl Response {
@@ -163,7 +186,19 @@ impl Response {
 
     /// The contract's error shape: `{"error": "..."}`.
     pub fn error(status: u16, message: &str) -> Response {
-        Response::json(status, &serde_json::json!({ "error": message }))
+        Response::new(status, Body::Bytes(error_body(message)))
+            .header("Content-Type", "application/json")
+    }
+
+    /// Takes WebSocket sessions on this request's connection: the engine
+    /// answers the handshake (`101`, or `400`/`403`/`405`/`426`).
+    pub fn websocket(
+        app: Box<dyn crate::ws::WsApp>,
+        options: std::sync::Arc<crate::ws::WsOptions>,
+    ) -> Response {
+        let mut r = Response::new(101, Body::Empty);
+        r.upgrade = Some(WebSocket { app, options });
+        r
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {

@@ -9,6 +9,13 @@ use super::error::HttpError;
 /// A header field as received: the name keeps its case, the value its bytes.
 pub type Header<'a> = httparse::Header<'a>;
 
+/// An unused slot of header storage, for callers that lend the decoder an
+/// array of them.
+pub const EMPTY_HEADER: Header<'static> = httparse::EMPTY_HEADER;
+
+/// The most header fields a request may carry (the storage lent per call).
+pub const MAX_HEADERS: usize = 100;
+
 /// HTTP version of a request. HTTP/0.9 and 2+ are refused before this.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {

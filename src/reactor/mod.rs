@@ -1,11 +1,19 @@
-//! The reactor: one epoll loop per worker thread, owning that worker's
-//! listener, connections, buffers and timers. It knows bytes and readiness,
-//! not HTTP meaning: it feeds bytes to the sans-I/O [`crate::http`] decoder,
-//! hands requests to the worker's [`crate::app::Handler`] and writes what
-//! comes back. Architecture invariant: no code here interprets a header
-//! beyond what framing needs; no code here blocks.
+//! The epoll transport: one loop per worker thread, owning that worker's
+//! listener, sockets, read buffer and timers. It moves bytes and nothing
+//! more: it reads into its buffer and hands the bytes to each connection's
+//! [`crate::engine::Connection`], writes (or `sendfile`s) what the engine
+//! offers, and wakes the engine at the deadline it names. Architecture
+//! invariant: no code here reads a header or imports `httparse`; no code
+//! here blocks.
+//!
+//! Code map: `worker` (the thread, its loop, time and the drain),
+//! `accept` (the listener, `--max-connections`, the EMFILE reserve),
+//! `drive` (one connection's reads and writes), `conn`, `slab`, `timers`,
+//! `lifecycle` (the state the controller shares with the workers).
 
+mod accept;
 mod conn;
+mod drive;
 mod lifecycle;
 mod slab;
 mod timers;

@@ -1,7 +1,7 @@
-//! Precise one-shot timers for a worker (delayed responses, WebSocket
-//! pings). Cancelled timers are not removed: a fired entry is checked
-//! against its connection, which knows whether it still wants it.
-//! Coarse deadlines (head, idle, linger) are swept once a second instead.
+//! One-shot timers for a worker's connections: each entry is the deadline
+//! an engine named. Entries are never removed: a fired entry is checked
+//! against its connection's engine, which knows whether anything is due,
+//! and a deadline that moved later is re-armed then.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,10 +23,12 @@ impl Timers {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Pops the next timer due at or before `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Token> {
+    /// Pops the next timer due at or before `now`, with its time.
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, Token)> {
         match self.heap.peek() {
-            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse((_, t))| Token(t)),
+            Some(Reverse((at, _))) if *at <= now => {
+                self.heap.pop().map(|Reverse((at, t))| (at, Token(t)))
+            }
             _ => None,
         }
     }

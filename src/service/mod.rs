@@ -32,7 +32,7 @@ pub struct ServiceState {
     pub draining: AtomicBool,
     pub links: Links,
     /// Handshake and session settings for the WebSocket routes.
-    pub ws: crate::ws::handshake::WsOptions,
+    pub ws: Arc<crate::ws::WsOptions>,
 }
 
 impl ServiceState {

@@ -68,11 +68,10 @@ impl Handler for App {
             "/api/stats" => get_only(req, || api::stats(state)),
             "/api/config" => get_only(req, || api::config(state)),
             "/api/slow" => get_only(req, || api::slow(req)),
-            "/ws/echo" => crate::ws::accept(req, &state.ws, Box::new(crate::ws::EchoApp)),
-            "/ws/stats" => crate::ws::accept(
-                req,
-                &state.ws,
+            "/ws/echo" => Response::websocket(Box::new(crate::ws::EchoApp), state.ws.clone()),
+            "/ws/stats" => Response::websocket(
                 Box::new(super::live::StatsApp::new(state.clone())),
+                state.ws.clone(),
             ),
             _ => self.files.serve(req, ctx.now),
         }

@@ -3,11 +3,12 @@
 //! This module owns what an application sees of a WebSocket session: the
 //! messages it receives and the outbox it writes into. The protocol machinery
 //! (handshake, framing, close handshake, permessage-deflate) is sans-I/O and
-//! lives in submodules; the reactor drives it with bytes.
+//! lives in submodules; the connection engine drives it with bytes.
 //!
 //! Code map:
-//! - `handshake`: the HTTP side, [`accept`] turns an upgrade request into a
-//!   101 response carrying an [`Upgrade`] (RFC 6455 §4.2).
+//! - `options`: what a route accepts in a handshake ([`WsOptions`]); the
+//!   handshake itself is the connection engine's upgrade step
+//!   (`crate::engine::upgrade`), so this module knows no HTTP request.
 //! - `extension`: permessage-deflate offer negotiation (RFC 7692 §7.1).
 //! - `frame`, `mask`, `close`, `utf8`: wire-level pieces (RFC 6455 §5, §7.4).
 //! - `deflate`: the permessage-deflate codec (RFC 7692 §7.2).
@@ -27,14 +28,14 @@ pub mod close;
 pub mod deflate;
 pub mod extension;
 pub mod frame;
-pub mod handshake;
 pub mod mask;
+pub mod options;
 pub mod session;
 pub mod utf8;
 
 pub use apps::EchoApp;
 pub use extension::{DeflateParams, DeflatePolicy};
-pub use handshake::{accept, WsOptions};
+pub use options::{ProtocolSelector, WsOptions};
 pub use session::{Session, State};
 
 /// A complete message, reassembled from its fragments.
@@ -116,8 +117,8 @@ impl Default for SessionConfig {
     }
 }
 
-/// An accepted upgrade: the application for the session and its settings.
-/// Carried out of a handler inside the 101 response.
+/// An accepted upgrade: the application for the session and its settings,
+/// produced by the engine's handshake.
 #[derive(Debug)]
 pub struct Upgrade {
     pub app: Box<dyn WsApp>,

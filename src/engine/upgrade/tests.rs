@@ -4,8 +4,23 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::app::{Header, Request, Response, Version};
+use crate::app::{Header, Request, Version};
 use crate::ws::{client, DeflatePolicy, EchoApp};
+
+/// The handshake's answer, flattened for assertions.
+struct Answer {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    upgrade: Option<crate::ws::Upgrade>,
+}
+
+fn answer(h: Handshake) -> Answer {
+    Answer {
+        status: h.response.status,
+        headers: h.response.headers,
+        upgrade: h.upgrade,
+    }
+}
 
 fn request<'a>(method: &'a str, version: Version, headers: &'a [Header<'a>]) -> Request<'a> {
     let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
@@ -53,15 +68,15 @@ fn without(mut headers: Vec<Header<'static>>, name: &str) -> Vec<Header<'static>
     headers
 }
 
-fn handshake(headers: &[Header<'_>], opts: &WsOptions) -> Response {
-    accept(
+fn handshake(headers: &[Header<'_>], opts: &WsOptions) -> Answer {
+    answer(accept(
         &request("GET", Version::Http11, headers),
         opts,
         Box::new(EchoApp),
-    )
+    ))
 }
 
-fn header<'r>(resp: &'r Response, name: &str) -> Option<&'r str> {
+fn header<'r>(resp: &'r Answer, name: &str) -> Option<&'r str> {
     resp.headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -159,18 +174,18 @@ fn handshake_refusals() {
 fn handshake_refuses_method_and_http10() {
     let headers = good_headers();
     let opts = WsOptions::default();
-    let resp = accept(
+    let resp = answer(accept(
         &request("POST", Version::Http11, &headers),
         &opts,
         Box::new(EchoApp),
-    );
+    ));
     assert_eq!(resp.status, 405);
     assert_eq!(header(&resp, "Allow"), Some("GET"));
-    let resp = accept(
+    let resp = answer(accept(
         &request("GET", Version::Http10, &headers),
         &opts,
         Box::new(EchoApp),
-    );
+    ));
     assert_eq!(resp.status, 400);
 }
 

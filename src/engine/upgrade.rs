@@ -1,77 +1,22 @@
-//! The opening handshake, server side (RFC 6455 §4.2).
-//!
-//! [`accept`] is what an application route calls with the upgrade request:
-//! it checks the request, negotiates a subprotocol and permessage-deflate,
-//! and answers either `101 Switching Protocols` carrying an
-//! [`Upgrade`] (the session's application and settings) or an error in the
-//! contract's JSON shape. It writes no bytes itself: the HTTP layer sends the
-//! response and hands the connection to the reactor's WebSocket side.
-
-use std::sync::Arc;
+//! The engine's upgrade step: the WebSocket opening handshake, server side
+//! (RFC 6455 §4.2). An application route only says that it takes WebSocket
+//! sessions ([`crate::app::Response::websocket`]); the engine then runs
+//! [`accept`] on the request: it checks it, negotiates a subprotocol and
+//! permessage-deflate, and answers either `101 Switching Protocols` with the
+//! session to start ([`Upgrade`]) or an error in the contract's JSON shape.
+//! It lives here, between HTTP and WebSocket, so that neither `ws` nor `app`
+//! needs the other's request and response types.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
-use super::extension::{self, DeflatePolicy};
-use super::{SessionConfig, Upgrade, WsApp};
 use crate::app::{Request, Response, Version};
+use crate::ws::extension;
+use crate::ws::{Upgrade, WsApp, WsOptions};
 
 /// The GUID appended to the key (§1.3).
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// Chooses a subprotocol among those the client offered (in its order);
-/// returning one it did not offer is treated as no choice.
-pub type ProtocolSelector = Arc<dyn Fn(&[&str]) -> Option<String> + Send + Sync>;
-
-/// What a route accepts in a handshake.
-#[derive(Clone)]
-pub struct WsOptions {
-    /// Subprotocols the route speaks; the first one the client offers that
-    /// is in this list is selected (§4.2.2 step 5.4). Ignored when
-    /// `select_protocol` is set.
-    pub protocols: Vec<String>,
-    /// A custom subprotocol choice.
-    pub select_protocol: Option<ProtocolSelector>,
-    /// When set, a request whose `Origin` is present and not in this list
-    /// (ASCII case-insensitive, e.g. `https://example.com`) gets `403`
-    /// (§4.2.1 step 7, §10.2). Requests without `Origin` (non-browser
-    /// clients) are let through.
-    pub allowed_origins: Option<Vec<String>>,
-    /// permessage-deflate policy; `None` leaves the extension off. On by
-    /// default, with `server_no_context_takeover` so that an idle session
-    /// holds no compressor.
-    pub deflate: Option<DeflatePolicy>,
-    /// Limits and timers for the sessions; the handshake fills in the
-    /// negotiated `deflate` and `protocol`.
-    pub session: SessionConfig,
-}
-
-impl Default for WsOptions {
-    fn default() -> WsOptions {
-        WsOptions {
-            protocols: Vec::new(),
-            select_protocol: None,
-            allowed_origins: None,
-            deflate: Some(DeflatePolicy {
-                server_no_context_takeover: true,
-            }),
-            session: SessionConfig::default(),
-        }
-    }
-}
-
-impl std::fmt::Debug for WsOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsOptions")
-            .field("protocols", &self.protocols)
-            .field("select_protocol", &self.select_protocol.is_some())
-            .field("allowed_origins", &self.allowed_origins)
-            .field("deflate", &self.deflate)
-            .field("session", &self.session)
-            .finish()
-    }
-}
 
 /// `Sec-WebSocket-Accept` for a key (§4.2.2 step 5.4): base64 of the SHA-1
 /// of the key followed by the GUID.
@@ -139,31 +84,54 @@ fn select_protocol(req: &Request<'_>, opts: &WsOptions) -> Option<String> {
     }
 }
 
+/// The answer to an upgrade request: `101` with the session to start, or
+/// a refusal (`upgrade` is `None`).
+#[derive(Debug)]
+pub struct Handshake {
+    pub response: Response,
+    pub upgrade: Option<Upgrade>,
+}
+
+fn refuse(response: Response) -> Handshake {
+    Handshake {
+        response,
+        upgrade: None,
+    }
+}
+
 /// Answer a WebSocket upgrade request (§4.2.1, §4.2.2): `101` with the
 /// session to run, or `405`/`400`/`426`/`403` with a JSON error.
-pub fn accept(req: &Request<'_>, opts: &WsOptions, app: Box<dyn WsApp>) -> Response {
+pub fn accept(req: &Request<'_>, opts: &WsOptions, app: Box<dyn WsApp>) -> Handshake {
     if req.method != "GET" {
-        return Response::error(405, "WebSocket upgrade requires GET").header("Allow", "GET");
+        return refuse(
+            Response::error(405, "WebSocket upgrade requires GET").header("Allow", "GET"),
+        );
     }
     if req.version != Version::Http11 {
-        return Response::error(400, "WebSocket upgrade requires HTTP/1.1");
+        return refuse(Response::error(400, "WebSocket upgrade requires HTTP/1.1"));
     }
     if !has_token(req, "upgrade", "websocket") || !has_token(req, "connection", "upgrade") {
-        return upgrade_required("this endpoint requires a WebSocket upgrade");
+        return refuse(upgrade_required(
+            "this endpoint requires a WebSocket upgrade",
+        ));
     }
     match req.header_str("sec-websocket-version").map(str::trim) {
         Some("13") => {}
-        _ => return upgrade_required("unsupported Sec-WebSocket-Version; use 13"),
+        _ => {
+            return refuse(upgrade_required(
+                "unsupported Sec-WebSocket-Version; use 13",
+            ))
+        }
     }
     let Some(key) = valid_key(req) else {
-        return Response::error(400, "missing or invalid Sec-WebSocket-Key");
+        return refuse(Response::error(400, "missing or invalid Sec-WebSocket-Key"));
     };
     if let (Some(allowed), Some(origin)) = (&opts.allowed_origins, req.header("origin")) {
         let ok = allowed
             .iter()
             .any(|a| a.as_bytes().eq_ignore_ascii_case(origin.trim_ascii()));
         if !ok {
-            return Response::error(403, "origin not allowed");
+            return refuse(Response::error(403, "origin not allowed"));
         }
     }
 
@@ -186,8 +154,10 @@ pub fn accept(req: &Request<'_>, opts: &WsOptions, app: Box<dyn WsApp>) -> Respo
     if let Some(deflate) = &config.deflate {
         resp = resp.header("Sec-WebSocket-Extensions", deflate.response_header());
     }
-    resp.upgrade = Some(Upgrade { app, config });
-    resp
+    Handshake {
+        response: resp,
+        upgrade: Some(Upgrade { app, config }),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,110 @@
+//! The listener side of a worker: accept bursts, the `--max-connections`
+//! refusal, and running out of descriptors (EMFILE/ENFILE) without spinning.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::conn::Conn;
+use super::worker::{Io, LISTENER};
+use crate::engine::{Connection, Env};
+use crate::sys::epoll::Interest;
+use crate::sys::socket::{Accepted, Stream};
+use crate::telemetry::HttpObserver;
+
+/// Pause of the accept loop when descriptors run out and no reserve is left.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Connections taken per listener event, so that one busy listener cannot
+/// starve the connections already open.
+const ACCEPT_BURST: usize = 64;
+
+impl Io {
+    pub fn accept_burst(&mut self, env: &mut Env<'_, HttpObserver>) {
+        for _ in 0..ACCEPT_BURST {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok(Accepted::Stream(stream, peer)) => self.admit(stream, peer, env),
+                Ok(Accepted::None) => return,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                    self.out_of_descriptors(&e, env);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(worker = self.id, error = %e, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn admit(&mut self, stream: Stream, peer: SocketAddr, env: &mut Env<'_, HttpObserver>) {
+        let open = self.life.open.fetch_add(1, Ordering::AcqRel) + 1;
+        if open > self.max_connections {
+            self.life.open.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.connection_rejected();
+            // Best effort: the socket buffer of a fresh connection has room.
+            let _ = stream.write(&self.overloaded);
+            let _ = stream.shutdown_write();
+            return;
+        }
+        let _ = stream.set_nodelay();
+        // A listener bound to one address already says where connections
+        // arrive; only a wildcard bind needs getsockname.
+        let local = match self.local {
+            Some(addr) => addr,
+            None => stream.local_addr().unwrap_or(peer),
+        };
+        let engine = Connection::new(peer, local, env);
+        let token = self.conns.insert_with(|_| Conn {
+            stream,
+            engine,
+            scheduled: None,
+        });
+        let registered = match self.conns.get_mut(token) {
+            Some(c) => self.poll.add(&c.stream, token.0, Interest::READ_WRITE_EDGE),
+            None => return,
+        };
+        if let Err(e) = registered {
+            tracing::warn!(error = %e, "epoll registration failed");
+            self.close(token, env);
+            return;
+        }
+        self.metrics.connection_accepted();
+        // Data often arrives with the handshake's last ACK: try it now.
+        self.drive(token, env, false);
+    }
+
+    /// EMFILE/ENFILE: free the reserve descriptor, take one connection off
+    /// the queue, refuse it, and restore the reserve; without a reserve,
+    /// stop watching the listener briefly rather than spin on it.
+    fn out_of_descriptors(&mut self, e: &io::Error, env: &Env<'_, HttpObserver>) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        if self.reserve.release() {
+            if let Ok(Accepted::Stream(stream, _)) = listener.accept() {
+                let _ = stream.write(&self.overloaded);
+                self.metrics.connection_rejected();
+            }
+            self.reserve.restore();
+        } else {
+            let _ = self.poll.delete(&**listener);
+            self.accept_paused_until = Some(env.now + ACCEPT_BACKOFF);
+        }
+        tracing::warn!(worker = self.id, error = %e, "out of file descriptors; refused a connection");
+    }
+
+    /// Watches the listener again once an EMFILE pause is over.
+    pub fn resume_accepting(&mut self, env: &Env<'_, HttpObserver>) {
+        if self.accept_paused_until.is_some_and(|t| env.now >= t) {
+            self.accept_paused_until = None;
+            if let Some(l) = &self.listener {
+                let _ = self.poll.add(&**l, LISTENER, self.listen_interest);
+            }
+        }
+    }
+}

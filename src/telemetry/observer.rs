@@ -1,0 +1,154 @@
+//! The engine's observer: where telemetry reads requests, in one place for
+//! every transport. Each request the connection engine serves becomes a
+//! span (a child of an incoming `traceparent`), a `traceresponse` header,
+//! an access-log line inside that span, a point in the duration histogram
+//! and a change of the active-requests gauge; each WebSocket session a
+//! span of its own with message counts. Headers are read only when
+//! something records them (tracing on, access log on).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::logging::{access_log, access_log_enabled, AccessLogEntry};
+use super::metrics::{method_label, WorkerMetrics, WsDirection};
+use super::trace::{tracing_enabled, RequestSpan, RequestSpanInfo, WsSpan};
+use crate::engine::observe::{Answered, Finished, Observer, Refusal, RequestStart};
+
+/// One driver's observer (a worker thread's, a process's): it writes into
+/// that driver's metric shard, so recording takes no shared lock.
+#[derive(Debug)]
+pub struct HttpObserver {
+    metrics: Arc<WorkerMetrics>,
+}
+
+impl HttpObserver {
+    pub fn new(metrics: Arc<WorkerMetrics>) -> HttpObserver {
+        HttpObserver { metrics }
+    }
+
+    /// The shard, for what the transport itself counts (bytes sent,
+    /// connections).
+    pub fn metrics(&self) -> &Arc<WorkerMetrics> {
+        &self.metrics
+    }
+}
+
+/// What telemetry keeps for a request while it is served.
+#[derive(Debug)]
+pub struct ObservedRequest {
+    span: RequestSpan,
+    method: &'static str,
+    route: &'static str,
+    started: Instant,
+}
+
+impl Observer for HttpObserver {
+    type Span = ObservedRequest;
+    type WsSpan = WsSpan;
+
+    fn request_started(&mut self, ev: &RequestStart<'_, '_>) -> ObservedRequest {
+        let req = ev.request;
+        let traced = tracing_enabled();
+        let span = RequestSpan::start(&RequestSpanInfo {
+            method: req.method,
+            route: ev.route,
+            path: req.path,
+            version: req.version.as_str(),
+            peer: req.peer,
+            local: req.local,
+            user_agent: traced.then(|| req.header_str("user-agent")).flatten(),
+            traceparent: traced.then(|| req.header_str("traceparent")).flatten(),
+            tracestate: traced.then(|| req.header_str("tracestate")).flatten(),
+            draining: ev.draining,
+        });
+        self.metrics.request_started();
+        ObservedRequest {
+            span,
+            method: method_label(req.method),
+            route: ev.route,
+            started: Instant::now(),
+        }
+    }
+
+    fn request_refused(&mut self, ev: &Refusal) -> ObservedRequest {
+        let span = RequestSpan::start(&RequestSpanInfo {
+            method: "",
+            route: "",
+            path: "",
+            version: "1.1",
+            peer: ev.peer,
+            local: ev.local,
+            user_agent: None,
+            traceparent: None,
+            tracestate: None,
+            draining: ev.draining,
+        });
+        self.metrics.request_started();
+        ObservedRequest {
+            span,
+            method: "_OTHER",
+            route: "",
+            started: Instant::now(),
+        }
+    }
+
+    fn in_span<R>(&mut self, span: &ObservedRequest, f: impl FnOnce() -> R) -> R {
+        // Log lines written while the handler runs carry the trace id.
+        let _guard = span.span.enter();
+        f()
+    }
+
+    fn answered(&mut self, span: &ObservedRequest, ev: &Answered<'_, '_>) {
+        if !access_log_enabled() {
+            return;
+        }
+        let req = ev.request;
+        // Written when the answer is known: its status and size, not yet
+        // its time on the wire.
+        let _guard = span.span.enter();
+        access_log(&AccessLogEntry {
+            method: req.method,
+            path: req.path,
+            version: req.version.as_str(),
+            status: ev.status,
+            bytes: ev.bytes,
+            duration: span.started.elapsed(),
+            peer: req.peer,
+            user_agent: req.header_str("user-agent"),
+        });
+    }
+
+    fn traceresponse(&self, span: &ObservedRequest) -> Option<String> {
+        span.span.traceresponse()
+    }
+
+    fn mark_draining(&mut self, span: &mut ObservedRequest) {
+        span.span.mark_draining();
+    }
+
+    fn request_finished(&mut self, span: ObservedRequest, ev: Finished) {
+        let secs = span.started.elapsed().as_secs_f64();
+        self.metrics
+            .request_finished(span.method, span.route, ev.status, secs);
+        span.span.finish(ev.status, ev.error);
+    }
+
+    fn ws_opened(&mut self, request: &ObservedRequest, route: &'static str) -> WsSpan {
+        self.metrics.websocket_opened();
+        WsSpan::start(&request.span, route)
+    }
+
+    fn ws_messages(&mut self, ws: &mut WsSpan, received: u64, sent: u64) {
+        for (n, dir) in [(received, WsDirection::Received), (sent, WsDirection::Sent)] {
+            for _ in 0..n {
+                self.metrics.ws_message(dir);
+                ws.message(dir);
+            }
+        }
+    }
+
+    fn ws_closed(&mut self, ws: WsSpan, code: Option<u16>) {
+        ws.finish(code);
+        self.metrics.websocket_closed();
+    }
+}
