@@ -1,6 +1,9 @@
 //! Keeps the architecture invariants of ARCHITECTURE.md true by scanning the
 //! source tree: `unsafe` only under `src/sys/`, no `sys`/`reactor` imports in
-//! the application layers, the OpenTelemetry SDK only under `src/telemetry/`.
+//! the application layers, the connection engine between them (it sees no
+//! descriptor; the transport reads no header; the protocols and the
+//! application do not know the engine), the OpenTelemetry SDK only under
+//! `src/telemetry/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -127,4 +130,70 @@ fn every_module_opens_with_a_doc_paragraph() {
             "{path} does not open with a //! paragraph"
         );
     }
+}
+
+/// Fails when a file under one of `dirs` has a code line containing one of
+/// `banned`.
+fn forbid(dirs: &[&str], banned: &[&str], why: &str) {
+    let mut checked = 0;
+    for (path, text) in sources() {
+        if !dirs.iter().any(|d| path.starts_with(d)) {
+            continue;
+        }
+        checked += 1;
+        for line in code_lines(&text) {
+            for b in banned {
+                assert!(!line.contains(b), "{path} uses {b} ({why}): {line}");
+            }
+        }
+    }
+    assert!(checked > 0, "no files under {dirs:?}");
+}
+
+#[test]
+fn the_engine_sees_no_descriptor_and_no_transport() {
+    forbid(
+        &["src/engine/"],
+        &["crate::sys", "crate::reactor", "libc::", " nix::"],
+        "the engine is sans-I/O",
+    );
+}
+
+#[test]
+fn the_transport_leaves_http_to_the_engine() {
+    forbid(
+        &["src/reactor/"],
+        &[
+            "httparse",
+            "crate::http::head",
+            "crate::http::decoder",
+            "crate::http::encode",
+            "RequestDecoder",
+            ".header(",
+            ".header_str(",
+            "crate::ws::",
+            "crate::app::Request",
+            "crate::app::Response",
+        ],
+        "a transport only moves bytes",
+    );
+}
+
+#[test]
+fn protocols_and_application_do_not_know_the_engine() {
+    forbid(
+        &["src/http/", "src/ws/", "src/app/", "src/service/"],
+        &["crate::engine", "glasshouse::engine"],
+        "the engine sits above the protocols and drives the application",
+    );
+    forbid(
+        &["src/http/"],
+        &["crate::app", "crate::ws"],
+        "HTTP knows nothing of the application",
+    );
+    forbid(
+        &["src/ws/"],
+        &["crate::app"],
+        "the WebSocket handshake is the engine's upgrade step",
+    );
 }
