@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use glasshouse::engine::memory::{MemoryTransport, SampleApp, SAMPLE_FILE};
+use glasshouse::engine::invariants::{parse_answers, Answer};
+use glasshouse::engine::memory::MemoryTransport;
+use glasshouse::engine::sample::{SampleApp, SAMPLE_FILE};
 use glasshouse::engine::Config;
 use glasshouse::ws::client;
 
@@ -20,112 +22,13 @@ fn config() -> Config {
     }
 }
 
-/// One parsed answer.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    version: u8,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Splits `bytes` into answers; `head_only` for answers to HEAD (no body
-/// whatever the length says). Returns the answers and unparsed bytes.
-fn answers(bytes: &[u8], heads: &[bool]) -> (Vec<Answer>, Vec<u8>) {
-    let mut out = Vec::new();
-    let mut at = 0;
-    loop {
-        let mut storage = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut storage);
-        let Ok(httparse::Status::Complete(n)) = resp.parse(&bytes[at..]) else {
-            break;
-        };
-        let status = resp.code.unwrap();
-        let version = resp.version.unwrap();
-        let headers: Vec<(String, String)> = resp
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_string(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect();
-        let mut answer = Answer {
-            status,
-            version,
-            headers,
-            body: Vec::new(),
-        };
-        let mut end = at + n;
-        let head_only = heads.get(out.len()).copied().unwrap_or(false);
-        if status == 100 || status == 101 || status == 304 || status == 204 || head_only {
-            // no body
-        } else if let Some(len) = answer.header("content-length") {
-            let len: usize = len.parse().unwrap();
-            if bytes.len() < end + len {
-                break;
-            }
-            answer.body = bytes[end..end + len].to_vec();
-            end += len;
-        } else if answer.header("transfer-encoding") == Some("chunked") {
-            let mut body = Vec::new();
-            let mut pos = end;
-            let complete = loop {
-                let Some(line_end) = find(&bytes[pos..], b"\r\n") else {
-                    break false;
-                };
-                let size = usize::from_str_radix(
-                    std::str::from_utf8(&bytes[pos..pos + line_end]).unwrap(),
-                    16,
-                )
-                .unwrap();
-                pos += line_end + 2;
-                if size == 0 {
-                    pos += 2;
-                    break pos <= bytes.len();
-                }
-                if bytes.len() < pos + size + 2 {
-                    break false;
-                }
-                body.extend_from_slice(&bytes[pos..pos + size]);
-                pos += size + 2;
-            };
-            if !complete {
-                break;
-            }
-            answer.body = body;
-            end = pos;
-        } else {
-            // Delimited by the close.
-            answer.body = bytes[end..].to_vec();
-            end = bytes.len();
-        }
-        out.push(answer);
-        at = end;
-        if at >= bytes.len() {
-            break;
-        }
-    }
-    (out, bytes[at..].to_vec())
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+fn answers(bytes: &[u8]) -> (Vec<Answer>, Vec<u8>) {
+    let (a, used) = parse_answers(bytes);
+    (a, bytes[used..].to_vec())
 }
 
 fn all(bytes: &[u8]) -> Vec<Answer> {
-    let (a, rest) = answers(bytes, &[]);
+    let (a, rest) = answers(bytes);
     assert!(
         rest.is_empty(),
         "unparsed output: {:?}",
@@ -333,7 +236,7 @@ fn a_file_body_follows_its_head() {
 fn head_gets_the_length_without_the_body() {
     let mut t = transport();
     t.send(b"HEAD /file HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    let (got, rest) = answers(&t.take_received(), &[true]);
+    let (got, rest) = answers(&t.take_received());
     assert!(rest.is_empty());
     assert_eq!(got.len(), 2);
     assert_eq!(
@@ -400,7 +303,7 @@ fn a_websocket_upgrade_behind_pipelined_requests() {
     input.extend_from_slice(&client::text("hi there"));
     t.send(&input);
     let out = t.take_received();
-    let (got, rest) = answers(&out, &[]);
+    let (got, rest) = answers(&out);
     assert_eq!(got.iter().map(|a| a.status).collect::<Vec<_>>(), [200, 101]);
     assert_eq!(
         got[1].header("sec-websocket-accept"),
@@ -506,4 +409,25 @@ fn too_much_pipelined_input_stops_the_reading() {
     t.peer_reads(0);
     let got = all(&t.take_received());
     assert_eq!(got.len(), sent, "every request accepted is answered");
+}
+
+#[test]
+fn the_invariants_hold_on_the_fuzz_corpus() {
+    // The fuzz target's check, on stable, over the seed corpus kept in the
+    // repository, each seed under every split/timing plan (its first byte).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/engine");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/engine") {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let Some((_, body)) = data.split_first() else {
+            continue;
+        };
+        for plan in 0..=255u8 {
+            let mut input = vec![plan];
+            input.extend_from_slice(body);
+            glasshouse::engine::invariants::check(&input);
+        }
+        seeds += 1;
+    }
+    assert!(seeds >= 10, "the corpus has its seeds ({seeds})");
 }

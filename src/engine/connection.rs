@@ -653,7 +653,11 @@ impl<O: Observer> Connection<O> {
         let mut session = None;
         if let Some(offer) = response.upgrade.take() {
             let hs = upgrade::accept(req, &offer.options, offer.app);
+            // Headers the route set (a cookie, a rule's header) go out
+            // with the handshake's answer, whichever it is.
+            let route_headers = std::mem::take(&mut response.headers);
             response = hs.response;
+            response.headers.extend(route_headers);
             session = hs.upgrade;
         }
         env.observer.answered(

@@ -3,19 +3,14 @@
 //! the test moves and a peer that reads as slowly as the test says. No
 //! socket, no thread: connection behaviour becomes table tests, and the
 //! fuzz target drives the engine through the same loop a real transport
-//! runs. [`SampleApp`] is a small application with one route per kind of
-//! answer (in memory, file, stream, held back, WebSocket, panic).
+//! runs.
 
-use std::fs::File;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt as _;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Action, Config, Connection, DrainOutcome, Env, Observer, Send, Unobserved};
-use crate::app::{Body, BodyStream, Ctx, Handler, Request, Response};
-use crate::ws::{EchoApp, WsOptions};
+use crate::app::Handler;
 
 /// A fixed `Date` value: output is reproducible.
 pub const DATE: &[u8] = b"Thu, 01 Jan 2026 00:00:00 GMT";
@@ -237,114 +232,4 @@ enum Step {
     Shut,
     Closed,
     Blocked,
-}
-
-/// A small application with one route per kind of answer:
-/// - `/` and anything else: `200` with `hello`;
-/// - `/echo`: the body back;
-/// - `/slow?ms=N`: `200` held back N ms;
-/// - `/stream?n=N`: N chunks of `chunk\n`, streamed;
-/// - `/file`: the sample file's bytes, as a file body;
-/// - `/close`: `200` and the application asks to close;
-/// - `/ws`: WebSocket echo sessions;
-/// - `/panic`: the handler panics.
-pub struct SampleApp {
-    file: Option<Arc<File>>,
-    file_len: u64,
-    ws: Arc<WsOptions>,
-}
-
-/// The contents of `/file`.
-pub const SAMPLE_FILE: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz\n";
-
-impl SampleApp {
-    pub fn new() -> SampleApp {
-        let file = tempfile_with(SAMPLE_FILE).map(Arc::new);
-        SampleApp {
-            file,
-            file_len: SAMPLE_FILE.len() as u64,
-            ws: Arc::new(WsOptions::default()),
-        }
-    }
-}
-
-impl Default for SampleApp {
-    fn default() -> SampleApp {
-        SampleApp::new()
-    }
-}
-
-/// An unlinked temporary file holding `data`.
-fn tempfile_with(data: &[u8]) -> Option<File> {
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!(
-        "glasshouse-sample-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .ok()?;
-    let _ = std::fs::remove_file(&path);
-    f.write_all(data).ok()?;
-    Some(f)
-}
-
-struct Chunks(u32);
-
-impl BodyStream for Chunks {
-    fn next_chunk(&mut self) -> Option<Vec<u8>> {
-        if self.0 == 0 {
-            return None;
-        }
-        self.0 -= 1;
-        Some(b"chunk\n".to_vec())
-    }
-}
-
-impl Handler for SampleApp {
-    fn route(&self, req: &Request<'_>) -> &'static str {
-        match req.path {
-            "/echo" => "/echo",
-            "/slow" => "/slow",
-            "/stream" => "/stream",
-            "/file" => "/file",
-            "/close" => "/close",
-            "/ws" => "/ws",
-            "/panic" => "/panic",
-            _ => "/*",
-        }
-    }
-
-    fn call(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Response {
-        let num = |key: &str| req.query_param(key).and_then(|v| v.parse::<u64>().ok());
-        match ctx.route {
-            "/echo" => Response::new(200, Body::Bytes(req.body.to_vec())),
-            "/slow" => Response::new(200, Body::Static(b"slept"))
-                .delayed(Duration::from_millis(num("ms").unwrap_or(100))),
-            "/stream" => {
-                let n = num("n").unwrap_or(3).min(1000) as u32;
-                Response::new(200, Body::Stream(Box::new(Chunks(n))))
-            }
-            "/file" => match &self.file {
-                Some(f) => Response::new(
-                    200,
-                    Body::File {
-                        file: f.clone(),
-                        offset: 0,
-                        len: self.file_len,
-                    },
-                ),
-                None => Response::error(500, "no sample file"),
-            },
-            "/close" => Response::new(200, Body::Static(b"bye")).close(),
-            "/ws" => Response::websocket(Box::new(EchoApp), self.ws.clone()),
-            "/panic" => panic!("sample handler panics on purpose"),
-            _ => Response::new(200, Body::Static(b"hello")),
-        }
-    }
 }

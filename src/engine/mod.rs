@@ -15,7 +15,9 @@
 //! - `respond`: answers to bytes (framing, `Connection`, refusals);
 //! - [`upgrade`]: the WebSocket opening handshake;
 //! - [`observe`]: the events telemetry gets;
-//! - [`memory`]: an in-memory transport, for tests and fuzzing.
+//! - [`memory`], [`sample`], [`invariants`]: an in-memory transport, a small
+//!   application and the properties every answer stream must have, for
+//!   table tests and fuzzing.
 //!
 //! Architecture invariant: imports neither `sys` nor `reactor` nor any
 //! transport; `http` and `ws` do not import it.
@@ -26,10 +28,12 @@ use crate::app::Handler;
 use crate::http::Limits;
 
 mod connection;
+pub mod invariants;
 pub mod memory;
 pub mod observe;
 mod output;
 mod respond;
+pub mod sample;
 pub mod upgrade;
 
 pub use connection::{Action, Connection, DrainOutcome};
