@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::service::static_files::{RootPolicy, DEFAULT_ROOT};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -30,9 +31,10 @@ pub struct Cli {
     #[arg(long, env = "GLASSHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: String,
 
-    /// Static files served under `/`.
-    #[arg(long, env = "GLASSHOUSE_ROOT", default_value = "frontend/dist")]
-    pub root: PathBuf,
+    /// Static files served under `/` [default: frontend/dist, which may be
+    /// missing until the frontend is built; a root given here must exist].
+    #[arg(long, env = "GLASSHOUSE_ROOT")]
+    pub root: Option<PathBuf>,
 
     /// Worker threads, each with its own epoll loop (default: number of CPUs).
     #[arg(long, env = "GLASSHOUSE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -126,6 +128,8 @@ pub enum Command {
 pub struct Config {
     pub listen: SocketAddr,
     pub root: PathBuf,
+    /// Whether the root may be missing: only when none was given.
+    pub root_policy: RootPolicy,
     pub workers: usize,
     pub accept_mode: AcceptMode,
     pub drain_timeout: Duration,
@@ -177,7 +181,15 @@ impl Cli {
         let urls = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
         Ok(Config {
             listen,
-            root: self.root.clone(),
+            root: self
+                .root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+            root_policy: if self.root.is_some() {
+                RootPolicy::Required
+            } else {
+                RootPolicy::MayBeMissing
+            },
             workers,
             accept_mode: self.accept_mode,
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
@@ -223,6 +235,13 @@ mod tests {
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.max_body, 1_048_576);
         assert!(c.root == std::path::Path::new("frontend/dist") && c.log_json);
+        assert_eq!(c.root_policy, RootPolicy::MayBeMissing);
+    }
+
+    #[test]
+    fn an_explicit_root_must_exist_even_when_it_names_the_default() {
+        let c = parse(&["--root", "frontend/dist"]).unwrap();
+        assert_eq!(c.root_policy, RootPolicy::Required);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod config;
 pub mod controller;
 pub mod engine;
 pub mod http;
+pub mod lifecycle;
 pub mod reactor;
 pub mod service;
 #[allow(unsafe_code)]

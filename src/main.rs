@@ -15,8 +15,9 @@ use glasshouse::app::HandlerFactory;
 use glasshouse::config::{AcceptMode, Cli, Command, Config};
 use glasshouse::controller::{self, Exit, Hooks};
 use glasshouse::http::Limits;
+use glasshouse::lifecycle::ServerState;
 use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig};
-use glasshouse::service::static_files::{RootPolicy, StaticFiles};
+use glasshouse::service::static_files::StaticFiles;
 use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
 use glasshouse::sys::socket::{ListenOptions, Listener};
@@ -123,7 +124,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         tracing::error!(thread = %thread, panic = %info, "panic");
     }));
     logging::set_access_log(config.access_log);
-    let files = StaticFiles::new(&config.root, RootPolicy::for_root(&config.root))
+    let files = StaticFiles::new(&config.root, config.root_policy)
         .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
     let listeners =
@@ -137,9 +138,10 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
     let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
+    let server_state = Arc::new(ServerState::default());
     let state = Arc::new(ServiceState {
         metrics: metrics.clone(),
-        draining: Default::default(),
+        lifecycle: server_state.clone(),
         links: Links {
             grafana: config.grafana_url.clone(),
             jaeger: config.jaeger_url.clone(),
@@ -159,7 +161,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         let state = state.clone();
         Arc::new(move |_worker| Box::new(App::new(state.clone(), files.for_worker())))
     };
-    let life = Arc::new(Lifecycle::new().map_err(|e| Fatal::Runtime(e.to_string()))?);
+    let life = Arc::new(Lifecycle::new(server_state).map_err(|e| Fatal::Runtime(e.to_string()))?);
     let reactor_cfg = Arc::new(ReactorConfig {
         engine: glasshouse::engine::Config {
             limits: Limits {
@@ -196,7 +198,6 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let mut hooks = MainHooks {
         reload,
         level: config.log_level.clone(),
-        state,
         metrics,
         shutdown: None,
     };
@@ -220,7 +221,6 @@ const TELEMETRY_FLUSH_ABRUPT: Duration = Duration::from_secs(1);
 struct MainHooks {
     reload: logging::LogReload,
     level: String,
-    state: Arc<ServiceState>,
     metrics: Arc<Metrics>,
     /// The `shutdown` span, from the signal to the end of the drain.
     shutdown: Option<ShutdownSpan>,
@@ -236,7 +236,6 @@ impl Hooks for MainHooks {
     }
 
     fn drain_started(&mut self, signal: Sig) {
-        self.state.draining.store(true, Ordering::Release);
         self.metrics.set_ready(false);
         let span = ShutdownSpan::start(signal.name());
         span.event("signal received", &[]);

@@ -67,7 +67,7 @@ fn panicking_handler_gets_500_and_the_worker_keeps_serving() {
     .unwrap();
     let addr = listener.local_addr().unwrap();
     let metrics = Metrics::new(1);
-    let life = Arc::new(Lifecycle::new().unwrap());
+    let life = Arc::new(Lifecycle::new(Default::default()).unwrap());
     let cfg = Arc::new(ReactorConfig {
         engine: glasshouse::engine::Config {
             limits: Limits::default(),

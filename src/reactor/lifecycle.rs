@@ -1,19 +1,15 @@
-//! Lifecycle state shared by the controller and the workers: running,
-//! draining, forced. The controller writes it and rings the workers' bells;
-//! workers read it once per wake-up.
+//! What the controller and the workers share about the lifecycle: the
+//! server's state (kept in [`crate::lifecycle::ServerState`]; the
+//! controller advances it and rings the workers' bells, workers read it
+//! once per wake-up), the counts of a drain, and the bell a worker rings
+//! when its loop ends.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
+use crate::lifecycle::ServerState;
+pub use crate::lifecycle::State;
 use crate::sys::eventfd::Bell;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Running,
-    /// Stop accepting, finish what was accepted, then exit.
-    Draining,
-    /// Close everything now.
-    Forced,
-}
 
 /// Counts of a drain, for the shutdown span and metrics.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,7 +23,7 @@ pub struct DrainReport {
 }
 
 pub struct Lifecycle {
-    state: AtomicU8,
+    state: Arc<ServerState>,
     /// Open connections across all workers, for `--max-connections`.
     pub open: AtomicUsize,
     /// Workers whose loop has ended.
@@ -44,9 +40,9 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    pub fn new() -> std::io::Result<Lifecycle> {
+    pub fn new(state: Arc<ServerState>) -> std::io::Result<Lifecycle> {
         Ok(Lifecycle {
-            state: AtomicU8::new(0),
+            state,
             open: AtomicUsize::new(0),
             workers_done: AtomicUsize::new(0),
             done_bell: Bell::new()?,
@@ -59,25 +55,12 @@ impl Lifecycle {
     }
 
     pub fn state(&self) -> State {
-        match self.state.load(Ordering::Acquire) {
-            0 => State::Running,
-            1 => State::Draining,
-            _ => State::Forced,
-        }
+        self.state.get()
     }
 
     /// Moves forward only: running → draining → forced.
     pub fn advance(&self, to: State) {
-        let v = match to {
-            State::Running => 0,
-            State::Draining => 1,
-            State::Forced => 2,
-        };
-        self.state.fetch_max(v, Ordering::AcqRel);
-    }
-
-    pub fn draining(&self) -> bool {
-        self.state() != State::Running
+        self.state.advance(to);
     }
 
     pub fn report(&self) -> DrainReport {

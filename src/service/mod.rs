@@ -9,9 +9,9 @@ mod live;
 mod router;
 pub mod static_files;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::lifecycle::ServerState;
 use crate::telemetry::Metrics;
 
 pub use router::App;
@@ -27,9 +27,9 @@ pub struct Links {
 /// State shared by every worker's application instance.
 pub struct ServiceState {
     pub metrics: Arc<Metrics>,
-    /// Set when a graceful drain begins: `/readyz` turns 503 and the stats
-    /// say "draining".
-    pub draining: AtomicBool,
+    /// The server's lifecycle: once a drain begins, `/readyz` turns 503
+    /// and the stats say "draining".
+    pub lifecycle: Arc<ServerState>,
     pub links: Links,
     /// Handshake and session settings for the WebSocket routes.
     pub ws: Arc<crate::ws::WsOptions>,
@@ -37,6 +37,6 @@ pub struct ServiceState {
 
 impl ServiceState {
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.lifecycle.is_draining()
     }
 }

@@ -34,46 +34,60 @@ fn get_only(req: &Request<'_>, f: impl FnOnce() -> Response) -> Response {
     }
 }
 
+/// One endpoint: how it answers, given the worker's application.
+type Endpoint = fn(&mut App, &Request<'_>, &mut Ctx) -> Response;
+
+/// The route table, the one list of exact paths: [`Handler::route`] names
+/// the route from it (for spans and metrics, before the handler runs) and
+/// [`Handler::call`] answers from the same entry. Anything else is a file.
+const ROUTES: &[(&str, Endpoint)] = &[
+    ("/healthz", |_, req, _| get_only(req, api::healthz)),
+    ("/readyz", |app, req, _| {
+        get_only(req, || api::readyz(app.state.is_draining()))
+    }),
+    ("/metrics", |app, req, _| {
+        get_only(req, || {
+            let m = &app.state.metrics;
+            let text = render_prometheus(m, &ProcessState::collect(m));
+            Response::new(200, crate::app::Body::Bytes(text.into_bytes()))
+                .header("Content-Type", PROMETHEUS_CONTENT_TYPE)
+        })
+    }),
+    ("/api/echo", |_, req, _| match req.method {
+        "POST" => api::echo(req),
+        _ => method_not_allowed("POST"),
+    }),
+    ("/api/stats", |app, req, _| {
+        get_only(req, || api::stats(&app.state))
+    }),
+    ("/api/config", |app, req, _| {
+        get_only(req, || api::config(&app.state))
+    }),
+    ("/api/slow", |_, req, _| get_only(req, || api::slow(req))),
+    ("/ws/echo", |app, _, _| {
+        Response::websocket(Box::new(crate::ws::EchoApp), app.state.ws.clone())
+    }),
+    ("/ws/stats", |app, _, _| {
+        Response::websocket(
+            Box::new(super::live::StatsApp::new(app.state.clone())),
+            app.state.ws.clone(),
+        )
+    }),
+];
+
+fn endpoint(path: &str) -> Option<&'static (&'static str, Endpoint)> {
+    ROUTES.iter().find(|(p, _)| *p == path)
+}
+
 impl Handler for App {
     fn route(&self, req: &Request<'_>) -> &'static str {
-        match req.path {
-            "/healthz" => "/healthz",
-            "/readyz" => "/readyz",
-            "/metrics" => "/metrics",
-            "/api/echo" => "/api/echo",
-            "/api/stats" => "/api/stats",
-            "/api/config" => "/api/config",
-            "/api/slow" => "/api/slow",
-            "/ws/echo" => "/ws/echo",
-            "/ws/stats" => "/ws/stats",
-            _ => STATIC,
-        }
+        endpoint(req.path).map_or(STATIC, |(p, _)| p)
     }
 
     fn call(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Response {
-        let state = &self.state;
-        match ctx.route {
-            "/healthz" => get_only(req, api::healthz),
-            "/readyz" => get_only(req, || api::readyz(ctx.draining || state.is_draining())),
-            "/metrics" => get_only(req, || {
-                let text =
-                    render_prometheus(&state.metrics, &ProcessState::collect(&state.metrics));
-                Response::new(200, crate::app::Body::Bytes(text.into_bytes()))
-                    .header("Content-Type", PROMETHEUS_CONTENT_TYPE)
-            }),
-            "/api/echo" => match req.method {
-                "POST" => api::echo(req),
-                _ => method_not_allowed("POST"),
-            },
-            "/api/stats" => get_only(req, || api::stats(state)),
-            "/api/config" => get_only(req, || api::config(state)),
-            "/api/slow" => get_only(req, || api::slow(req)),
-            "/ws/echo" => Response::websocket(Box::new(crate::ws::EchoApp), state.ws.clone()),
-            "/ws/stats" => Response::websocket(
-                Box::new(super::live::StatsApp::new(state.clone())),
-                state.ws.clone(),
-            ),
-            _ => self.files.serve(req, ctx.now),
+        match endpoint(ctx.route) {
+            Some((_, answer)) => answer(self, req, ctx),
+            None => self.files.serve(req, ctx.now),
         }
     }
 }

@@ -94,18 +94,6 @@ pub enum RootPolicy {
     MayBeMissing,
 }
 
-impl RootPolicy {
-    /// [`RootPolicy::MayBeMissing`] for [`DEFAULT_ROOT`], else
-    /// [`RootPolicy::Required`].
-    pub fn for_root(root: &Path) -> RootPolicy {
-        if root == Path::new(DEFAULT_ROOT) {
-            RootPolicy::MayBeMissing
-        } else {
-            RootPolicy::Required
-        }
-    }
-}
-
 /// The static-file service of one worker.
 #[derive(Debug)]
 pub struct StaticFiles {

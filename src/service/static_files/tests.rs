@@ -11,7 +11,7 @@ use super::cache::Limits;
 use super::encoding::{choose, Coding};
 use super::path::{clean, Clean};
 use super::range::{evaluate, Ranged};
-use super::{builtin, RootPolicy, StaticFiles, DEFAULT_ROOT};
+use super::{builtin, RootPolicy, StaticFiles};
 use crate::app::{Body, Header, Request, Response, Version};
 use crate::sys::fs::{Confinement, Kind, Root};
 
@@ -729,11 +729,6 @@ fn a_missing_root_is_an_error_unless_allowed() {
     fs::write(&file, b"").unwrap();
     let err = StaticFiles::new(&file, RootPolicy::MayBeMissing).unwrap_err();
     assert!(err.contains("file"), "{err}");
-    assert_eq!(
-        RootPolicy::for_root(Path::new(DEFAULT_ROOT)),
-        RootPolicy::MayBeMissing
-    );
-    assert_eq!(RootPolicy::for_root(&missing), RootPolicy::Required);
 }
 
 #[test]
