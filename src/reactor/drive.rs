@@ -33,6 +33,9 @@ impl Io {
                         c.stream.write(data)
                     };
                     match sent {
+                        // A stream socket never takes nothing from a
+                        // non-empty buffer; if it did, stop rather than spin.
+                        Ok(0) => return self.close(token, env),
                         Ok(n) => {
                             self.metrics.bytes_sent(n as u64);
                             c.engine.advance(env, n);
