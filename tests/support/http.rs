@@ -157,7 +157,6 @@ impl Client {
 
     pub fn read_response_opts(&mut self, head: bool, timeout: Duration) -> Option<Response> {
         let end = Instant::now() + timeout;
-        let mut chunk = [0u8; 16 * 1024];
         loop {
             if let Some((r, used)) = parse_response(&self.buf, head) {
                 // A body delimited by close is only complete at EOF.
@@ -166,21 +165,30 @@ impl Client {
                     return Some(r);
                 }
             }
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= end {
                 return None;
             }
-            self.stream.set_read_timeout(Some(left)).unwrap();
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => {
-                    // EOF: a close-delimited body is complete now.
-                    let parsed = parse_response(&self.buf, head);
-                    self.buf.clear();
-                    return parsed.map(|(r, _)| r);
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            if !matches!(self.fill(end), Ok(n) if n > 0) {
+                // EOF: a close-delimited body is complete now.
+                let parsed = parse_response(&self.buf, head);
+                self.buf.clear();
+                return parsed.map(|(r, _)| r);
             }
         }
+    }
+
+    /// One read into the buffer, waiting at most until `end`: the bytes
+    /// read (0 at EOF), or an error (`TimedOut` once `end` has passed).
+    pub(super) fn fill(&mut self, end: Instant) -> io::Result<usize> {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut chunk = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
     }
 
     /// Bytes received but not yet consumed as responses.
@@ -192,16 +200,9 @@ impl Client {
     /// after a `101`), read within `PATIENCE`.
     pub fn read_exact(&mut self, n: usize) -> io::Result<Vec<u8>> {
         let end = Instant::now() + PATIENCE;
-        let mut chunk = [0u8; 16 * 1024];
         while self.buf.len() < n {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ErrorKind::TimedOut.into());
-            }
-            self.stream.set_read_timeout(Some(left))?;
-            match self.stream.read(&mut chunk)? {
-                0 => return Err(ErrorKind::UnexpectedEof.into()),
-                got => self.buf.extend_from_slice(&chunk[..got]),
+            if self.fill(end)? == 0 {
+                return Err(ErrorKind::UnexpectedEof.into());
             }
         }
         Ok(self.buf.drain(..n).collect())

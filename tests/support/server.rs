@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -91,13 +91,7 @@ impl Builder {
     /// Starts the server and waits for its ready line; panics (with its
     /// stderr) if it exits or stays silent instead.
     pub fn start(self) -> Server {
-        let root = test_root();
-        let mut child = self
-            .command(root.path())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn glasshouse");
-        let pipe = child.stderr.take().expect("stderr pipe");
+        let (child, pipe, root) = self.spawn();
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let shared = Arc::clone(&stderr);
@@ -154,13 +148,7 @@ impl Builder {
     /// and subcommands). Returns the status and stderr; panics (after
     /// killing it) if it is still running after `timeout`.
     pub fn run_to_exit(self, timeout: Duration) -> (ExitStatus, String) {
-        let root = test_root();
-        let mut child = self
-            .command(root.path())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn glasshouse");
-        let mut pipe = child.stderr.take().expect("stderr pipe");
+        let (mut child, mut pipe, _root) = self.spawn();
         let reader = std::thread::spawn(move || {
             let mut s = Vec::new();
             let _ = pipe.read_to_end(&mut s);
@@ -179,6 +167,19 @@ impl Builder {
             std::thread::sleep(Duration::from_millis(20));
         };
         (status, reader.join().expect("stderr reader"))
+    }
+
+    /// Spawns the child with its stderr piped; the temporary root must
+    /// outlive it.
+    fn spawn(&self) -> (Child, ChildStderr, tempfile::TempDir) {
+        let root = test_root();
+        let mut child = self
+            .command(root.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn glasshouse");
+        let pipe = child.stderr.take().expect("stderr pipe");
+        (child, pipe, root)
     }
 
     fn gives(&self, flag: &str) -> bool {

@@ -2,7 +2,6 @@
 //! by the one client-side codec, `glasshouse::ws::client` (masked client
 //! frames, unmasked server frames; RFC 6455 §5).
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -57,21 +56,14 @@ pub fn ws_send(c: &mut Client, opcode: u8, payload: &[u8]) {
 /// within `PATIENCE`; panics on a frame no server may send (masked).
 pub fn ws_next(c: &mut Client) -> Option<ServerFrame> {
     let end = Instant::now() + PATIENCE;
-    let mut chunk = [0u8; 64 * 1024];
     loop {
         let (frames, _) = client::decode(&c.buf).unwrap_or_else(|e| panic!("server frame: {e}"));
         if let Some(f) = frames.into_iter().next() {
             c.buf.drain(..wire_len(&f));
             return Some(f);
         }
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if !matches!(c.fill(end), Ok(n) if n > 0) {
             return None;
-        }
-        c.stream.set_read_timeout(Some(left)).unwrap();
-        match c.stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => c.buf.extend_from_slice(&chunk[..n]),
         }
     }
 }
