@@ -6,10 +6,10 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::{run_to_exit, Client, TestServer, PATIENCE};
+use support::{run_to_exit, Client, Server, PATIENCE};
 
 /// Parses Prometheus text exposition into `series -> value`.
-fn scrape(server: &TestServer) -> BTreeMap<String, f64> {
+fn scrape(server: &Server) -> BTreeMap<String, f64> {
     let r = server.get("/metrics");
     assert_eq!(r.status, 200, "{r:?}");
     let ct = r.header("content-type").unwrap_or("");
@@ -36,7 +36,7 @@ fn sum_matching(m: &BTreeMap<String, f64>, prefix: &str, parts: &[&str]) -> f64 
 
 #[test]
 fn metrics_carry_the_contract_names() {
-    let server = TestServer::start(&["--max-connections", "2"]);
+    let server = Server::start(&["--max-connections", "2"]);
     let mut c = Client::connect(server.addr());
     for _ in 0..3 {
         assert_eq!(c.get("/healthz").status, 200);
@@ -107,7 +107,7 @@ fn metrics_carry_the_contract_names() {
 
 #[test]
 fn stats_and_config_follow_docs_api() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut held: Vec<Client> = (0..3).map(|_| Client::connect(server.addr())).collect();
     for c in &mut held {
         assert_eq!(c.get("/healthz").status, 200);
@@ -156,7 +156,7 @@ fn stats_and_config_follow_docs_api() {
 
 #[test]
 fn healthcheck_subcommand() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let url = format!("http://{}/healthz", server.addr());
     let (status, err) = run_to_exit(&["healthcheck", "--url", &url], PATIENCE);
     assert_eq!(status.code(), Some(0), "{err}");

@@ -3,79 +3,44 @@
 //! and counted, the accept loop keeps working, and service recovers once
 //! connections close.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+mod support;
+
+use std::io::Write;
 use std::time::Duration;
 
-fn request(stream: &mut TcpStream, path: &str) -> String {
-    let close = if path == "/metrics" {
-        "Connection: close\r\n"
-    } else {
-        ""
-    };
-    let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\n{close}\r\n");
-    let mut buf = [0u8; 8192];
-    match stream.read(&mut buf) {
-        Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-        Err(_) => String::new(),
-    }
-}
+use support::{parse_response, prom_value, send_raw, Client, Server};
 
 #[test]
 fn emfile_refuses_counts_and_recovers() {
-    let bin = env!("CARGO_BIN_EXE_glasshouse");
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 64 && exec {bin} --listen 127.0.0.1:0 --workers 1 --log-format json"
-        ))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut port = None;
-    for _ in 0..50 {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-            port = rest
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .map(|p| p.parse::<u16>().unwrap());
-            break;
-        }
-    }
-    let port = port.expect("ready line");
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stderr.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
+    let server = Server::builder()
+        .args(&["--workers", "1"])
+        .fd_limit(64)
+        .start();
 
     let mut held = Vec::new();
     let mut ok = 0;
     let mut refused = 0;
     for _ in 0..120 {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        let Ok(mut c) = Client::try_connect(server.addr()) else {
             refused += 1;
             continue;
         };
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let answer = request(&mut s, "/healthz");
-        if answer.starts_with("HTTP/1.1 200") {
-            ok += 1;
-            held.push(s);
-        } else {
-            assert!(
-                answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
-                "unexpected answer: {answer}"
-            );
-            refused += 1;
+        // A refused connection may be closed before the request is written.
+        let _ = c
+            .stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        match c.read_response_opts(false, Duration::from_secs(5)) {
+            Some(r) if r.status == 200 => {
+                ok += 1;
+                held.push(c);
+            }
+            answer => {
+                assert!(
+                    answer.as_ref().is_none_or(|r| r.status == 503),
+                    "unexpected answer: {answer:?}"
+                );
+                refused += 1;
+            }
         }
     }
     assert!(ok > 10, "some connections are served ({ok})");
@@ -86,36 +51,20 @@ fn emfile_refuses_counts_and_recovers() {
 
     // Free descriptors, then the server serves again and reports the refusals.
     held.clear();
-    let mut metrics = String::new();
+    let mut metrics = None;
     for _ in 0..50 {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let m = request(&mut s, "/metrics");
-            if m.starts_with("HTTP/1.1 200") {
-                metrics = m;
-                let mut rest = String::new();
-                let _ = s.read_to_string(&mut rest);
-                metrics.push_str(&rest);
-                break;
-            }
+        let raw = send_raw(
+            server.addr(),
+            b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        if let Some((r, _)) = parse_response(&raw, false).filter(|(r, _)| r.status == 200) {
+            metrics = Some(r);
+            break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        metrics.starts_with("HTTP/1.1 200"),
-        "service recovered: {metrics}"
-    );
-    let rejected: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("glasshouse_connections_rejected_total"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
+    let metrics = metrics.expect("service recovered: /metrics answers 200");
+    let rejected = prom_value(&metrics.text(), "glasshouse_connections_rejected_total")
         .expect("rejected counter exposed");
     assert!(rejected >= 1.0, "refusals counted: {rejected}");
-    stop(&mut child);
-}
-
-fn stop(child: &mut std::process::Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -2,8 +2,8 @@
 //! serving: the reactor is driven through the library with a handler that
 //! panics on one path, over real sockets.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use glasshouse::http::Limits;
 use glasshouse::reactor::{self, Lifecycle, ReactorConfig, State};
 use glasshouse::sys::socket::{ListenOptions, Listener};
 use glasshouse::telemetry::Metrics;
+use support::Client;
 
 struct Boom;
 
@@ -29,29 +30,6 @@ impl Handler for Boom {
             panic!("handler exploded on purpose");
         }
         Response::new(200, Body::Static(b"fine"))
-    }
-}
-
-fn get(stream: &mut TcpStream, path: &str) -> String {
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    // Read until the head and the Content-Length body are in.
-    loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed early");
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len: usize = text
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .map(|v| v.trim().parse().unwrap())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return text;
-            }
-        }
     }
 }
 
@@ -87,27 +65,28 @@ fn panicking_handler_gets_500_and_the_worker_keeps_serving() {
     )
     .unwrap();
 
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let boom = get(&mut conn, "/boom");
-    assert!(boom.starts_with("HTTP/1.1 500 "), "{boom}");
+    let mut conn = Client::connect(addr);
+    let boom = conn.get("/boom");
     assert!(
-        boom.contains(r#"{"error":"internal server error"}"#),
-        "{boom}"
+        (boom.version.as_str(), boom.status) == ("HTTP/1.1", 500),
+        "{boom:?}"
+    );
+    assert!(
+        boom.text().contains(r#"{"error":"internal server error"}"#),
+        "{boom:?}"
     );
     // Same connection, same worker: still serving.
-    let ok = get(&mut conn, "/ok");
+    let ok = conn.get("/ok");
     assert!(
-        ok.starts_with("HTTP/1.1 200 ") && ok.ends_with("fine"),
-        "{ok}"
+        (ok.version.as_str(), ok.status) == ("HTTP/1.1", 200) && ok.text().ends_with("fine"),
+        "{ok:?}"
     );
     // And a fresh connection too.
-    let mut other = TcpStream::connect(addr).unwrap();
-    other
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    assert!(get(&mut other, "/ok").starts_with("HTTP/1.1 200 "));
+    let other = Client::connect(addr).get("/ok");
+    assert!(
+        (other.version.as_str(), other.status) == ("HTTP/1.1", 200),
+        "{other:?}"
+    );
 
     life.advance(State::Forced);
     for w in workers {

@@ -10,13 +10,13 @@ use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use support::{
-    find, lossy, parse_all, parse_response, read_until_close, send_raw, Client, Response,
-    TestServer, PATIENCE,
+    find, lossy, parse_all, parse_response, read_until_close, send_raw, Client, Response, Server,
+    PATIENCE,
 };
 
 /// Sends `bytes` on a fresh connection and expects exactly one response with
 /// `status`, a JSON error body, `Connection: close`, and then the close.
-fn expect_refusal(server: &TestServer, bytes: &[u8], status: u16) -> Response {
+fn expect_refusal(server: &Server, bytes: &[u8], status: u16) -> Response {
     let raw = send_raw(server.addr(), bytes);
     let (rs, rest) = parse_all(&raw);
     assert_eq!(
@@ -41,7 +41,7 @@ fn expect_refusal(server: &TestServer, bytes: &[u8], status: u16) -> Response {
 
 /// Same as [`expect_refusal`] but without half-closing first: the server
 /// must close on its own after the answer.
-fn expect_refusal_and_close(server: &TestServer, bytes: &[u8], status: u16) -> Response {
+fn expect_refusal_and_close(server: &Server, bytes: &[u8], status: u16) -> Response {
     let mut c = Client::connect(server.addr());
     c.send(bytes);
     let r = c
@@ -59,7 +59,7 @@ fn expect_refusal_and_close(server: &TestServer, bytes: &[u8], status: u16) -> R
 
 #[test]
 fn keep_alive_serves_two_requests_on_one_connection() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     for _ in 0..2 {
         let r = c.get("/healthz");
@@ -82,7 +82,7 @@ fn keep_alive_serves_two_requests_on_one_connection() {
 
 #[test]
 fn pipelined_requests_are_answered_in_order() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut batch = Vec::new();
     let mut expect: Vec<(u16, Option<String>)> = Vec::new();
     for i in 0..10 {
@@ -133,7 +133,7 @@ fn pipelined_requests_are_answered_in_order() {
 
 #[test]
 fn http10_without_keep_alive_closes() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     c.send(b"GET /healthz HTTP/1.0\r\n\r\n");
     let r = c.read_response().expect("response");
@@ -148,7 +148,7 @@ fn http10_without_keep_alive_closes() {
 
 #[test]
 fn http10_keep_alive_is_echoed_and_honoured() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     for _ in 0..2 {
         let r = c.request(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -164,7 +164,7 @@ fn http10_keep_alive_is_echoed_and_honoured() {
 
 #[test]
 fn absolute_form_target_is_served() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let raw = send_raw(
         server.addr(),
         b"GET http://example.com/healthz HTTP/1.1\r\nHost: example.com\r\n\r\n",
@@ -176,7 +176,7 @@ fn absolute_form_target_is_served() {
 
 #[test]
 fn host_header_rules() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
     expect_refusal_and_close(&server, b"GET /healthz HTTP/1.1\r\n\r\n", 400);
     expect_refusal_and_close(
@@ -191,7 +191,7 @@ fn host_header_rules() {
 
 #[test]
 fn framing_ambiguities_are_refused() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     // obs-fold (RFC 9112 §5.2): a server must reject or replace; we reject.
     expect_refusal(
         &server,
@@ -229,7 +229,7 @@ fn framing_ambiguities_are_refused() {
 
 #[test]
 fn chunked_body_to_echo() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     let r = c.request(
         b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -246,7 +246,7 @@ fn chunked_body_to_echo() {
 
 #[test]
 fn expect_100_continue() {
-    let server = TestServer::start(&["--max-body", "1000"]);
+    let server = Server::start(&["--max-body", "1000"]);
     let mut c = Client::connect(server.addr());
     c.send(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 8\r\nExpect: 100-continue\r\n\r\n");
     let interim = c.read_response().expect("interim response");
@@ -267,7 +267,7 @@ fn expect_100_continue() {
 
 #[test]
 fn size_limits() {
-    let server = TestServer::start(&["--max-body", "1024"]);
+    let server = Server::start(&["--max-body", "1024"]);
     // 414: a target longer than 8 KiB.
     let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9 * 1024));
     expect_refusal(&server, long.as_bytes(), 414);
@@ -300,7 +300,7 @@ fn size_limits() {
 
 #[test]
 fn head_has_length_but_no_body() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     // HEAD then GET in one write: if HEAD carried a body, the GET's
     // response would not parse where it should.
@@ -316,7 +316,7 @@ fn head_has_length_but_no_body() {
 
 #[test]
 fn api_errors_are_json() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     c.get("/no/such/thing.txt").assert_json_error(404);
     // 405 with Allow (RFC 9110 §15.5.6).
@@ -341,7 +341,7 @@ fn api_errors_are_json() {
 
 #[test]
 fn slow_endpoint() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     let r = c.get("/api/slow?ms=200");
     assert_eq!(r.status, 200, "{r:?}");
@@ -366,7 +366,7 @@ fn slow_endpoint() {
 
 #[test]
 fn header_timeout_answers_408() {
-    let server = TestServer::start(&["--header-timeout", "1"]);
+    let server = Server::start(&["--header-timeout", "1"]);
     let mut c = Client::connect(server.addr());
     c.send(b"GET /healthz HTTP/1.1\r\nHost: a\r\n");
     let r = c.read_response().expect("408 after the head timeout");
@@ -378,7 +378,7 @@ fn header_timeout_answers_408() {
 
 #[test]
 fn idle_timeout_closes_keep_alive_connection() {
-    let server = TestServer::start(&["--idle-timeout", "1"]);
+    let server = Server::start(&["--idle-timeout", "1"]);
     let mut c = Client::connect(server.addr());
     assert_eq!(c.get("/healthz").status, 200);
     let started = Instant::now();
@@ -392,7 +392,7 @@ fn idle_timeout_closes_keep_alive_connection() {
 
 #[test]
 fn malformed_request_does_not_affect_other_connections() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut good = Client::connect(server.addr());
     assert_eq!(good.get("/healthz").status, 200);
     // Half of a request on a third connection, left pending.
@@ -416,7 +416,7 @@ fn malformed_request_does_not_affect_other_connections() {
 
 #[test]
 fn max_connections_refuses_the_extra_one_and_recovers() {
-    let server = TestServer::start(&["--max-connections", "3"]);
+    let server = Server::start(&["--max-connections", "3"]);
     let mut held: Vec<Client> = (0..3)
         .map(|_| {
             let mut c = Client::connect(server.addr());
@@ -463,7 +463,7 @@ fn max_connections_refuses_the_extra_one_and_recovers() {
 #[test]
 fn head_of_request_split_across_writes() {
     // Edge-triggered reads must not lose bytes that arrive in pieces.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     let req = b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"k\":\"vvv\"}";
     for piece in req.chunks(7) {
@@ -479,7 +479,7 @@ fn head_of_request_split_across_writes() {
 #[test]
 fn byte_at_a_time_pipeline() {
     // Every read boundary inside heads, chunk sizes and bodies.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let batch = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n\
 POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n\
 POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\n[3 ]\
@@ -503,7 +503,7 @@ GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
 fn many_pipelined_requests_with_a_late_reader() {
     // 500 requests written before reading anything: the server must apply
     // back-pressure rather than lose or reorder answers.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     server.add_file("k.txt", &vec![b'k'; 8 * 1024]);
     let mut batch = Vec::new();
     for i in 0..500 {
@@ -541,7 +541,7 @@ fn many_pipelined_requests_with_a_late_reader() {
 
 #[test]
 fn large_file_to_a_slow_reader_arrives_intact() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     server.add_file("big.bin", &data);
     let mut c = Client::connect(server.addr());
@@ -558,7 +558,7 @@ fn large_file_to_a_slow_reader_arrives_intact() {
 
 #[test]
 fn connection_close_is_honoured() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     // The request after `Connection: close` must not be answered.
     c.send(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -569,7 +569,7 @@ fn connection_close_is_honoured() {
 
 #[test]
 fn more_framing_refusals() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let post = "POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n";
     for (extra, body, status) in [
         (
@@ -617,7 +617,7 @@ fn more_framing_refusals() {
 #[test]
 fn leading_empty_lines_are_ignored() {
     // RFC 9112 §2.2: at least one empty line before a request-line is ignored.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let raw = send_raw(
         server.addr(),
         b"\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -629,7 +629,7 @@ fn leading_empty_lines_are_ignored() {
 
 #[test]
 fn half_closed_client_still_gets_its_answers() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let raw = send_raw(
         server.addr(),
         b"GET /api/slow?ms=300 HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -642,7 +642,7 @@ fn half_closed_client_still_gets_its_answers() {
 #[test]
 fn slow_response_outlives_the_idle_timeout() {
     // The idle timeout is for connections without a request in progress.
-    let server = TestServer::start(&["--idle-timeout", "1", "--header-timeout", "1"]);
+    let server = Server::start(&["--idle-timeout", "1", "--header-timeout", "1"]);
     let mut c = Client::connect(server.addr());
     let r = c.get("/api/slow?ms=2500");
     assert_eq!(r.status, 200, "{r:?}");
@@ -650,7 +650,7 @@ fn slow_response_outlives_the_idle_timeout() {
 
 #[test]
 fn silent_connection_is_closed_without_an_answer() {
-    let server = TestServer::start(&["--header-timeout", "1"]);
+    let server = Server::start(&["--header-timeout", "1"]);
     let mut c = Client::connect(server.addr());
     let (bytes, closed) = read_until_close(&mut c.stream, PATIENCE);
     assert!(closed, "a connection that never speaks is closed");
@@ -659,7 +659,7 @@ fn silent_connection_is_closed_without_an_answer() {
 
 #[test]
 fn static_files_stay_inside_the_root() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let outside = server
         .root()
         .parent()
@@ -698,7 +698,7 @@ fn static_files_stay_inside_the_root() {
 
 #[test]
 fn static_file_validators_and_ranges() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     let r = c.get("/digits.txt");
     assert_eq!(r.status, 200, "{r:?}");
@@ -741,7 +741,7 @@ fn static_file_validators_and_ranges() {
 
 #[test]
 fn many_concurrent_connections() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let addr = server.addr();
     let threads: Vec<_> = (0..8)
         .map(|t| {
@@ -774,7 +774,7 @@ fn json_of_len(n: usize) -> String {
 
 #[test]
 fn limits_are_exact() {
-    let server = TestServer::start(&["--max-body", "1024"]);
+    let server = Server::start(&["--max-body", "1024"]);
     let mut c = Client::connect(server.addr());
     // Body: exactly --max-body is accepted (declared and chunked).
     let body = json_of_len(1024);
@@ -811,7 +811,7 @@ fn limits_are_exact() {
 
 #[test]
 fn pipeline_mixing_large_files_and_small_answers() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let big: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 241) as u8).collect();
     server.add_file("big.bin", &big);
     let mut c = Client::connect(server.addr());
@@ -844,7 +844,7 @@ GET /digits%2Etxt HTTP/1.1\r\nHost: a\r\n\r\n",
 
 #[test]
 fn http10_keep_alive_with_files_and_bodies() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let big = vec![b'z'; 300 * 1024];
     server.add_file("z.bin", &big);
     let mut c = Client::connect(server.addr());
@@ -864,7 +864,7 @@ fn http10_keep_alive_with_files_and_bodies() {
 
 #[test]
 fn header_timeout_applies_to_later_requests_and_trickled_heads() {
-    let server = TestServer::start(&["--header-timeout", "1", "--idle-timeout", "30"]);
+    let server = Server::start(&["--header-timeout", "1", "--idle-timeout", "30"]);
     // The second request on a kept-alive connection has the same guard.
     let mut c = Client::connect(server.addr());
     assert_eq!(c.get("/healthz").status, 200);
@@ -899,7 +899,7 @@ fn header_timeout_applies_to_later_requests_and_trickled_heads() {
 #[test]
 fn slow_but_progressing_body_is_accepted() {
     // The head timeout guards heads; a body that keeps arriving is fine.
-    let server = TestServer::start(&["--header-timeout", "1"]);
+    let server = Server::start(&["--header-timeout", "1"]);
     let mut c = Client::connect(server.addr());
     c.send(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n");
     for piece in [&b"[1,"[..], b"2,", b"3,", b"4,", b"5,", b"6]"] {
@@ -916,7 +916,7 @@ fn slow_but_progressing_body_is_accepted() {
 
 #[test]
 fn websocket_paths_and_upgrades() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     // Plain GET on a WebSocket endpoint: 426 Upgrade Required.
     let r = c.get("/ws/echo");
@@ -968,7 +968,7 @@ fn reset(stream: std::net::TcpStream) {
     drop(stream);
 }
 
-fn connections_open(server: &TestServer) -> u64 {
+fn connections_open(server: &Server) -> u64 {
     server.get("/api/stats").json()["connections_open"]
         .as_u64()
         .unwrap_or(u64::MAX)
@@ -978,7 +978,7 @@ fn connections_open(server: &TestServer) -> u64 {
 fn abandoned_connections_are_all_released() {
     // Every way a client can leave: reset mid-head, reset mid-body, reset
     // while a slow answer is held back, close mid-file, refusal, timeout.
-    let server = TestServer::start(&["--header-timeout", "1", "--max-connections", "50"]);
+    let server = Server::start(&["--header-timeout", "1", "--max-connections", "50"]);
     server.add_file("big.bin", &vec![b'b'; 2 << 20]);
     let mut kept = Vec::new();
     for round in 0..5 {
@@ -1042,7 +1042,7 @@ fn a_client_that_never_reads_cannot_grow_the_server() {
     // Pipelined requests for a 1 MiB file, never reading the answers: the
     // server must stop reading (back-pressure) instead of buffering
     // answers or requests without bound.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     server.add_file("big.bin", &vec![b'b'; 1 << 20]);
     let before = rss_kib(server.pid());
     let c = Client::connect(server.addr());
@@ -1072,7 +1072,7 @@ fn a_client_that_never_reads_cannot_grow_the_server() {
 
 #[test]
 fn api_edges() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(server.addr());
     for ct in [
         "application/json; charset=utf-8",
@@ -1111,7 +1111,7 @@ fn api_edges() {
 fn refusal_behind_pipelined_answers_comes_after_them() {
     // The answers owed before a malformed request are sent in full and in
     // order, then the refusal, then the close.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let big: Vec<u8> = (0..2 * 1024 * 1024u32).map(|i| (i % 239) as u8).collect();
     server.add_file("big.bin", &big);
     let mut c = Client::connect(server.addr());
@@ -1142,7 +1142,7 @@ fn refusal_is_not_lost_to_a_reset_while_the_client_keeps_sending() {
     // 413 on the declared length while the client is still writing a
     // 4 MiB body: the server must let the answer reach the client (lingering
     // close) rather than reset the connection with unread input.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     for _ in 0..3 {
         let mut c = Client::connect(server.addr());
         c.send(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 4194304\r\n\r\n");
@@ -1171,7 +1171,7 @@ fn bare_lf_inside_the_head_is_refused() {
     // reads as one field value (request smuggling, RFC 9112 §11.2). Our own
     // rule (src/http/head.rs: refuse every framing ambiguity) and llhttp
     // refuse it; we answer both requests: 200 for `/`, 404 for `/admin`.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     expect_refusal(
         &server,
         b"GET / HTTP/1.1\r\nHost: localhost\r\nDummy: x\nContent-Length: 23\r\n\r\n\
@@ -1191,7 +1191,7 @@ fn malformed_chunk_size_lines_are_refused() {
     // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ).
     // Whitespace or text after the size without `;`, and `;` without a
     // name, are invalid (llhttp refuses all three in strict mode).
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let head = "POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     let mut accepted = Vec::new();
     for body in [
@@ -1221,7 +1221,7 @@ fn malformed_trailer_lines_are_refused() {
     // field-name ":" OWS field-value OWS. Trailers are discarded, but lines
     // that are not field lines are still a malformed message (llhttp and
     // our own head parser refuse the same bytes in a head).
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let head = "POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n";
     let mut accepted = Vec::new();
     for trailer in ["Bad Trailer: x\r\n\r\n", ": x\r\n\r\n", "no colon\r\n\r\n"] {
@@ -1242,7 +1242,7 @@ fn malformed_trailer_lines_are_refused() {
 fn non_ascii_request_target_is_refused() {
     // RFC 9112 §3.2 / RFC 3986 §2: a request-target is ASCII; raw UTF-8
     // bytes make the request-line invalid, which SHOULD get 400 (RFC 9112 §3).
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     expect_refusal(
         &server,
         "GET /δ¶/δt/pope?q=1 HTTP/1.1\r\nHost: github.com\r\n\r\n".as_bytes(),

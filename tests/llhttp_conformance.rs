@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{lossy, parse_response, send_raw_opts, TestServer};
+use support::{lossy, parse_response, send_raw_opts, Server};
 
 fn vectors_dir() -> PathBuf {
     Path::new(concat!(
@@ -300,7 +300,7 @@ fn methods(log: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn our_outcome(server: &TestServer, input: &[u8], methods: &[String]) -> (Ours, String) {
+fn our_outcome(server: &Server, input: &[u8], methods: &[String]) -> (Ours, String) {
     let (raw, closed) = send_raw_opts(server.addr(), input, true, Duration::from_secs(5));
     let mut at = 0;
     let mut answered = 0;
@@ -437,7 +437,7 @@ fn llhttp_request_vectors() {
         dir.display()
     );
     let expectations = load_expectations();
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
 
     let mut agree = 0;
     let mut agree_by_close = 0;

@@ -12,8 +12,7 @@
 
 #[path = "support/otlp_receiver.rs"]
 mod otlp_receiver;
-#[path = "support/server.rs"]
-mod server;
+mod support;
 
 use std::collections::BTreeSet;
 use std::net::TcpStream;
@@ -25,7 +24,7 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp_receiver::{any_text, attr, hex, OtlpReceiver, Received};
-use server::{prom_value, Client, Response, Server};
+use support::{prom_value, ws_frame, Client, Response, Server, PATIENCE, WS_KEY};
 
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT: &str = "b7ad6b7169203331";
@@ -46,9 +45,9 @@ fn start(receiver: &OtlpReceiver, extra: &[&str]) -> Server {
     let endpoint = receiver.endpoint();
     let mut args = vec!["--workers", "2"];
     args.extend_from_slice(extra);
-    Server::start(
-        &args,
-        &[
+    Server::builder()
+        .args(&args)
+        .envs(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
@@ -57,8 +56,8 @@ fn start(receiver: &OtlpReceiver, extra: &[&str]) -> Server {
                 "OTEL_RESOURCE_ATTRIBUTES",
                 "deployment.environment.name=e2e",
             ),
-        ],
-    )
+        ])
+        .start()
 }
 
 fn names(spans: &[Span]) -> Vec<String> {
@@ -75,34 +74,14 @@ fn status_code(s: &Span) -> i32 {
     s.status.as_ref().map_or(0, |st| st.code)
 }
 
-/// Stops the server with SIGTERM and asserts a graceful exit (0).
-fn stop(mut server: Server) -> Vec<String> {
-    server.signal(libc::SIGTERM);
-    let status = server.wait_exit(EXIT_WAIT);
-    let lines = server.all_stderr(Duration::from_secs(5));
-    let status = status.unwrap_or_else(|| {
-        panic!(
-            "no exit {EXIT_WAIT:?} after SIGTERM; stderr:\n{}",
-            lines.join("\n")
-        )
-    });
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "exit status after SIGTERM; stderr:\n{}",
-        lines.join("\n")
-    );
-    lines
-}
-
 #[test]
 fn a_request_span_continues_the_callers_trace() {
     let receiver = OtlpReceiver::start();
     let server = start(&receiver, &[]);
-    let mut client = Client::connect(server.addr()).expect("connect");
+    let mut client = Client::connect(server.addr());
     let traceparent = format!("00-{TRACE}-{PARENT}-01");
     let resp = client
-        .get(
+        .get_with(
             "/api/stats",
             &[
                 ("traceparent", &traceparent),
@@ -157,7 +136,7 @@ fn a_request_span_continues_the_callers_trace() {
     );
 
     // Without a traceparent: a new trace, still a traceresponse.
-    let resp = client.get("/healthz", &[]).expect("GET /healthz");
+    let resp = client.get("/healthz");
     assert_eq!(resp.status, 200);
     let tr = resp
         .header("traceresponse")
@@ -174,7 +153,7 @@ fn a_request_span_continues_the_callers_trace() {
 
     // An invalid traceparent is ignored: a new root span.
     let resp = client
-        .get(
+        .get_with(
             "/api/stats",
             &[(
                 "traceparent",
@@ -208,7 +187,7 @@ fn a_request_span_continues_the_callers_trace() {
         Some(server.pid().to_string())
     );
     receiver.with(|r| assert!(r.errors.is_empty(), "undecodable: {:?}", r.errors));
-    stop(server);
+    server.stop(EXIT_WAIT);
 }
 
 /// A 5xx without a test-only route: `/readyz` answers 503 once draining.
@@ -220,12 +199,10 @@ fn a_5xx_span_has_error_status() {
     let receiver = OtlpReceiver::start();
     let server = start(&receiver, &[]);
     let addr = server.addr();
-    let mut client = Client::connect(addr).expect("connect");
+    let mut client = Client::connect(addr);
     // Make sure the connection is accepted and served before the signal.
-    assert_eq!(client.get("/healthz", &[]).expect("healthz").status, 200);
-    client
-        .send_raw(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        .expect("half a head");
+    assert_eq!(client.get("/healthz").status, 200);
+    client.send(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     server.signal(libc::SIGTERM);
     // The drain has begun once nothing accepts any more (bounded).
     let end = Instant::now() + EXPORT_WAIT;
@@ -233,15 +210,13 @@ fn a_5xx_span_has_error_status() {
         assert!(Instant::now() < end, "the listeners never closed");
         std::thread::sleep(Duration::from_millis(20));
     }
-    client
-        .send_raw(b"traceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\n\r\n")
-        .expect("rest of the head");
+    client.send(b"traceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\n\r\n");
     let resp = client.read_response().expect("an answer to /readyz");
     assert_eq!(resp.status, 503, "{}", resp.text());
     assert!(resp.closes(), "Connection: close while draining");
     drop(client);
     let mut server = server;
-    let status = server.wait_exit(EXIT_WAIT).expect("exit after SIGTERM");
+    let status = server.wait_exit(EXIT_WAIT);
     assert_eq!(status.code(), Some(0));
 
     // Flushed before exit: no waiting needed now.
@@ -292,15 +267,14 @@ fn duration_count(r: &Received, route: &str) -> Option<u64> {
 fn metrics_arrive_with_contract_names_and_on_the_metrics_page() {
     let receiver = OtlpReceiver::start();
     let server = start(&receiver, &[]);
-    let mut client = Client::connect(server.addr()).expect("connect");
+    let mut client = Client::connect(server.addr());
     for _ in 0..3 {
-        assert_eq!(client.get("/api/stats", &[]).expect("stats").status, 200);
+        assert_eq!(client.get("/api/stats").status, 200);
     }
-    assert_eq!(client.get("/healthz", &[]).expect("healthz").status, 200);
+    assert_eq!(client.get("/healthz").status, 200);
     // A protocol refusal: counted with no route.
-    let mut bad = Client::connect(server.addr()).expect("connect");
-    bad.send_raw(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n")
-        .expect("send");
+    let mut bad = Client::connect(server.addr());
+    bad.send(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n");
     assert_eq!(bad.read_response().expect("505").status, 505);
 
     // OTLP: the histogram with its attributes, once it counts our requests.
@@ -412,7 +386,7 @@ fn metrics_arrive_with_contract_names_and_on_the_metrics_page() {
         text.contains("glasshouse_websocket_messages_total{direction=\"received\"}"),
         "websocket messages by direction:\n{text}"
     );
-    stop(server);
+    server.stop(EXIT_WAIT);
 }
 
 #[test]
@@ -420,9 +394,9 @@ fn log_records_arrive_with_the_requests_trace_id() {
     let receiver = OtlpReceiver::start();
     let server = start(&receiver, &["--access-log"]);
     let trace = "5b8aa5a2d2c872e8321cf37308d69df2";
-    let mut client = Client::connect(server.addr()).expect("connect");
+    let mut client = Client::connect(server.addr());
     let resp = client
-        .get(
+        .get_with(
             "/api/stats",
             &[("traceparent", &format!("00-{trace}-051581bf3cb55c13-01"))],
         )
@@ -488,7 +462,7 @@ fn log_records_arrive_with_the_requests_trace_id() {
         .find(|v| v["target"] == "glasshouse::access" && v["trace_id"] == trace)
         .expect("the access line on stderr with the trace id");
     assert_eq!(line["span_id"].as_str(), Some(hex(&span.span_id).as_str()));
-    stop(server);
+    server.stop(EXIT_WAIT);
 }
 
 /// Result of one client of the load.
@@ -510,9 +484,9 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
     // Slow requests in flight, each on its own connection.
     let slow: Vec<_> = (0..SLOW)
         .map(|i| {
-            let mut c = Client::connect(addr).expect("connect");
+            let mut c = Client::connect(addr);
             let tp = format!("00-{:032x}-{:016x}-01", 0xabc0 + i, 0x10 + i);
-            std::thread::spawn(move || c.get("/api/slow?ms=1000", &[("traceparent", &tp)]))
+            std::thread::spawn(move || c.get_with("/api/slow?ms=1000", &[("traceparent", &tp)]))
         })
         .collect();
     // A stream of quick requests on keep-alive connections, until the drain
@@ -527,7 +501,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
                     closing: 0,
                     error: None,
                 };
-                let mut c = match Client::connect(addr) {
+                let mut c = match Client::try_connect(addr) {
                     Ok(c) => c,
                     Err(e) => {
                         out.error = Some(e.to_string());
@@ -538,7 +512,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
                     if stop_quick.load(Ordering::Relaxed) {
                         break;
                     }
-                    match c.get("/healthz", &[]) {
+                    match c.get_with("/healthz", &[]) {
                         Ok(r) => {
                             let closes = r.closes();
                             out.statuses.push(r.status);
@@ -576,8 +550,7 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
     server.signal(libc::SIGTERM);
     let status = server.wait_exit(EXIT_WAIT);
     stop_quick.store(true, Ordering::Relaxed);
-    let stderr = server.all_stderr(Duration::from_secs(5));
-    let status = status.unwrap_or_else(|| panic!("no exit; stderr:\n{}", stderr.join("\n")));
+    let stderr = server.stderr_lines();
     assert_eq!(status.code(), Some(0), "stderr:\n{}", stderr.join("\n"));
 
     for (i, t) in slow.into_iter().enumerate() {
@@ -717,28 +690,18 @@ fn sigterm_under_load_flushes_everything_before_exit_0() {
     });
 }
 
-/// A masked client frame (RFC 6455 §5.2) with a fixed mask.
-fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
 /// Opens `/ws/echo` with a `traceparent` in `trace` (parent span
 /// `00f067aa0ba902b7`); returns the connection and the 101.
 fn upgrade_with_trace(server: &Server, trace: &str) -> (Client, Response) {
-    let mut c = Client::connect(server.addr()).expect("connect");
+    let mut c = Client::connect(server.addr());
     let tp = format!("00-{trace}-00f067aa0ba902b7-01");
     let r = c
-        .get(
+        .get_with(
             "/ws/echo",
             &[
                 ("Upgrade", "websocket"),
                 ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("Sec-WebSocket-Key", WS_KEY),
                 ("Sec-WebSocket-Version", "13"),
                 ("traceparent", &tp),
             ],
@@ -759,7 +722,7 @@ fn a_websocket_session_span_is_a_child_of_the_upgrade() {
         "traceresponse on the 101"
     );
     for msg in [&b"hello"[..], b"again"] {
-        c.send_raw(&ws_frame(0x1, msg)).expect("text frame");
+        c.send(&ws_frame(0x1, msg));
         let head = c.read_exact(2).expect("echo head");
         assert_eq!(head, [0x81, msg.len() as u8], "unmasked text frame");
         assert_eq!(c.read_exact(msg.len()).expect("echo payload"), msg);
@@ -776,11 +739,10 @@ fn a_websocket_session_span_is_a_child_of_the_upgrade() {
         assert!(Instant::now() < end, "messages never counted");
         std::thread::sleep(Duration::from_millis(20));
     }
-    c.send_raw(&ws_frame(0x8, &1000u16.to_be_bytes()))
-        .expect("close frame");
+    c.send(&ws_frame(0x8, &1000u16.to_be_bytes()));
     let close = c.read_exact(4).expect("close reply");
     assert_eq!(close, [0x88, 2, 0x03, 0xe8], "close 1000 echoed");
-    let _ = c.read_to_eof();
+    let _ = c.until_close(PATIENCE);
 
     let (up, ws) = receiver
         .wait_for(EXPORT_WAIT, |r| {
@@ -814,7 +776,7 @@ fn a_websocket_session_span_is_a_child_of_the_upgrade() {
             ws.attributes
         );
     }
-    stop(server);
+    server.stop(EXIT_WAIT);
 }
 
 #[test]
@@ -823,9 +785,9 @@ fn unsampled_requests_export_no_span_and_offer_no_traceresponse() {
     let receiver = OtlpReceiver::start();
     let mut server = start(&receiver, &[]);
     let unsampled = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    let mut c = Client::connect(server.addr()).expect("connect");
+    let mut c = Client::connect(server.addr());
     let r = c
-        .get(
+        .get_with(
             "/api/stats",
             &[(
                 "traceparent",
@@ -835,11 +797,11 @@ fn unsampled_requests_export_no_span_and_offer_no_traceresponse() {
         .expect("GET");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("traceresponse"), None, "nothing recorded");
-    let r = c.get("/healthz", &[]).expect("GET");
+    let r = c.get("/healthz");
     assert!(r.header("traceresponse").is_some(), "a sampled one does");
     drop(c);
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     receiver.with(|r| {
         let spans = r.spans();
         assert!(spans.iter().any(|s| s.name == "GET /healthz"));
@@ -854,19 +816,19 @@ fn unsampled_requests_export_no_span_and_offer_no_traceresponse() {
     // A sampler that records nothing: still serving, metrics still exported.
     let receiver = OtlpReceiver::start();
     let endpoint = receiver.endpoint();
-    let mut server = Server::start(
-        &["--workers", "2"],
-        &[
+    let mut server = Server::builder()
+        .args(&["--workers", "2"])
+        .envs(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_TRACES_SAMPLER", "always_off"),
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
-        ],
-    );
-    let mut c = Client::connect(server.addr()).expect("connect");
+        ])
+        .start();
+    let mut c = Client::connect(server.addr());
     for _ in 0..3 {
         let r = c
-            .get(
+            .get_with(
                 "/api/stats",
                 &[("traceparent", &format!("00-{TRACE}-{PARENT}-01"))],
             )
@@ -876,7 +838,7 @@ fn unsampled_requests_export_no_span_and_offer_no_traceresponse() {
     }
     drop(c);
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     receiver.with(|r| {
         let spans = r.spans();
         assert!(spans.is_empty(), "always_off exported {:?}", names(&spans));
@@ -890,12 +852,12 @@ fn slow_in_flight(
     server: &Server,
     n: usize,
     ms: u64,
-) -> Vec<std::thread::JoinHandle<std::io::Result<server::Response>>> {
+) -> Vec<std::thread::JoinHandle<std::io::Result<Response>>> {
     let handles = (0..n)
         .map(|_| {
-            let mut c = Client::connect(server.addr()).expect("connect");
+            let mut c = Client::connect(server.addr());
             let path = format!("/api/slow?ms={ms}");
-            std::thread::spawn(move || c.get(&path, &[]))
+            std::thread::spawn(move || c.get_with(&path, &[]))
         })
         .collect();
     let end = Instant::now() + EXPORT_WAIT;
@@ -932,9 +894,7 @@ fn a_drain_that_hits_its_deadline_is_an_error_span_and_still_exits_0() {
     let mut server = start(&receiver, &["--drain-timeout", "1"]);
     let slow = slow_in_flight(&server, 1, 60_000);
     server.signal(libc::SIGTERM);
-    let status = server
-        .wait_exit(EXIT_WAIT)
-        .expect("exit after the deadline");
+    let status = server.wait_exit(EXIT_WAIT);
     assert_eq!(
         status.code(),
         Some(0),
@@ -974,9 +934,7 @@ fn a_second_sigterm_stops_at_once_flushes_and_exits_1() {
     server.signal(libc::SIGTERM);
     wait_listeners_closed(addr);
     server.signal(libc::SIGTERM);
-    let status = server
-        .wait_exit(EXIT_WAIT)
-        .expect("exit after the second SIGTERM");
+    let status = server.wait_exit(EXIT_WAIT);
     assert_eq!(status.code(), Some(1), "contract: a second signal exits 1");
     for t in slow {
         assert!(
@@ -1013,19 +971,19 @@ fn the_exit_flush_sends_what_the_batches_still_hold() {
     for (sig, code) in [(libc::SIGTERM, 0), (libc::SIGQUIT, 1)] {
         let receiver = OtlpReceiver::start();
         let endpoint = receiver.endpoint();
-        let mut server = Server::start(
-            &["--workers", "2", "--access-log"],
-            &[
+        let mut server = Server::builder()
+            .args(&["--workers", "2", "--access-log"])
+            .envs(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
                 ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
                 ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
-            ],
-        );
+            ])
+            .start();
         let trace = format!("{:032x}", 0xf1a5_0000 + sig as u64);
-        let mut c = Client::connect(server.addr()).expect("connect");
+        let mut c = Client::connect(server.addr());
         for _ in 0..3 {
             let r = c
-                .get(
+                .get_with(
                     "/api/stats",
                     &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
                 )
@@ -1034,7 +992,7 @@ fn the_exit_flush_sends_what_the_batches_still_hold() {
         }
         drop(c);
         server.signal(sig);
-        let status = server.wait_exit(EXIT_WAIT).expect("exit");
+        let status = server.wait_exit(EXIT_WAIT);
         assert_eq!(status.code(), Some(code), "signal {sig}");
         receiver.with(|r| {
             let spans: Vec<Span> = r
@@ -1067,11 +1025,10 @@ fn bad_otel_configuration_exits_2_with_one_line() {
         ("OTEL_TRACES_SAMPLER", "sometimes"),
         ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
     ] {
-        let (status, stderr) = server::run_to_exit(
-            &["--listen", "127.0.0.1:0", "--workers", "1"],
-            &[(var, value)],
-            EXIT_WAIT,
-        );
+        let (status, stderr) = Server::builder()
+            .args(&["--listen", "127.0.0.1:0", "--workers", "1"])
+            .envs(&[(var, value)])
+            .run_to_exit(EXIT_WAIT);
         assert_eq!(status.code(), Some(2), "{var}={value}: {stderr}");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{var}={value}: one line, got {lines:?}");
@@ -1092,22 +1049,22 @@ fn per_signal_switches_are_honoured() {
     // Traces only, through their own full URL; metrics and logs off.
     let receiver = OtlpReceiver::start();
     let traces_url = format!("{}/v1/traces", receiver.endpoint());
-    let mut server = Server::start(
-        &["--workers", "1", "--access-log"],
-        &[
+    let mut server = Server::builder()
+        .args(&["--workers", "1", "--access-log"])
+        .envs(&[
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces_url),
             ("OTEL_METRICS_EXPORTER", "none"),
             ("OTEL_LOGS_EXPORTER", "none"),
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
-        ],
-    );
-    let mut c = Client::connect(server.addr()).expect("connect");
-    let r = c.get("/healthz", &[]).expect("GET");
+        ])
+        .start();
+    let mut c = Client::connect(server.addr());
+    let r = c.get("/healthz");
     assert!(r.header("traceresponse").is_some(), "traces are on");
     drop(c);
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     receiver.with(|r| {
         let paths: BTreeSet<&str> = r.requests.iter().map(String::as_str).collect();
         assert_eq!(
@@ -1121,17 +1078,17 @@ fn per_signal_switches_are_honoured() {
     // Everything off: serves, /metrics still works, nothing sent.
     let receiver = OtlpReceiver::start();
     let endpoint = receiver.endpoint();
-    let mut server = Server::start(
-        &["--workers", "1"],
-        &[
+    let mut server = Server::builder()
+        .args(&["--workers", "1"])
+        .envs(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_SDK_DISABLED", "true"),
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
-        ],
-    );
-    let mut c = Client::connect(server.addr()).expect("connect");
-    let r = c.get("/api/stats", &[]).expect("GET");
+        ])
+        .start();
+    let mut c = Client::connect(server.addr());
+    let r = c.get("/api/stats");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("traceresponse"), None);
     drop(c);
@@ -1139,7 +1096,7 @@ fn per_signal_switches_are_honoured() {
         .metrics_text()
         .contains("http_server_request_duration_seconds_count{"));
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     receiver.with(|r| assert!(r.requests.is_empty(), "sent {:?}", r.requests));
 }
 
@@ -1157,7 +1114,7 @@ fn concurrent_and_pipelined_requests_keep_their_own_context() {
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             std::thread::spawn(move || {
-                let mut c = Client::connect(addr).expect("connect");
+                let mut c = Client::connect(addr);
                 let mut i = 0;
                 while i < PER {
                     // Several requests in one write, each with its own parent.
@@ -1170,7 +1127,7 @@ fn concurrent_and_pipelined_requests_keep_their_own_context() {
                             trace_of(t, k)
                         ));
                     }
-                    c.send_raw(batch.as_bytes()).expect("send");
+                    c.send(batch.as_bytes());
                     for k in i..i + n {
                         let r = c.read_response().expect("answer");
                         assert_eq!(r.status, 200);
@@ -1233,7 +1190,7 @@ fn concurrent_and_pipelined_requests_keep_their_own_context() {
             }
         }
     });
-    stop(server);
+    server.stop(EXIT_WAIT);
 }
 
 // ---------------------------------------------------------------------------
@@ -1257,21 +1214,21 @@ fn refused_requests_get_error_spans() {
         ),
         (&b"GET / HTTP/1.2\r\nHost: a\r\n\r\n"[..], 505),
     ] {
-        let mut c = Client::connect(server.addr()).expect("connect");
-        c.send_raw(raw).expect("send");
+        let mut c = Client::connect(server.addr());
+        c.send(raw);
         let r = c.read_response().expect("an answer");
         assert_eq!(r.status, status, "{}", r.text());
         assert!(r.closes());
     }
     assert_eq!(
-        Client::connect(server.addr())
-            .and_then(|mut c| c.get("/healthz", &[]))
+        Client::try_connect(server.addr())
+            .and_then(|mut c| c.get_with("/healthz", &[]))
             .expect("healthz")
             .status,
         200
     );
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     receiver.with(|r| {
         let spans = r.spans();
         assert!(
@@ -1317,14 +1274,13 @@ fn refused_requests_get_error_spans() {
 fn a_header_timeout_is_counted_and_traced() {
     let receiver = OtlpReceiver::start();
     let mut server = start(&receiver, &["--header-timeout", "1"]);
-    let mut c = Client::connect(server.addr()).expect("connect");
-    c.send_raw(b"GET /api/stats HTTP/1.1\r\nHost: a\r\n")
-        .expect("half a head");
+    let mut c = Client::connect(server.addr());
+    c.send(b"GET /api/stats HTTP/1.1\r\nHost: a\r\n");
     let r = c.read_response().expect("a 408 after the header timeout");
     assert_eq!(r.status, 408);
     let text = server.metrics_text();
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     assert!(
         text.lines().any(
             |l| l.starts_with("http_server_request_duration_seconds_count{")
@@ -1364,13 +1320,13 @@ fn websocket_messages_sent_just_before_close_are_counted() {
     // One message and the Close in one write, as a client ending a session does.
     let mut both = ws_frame(0x1, b"bye");
     both.extend_from_slice(&ws_frame(0x8, &1000u16.to_be_bytes()));
-    c.send_raw(&both).expect("message and close");
+    c.send(&both);
     assert_eq!(c.read_exact(5).expect("echo"), b"\x81\x03bye");
     assert_eq!(c.read_exact(4).expect("close"), [0x88, 2, 0x03, 0xe8]);
-    let _ = c.read_to_eof();
+    let _ = c.until_close(PATIENCE);
     let text = server.metrics_text();
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     let ws = receiver
         .with(|r| span_in_trace(r, "WebSocket /ws/echo", trace))
         .expect("the session span");
@@ -1405,7 +1361,7 @@ fn a_request_forced_at_the_drain_deadline_is_not_blamed_on_the_client() {
     let mut server = start(&receiver, &["--drain-timeout", "1"]);
     let slow = slow_in_flight(&server, 1, 60_000);
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     for t in slow {
         assert!(t.join().expect("client").is_err());
     }
@@ -1454,14 +1410,14 @@ fn a_request_forced_at_the_drain_deadline_is_not_blamed_on_the_client() {
 fn a_websocket_closed_by_the_drain_counts_as_drained() {
     let receiver = OtlpReceiver::start();
     let mut server = start(&receiver, &[]);
-    let mut c = Client::connect(server.addr()).expect("connect");
+    let mut c = Client::connect(server.addr());
     let r = c
-        .get(
+        .get_with(
             "/ws/echo",
             &[
                 ("Upgrade", "websocket"),
                 ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                ("Sec-WebSocket-Key", WS_KEY),
                 ("Sec-WebSocket-Version", "13"),
             ],
         )
@@ -1472,10 +1428,9 @@ fn a_websocket_closed_by_the_drain_counts_as_drained() {
     assert_eq!(head[0], 0x88, "a Close frame");
     let payload = c.read_exact(usize::from(head[1] & 0x7f)).expect("payload");
     assert_eq!(&payload[..2], &1001u16.to_be_bytes(), "going away");
-    c.send_raw(&ws_frame(0x8, &1001u16.to_be_bytes()))
-        .expect("close reply");
-    let _ = c.read_to_eof();
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    c.send(&ws_frame(0x8, &1001u16.to_be_bytes()));
+    let _ = c.until_close(PATIENCE);
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     receiver.with(|r| {
         let sd = shutdown_span(r);
         let get = |k: &str| -> u64 {
@@ -1511,14 +1466,14 @@ fn a_websocket_closed_by_the_drain_counts_as_drained() {
 fn request_durations_are_measured() {
     let receiver = OtlpReceiver::start();
     let mut server = start(&receiver, &[]);
-    let mut c = Client::connect(server.addr()).expect("connect");
+    let mut c = Client::connect(server.addr());
     for _ in 0..20 {
-        assert_eq!(c.get("/api/stats", &[]).expect("GET").status, 200);
+        assert_eq!(c.get("/api/stats").status, 200);
     }
     drop(c);
     let text = server.metrics_text();
     server.signal(libc::SIGTERM);
-    assert_eq!(server.wait_exit(EXIT_WAIT).and_then(|s| s.code()), Some(0));
+    assert_eq!(server.wait_exit(EXIT_WAIT).code(), Some(0));
     let sum = text
         .lines()
         .find(|l| {

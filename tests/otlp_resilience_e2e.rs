@@ -8,14 +8,13 @@
 
 #[path = "support/otlp_receiver.rs"]
 mod otlp_receiver;
-#[path = "support/server.rs"]
-mod server;
+mod support;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use otlp_receiver::{Behaviour, OtlpReceiver};
-use server::{prom_value, Client, Server};
+use support::{prom_value, Client, Server};
 
 const REQUESTS: usize = 3_000;
 const CONNECTIONS: usize = 4;
@@ -23,6 +22,9 @@ const CONNECTIONS: usize = 4;
 /// server warns at most once per 10 s per signal, so a handful; a line per
 /// failed export (or per request) would be hundreds.
 const MAX_WARNINGS: usize = 20;
+/// The final flush is bounded: a graceful exit comes within this after
+/// SIGTERM, whatever the collector does.
+const EXIT_WAIT: Duration = Duration::from_secs(60);
 
 /// Runs `REQUESTS` GETs over `CONNECTIONS` keep-alive connections and
 /// asserts every one answered 200.
@@ -32,12 +34,12 @@ fn load(server: &Server) {
     let threads: Vec<_> = (0..CONNECTIONS)
         .map(|t| {
             std::thread::spawn(move || {
-                let mut c = Client::connect(addr).expect("connect");
+                let mut c = Client::connect(addr);
                 let mut ok = 0;
                 for i in 0..per {
                     let path = if i % 2 == 0 { "/api/stats" } else { "/healthz" };
                     let r = c
-                        .get(path, &[])
+                        .get_with(path, &[])
                         .unwrap_or_else(|e| panic!("connection {t}, request {i}: {e}"));
                     assert_eq!(r.status, 200, "connection {t}, request {i} {path}");
                     assert!(!r.closes(), "keep-alive kept");
@@ -109,21 +111,6 @@ fn wait_all_accounted(server: &Server) {
     }
 }
 
-/// SIGTERM, then a graceful exit within a generous bound; returns stderr.
-fn stop(mut server: Server) -> Vec<String> {
-    server.signal(libc::SIGTERM);
-    let status = server.wait_exit(Duration::from_secs(60));
-    let lines = server.all_stderr(Duration::from_secs(5));
-    let status = status.unwrap_or_else(|| {
-        panic!(
-            "still running 60 s after SIGTERM: the flush is not bounded; stderr:\n{}",
-            lines.join("\n")
-        )
-    });
-    assert_eq!(status.code(), Some(0), "stderr:\n{}", lines.join("\n"));
-    lines
-}
-
 fn warnings(lines: &[String]) -> Vec<String> {
     lines
         .iter()
@@ -175,16 +162,19 @@ fn nothing_listening_at_the_endpoint() {
         l.local_addr().expect("addr").port()
     };
     let endpoint = format!("http://127.0.0.1:{port}");
-    let server = Server::start(&["--workers", "2", "--access-log"], &env(&endpoint));
+    let server = Server::builder()
+        .args(&["--workers", "2", "--access-log"])
+        .envs(&env(&endpoint))
+        .start();
     load(&server);
     let drops = wait_for_drops(&server, &["traces", "metrics", "logs"]);
     eprintln!("dropped: {drops:?}");
     wait_all_accounted(&server);
     // Still serving after the drops were counted.
-    let mut c = Client::connect(server.addr()).expect("connect");
-    assert_eq!(c.get("/healthz", &[]).expect("healthz").status, 200);
+    let mut c = Client::connect(server.addr());
+    assert_eq!(c.get("/healthz").status, 200);
     drop(c);
-    let lines = stop(server);
+    let lines = server.stop(EXIT_WAIT);
     check_quiet(&lines);
 }
 
@@ -195,14 +185,17 @@ fn a_collector_that_never_answers() {
     let endpoint = receiver.endpoint();
     // Default export timeout (10 s): spans and log records pile up behind a
     // hanging export and the gate drops what does not fit.
-    let server = Server::start(&["--workers", "2", "--access-log"], &env(&endpoint));
+    let server = Server::builder()
+        .args(&["--workers", "2", "--access-log"])
+        .envs(&env(&endpoint))
+        .start();
     load(&server);
     let drops = wait_for_drops(&server, &["traces", "logs"]);
     eprintln!("dropped: {drops:?}");
-    let mut c = Client::connect(server.addr()).expect("connect");
-    assert_eq!(c.get("/healthz", &[]).expect("healthz").status, 200);
+    let mut c = Client::connect(server.addr());
+    assert_eq!(c.get("/healthz").status, 200);
     drop(c);
-    let lines = stop(server);
+    let lines = server.stop(EXIT_WAIT);
     check_quiet(&lines);
     assert!(
         receiver.with(|r| !r.requests.is_empty()),
@@ -215,12 +208,15 @@ fn a_collector_that_refuses_every_export() {
     let receiver = OtlpReceiver::start();
     receiver.set_behaviour(Behaviour::Refuse(503));
     let endpoint = receiver.endpoint();
-    let server = Server::start(&["--workers", "2", "--access-log"], &env(&endpoint));
+    let server = Server::builder()
+        .args(&["--workers", "2", "--access-log"])
+        .envs(&env(&endpoint))
+        .start();
     load(&server);
     let drops = wait_for_drops(&server, &["traces", "metrics", "logs"]);
     eprintln!("dropped: {drops:?}");
     wait_all_accounted(&server);
-    let lines = stop(server);
+    let lines = server.stop(EXIT_WAIT);
     check_quiet(&lines);
     receiver.with(|r| {
         assert!(r.traces.is_empty() && r.logs.is_empty(), "nothing kept");

@@ -7,10 +7,10 @@ mod support;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::{read_until_close, run_to_exit, Client, TestServer, PATIENCE};
+use support::{read_until_close, run_to_exit, Client, Server, PATIENCE};
 
 /// Starts `n` slow requests on their own connections.
-fn slow_clients(server: &TestServer, n: usize, ms: u64) -> Vec<Client> {
+fn slow_clients(server: &Server, n: usize, ms: u64) -> Vec<Client> {
     (0..n)
         .map(|_| {
             let mut c = Client::connect(server.addr());
@@ -22,7 +22,7 @@ fn slow_clients(server: &TestServer, n: usize, ms: u64) -> Vec<Client> {
 
 /// Waits until the server reports at least `n` requests in flight besides
 /// the stats request itself, so a signal sent next finds them in flight.
-fn wait_in_flight(server: &TestServer, n: i64) {
+fn wait_in_flight(server: &Server, n: i64) {
     let end = Instant::now() + PATIENCE;
     loop {
         let r = server.get("/api/stats");
@@ -41,16 +41,15 @@ fn wait_in_flight(server: &TestServer, n: i64) {
 }
 
 /// The JSON log line whose message is `message`, parsed.
-fn log_event(server: &TestServer, message: &str) -> Option<serde_json::Value> {
+fn log_event(server: &Server, message: &str) -> Option<serde_json::Value> {
     server
-        .log()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .json_lines()
+        .into_iter()
         .find(|v| v["message"] == message)
 }
 
 /// True when a new connection is refused or closed without any answer.
-fn refused(server: &TestServer) -> bool {
+fn refused(server: &Server) -> bool {
     match TcpStream::connect_timeout(&server.addr(), PATIENCE) {
         Err(_) => true,
         Ok(mut s) => {
@@ -77,7 +76,7 @@ fn sigterm_drains_with_a_shared_listener() {
 fn drains_in_flight_requests(extra: &[&str]) {
     let mut args = vec!["--drain-timeout", "30"];
     args.extend_from_slice(extra);
-    let mut server = TestServer::start(&args);
+    let mut server = Server::start(&args);
     let mut slow = slow_clients(&server, 4, 1500);
     // A kept-alive connection that is idle when the drain starts.
     let mut idle = Client::connect(server.addr());
@@ -134,7 +133,7 @@ fn drains_in_flight_requests(extra: &[&str]) {
 
 #[test]
 fn sigint_on_an_idle_server_exits_0() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Server::start(&[]);
     server.assert_healthy();
     server.signal(libc::SIGINT);
     assert_eq!(server.wait_exit(PATIENCE).code(), Some(0));
@@ -142,7 +141,7 @@ fn sigint_on_an_idle_server_exits_0() {
 
 #[test]
 fn second_sigterm_during_a_long_drain_exits_1() {
-    let mut server = TestServer::start(&["--drain-timeout", "60"]);
+    let mut server = Server::start(&["--drain-timeout", "60"]);
     let mut slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
     server.signal(libc::SIGTERM);
@@ -156,7 +155,7 @@ fn second_sigterm_during_a_long_drain_exits_1() {
 
 #[test]
 fn sigquit_stops_at_once_with_1() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Server::start(&[]);
     let _slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
     server.signal(libc::SIGQUIT);
@@ -166,7 +165,7 @@ fn sigquit_stops_at_once_with_1() {
 
 #[test]
 fn drain_deadline_forces_remaining_connections() {
-    let mut server = TestServer::start(&["--drain-timeout", "1"]);
+    let mut server = Server::start(&["--drain-timeout", "1"]);
     let mut slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
     server.signal(libc::SIGTERM);
@@ -181,7 +180,7 @@ fn drain_deadline_forces_remaining_connections() {
 
 #[test]
 fn sighup_logs_a_reload_and_keeps_serving() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     server.signal(libc::SIGHUP);
     assert!(
         server.wait_log("SIGHUP", PATIENCE),
@@ -204,7 +203,7 @@ fn sighup_logs_a_reload_and_keeps_serving() {
 fn sigpipe_is_ignored() {
     // A client that vanishes while a big answer is being written must not
     // take the process down.
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     server.add_file("big.bin", &vec![b'x'; 4 << 20]);
     for _ in 0..5 {
         let mut c = Client::connect(server.addr());
@@ -272,7 +271,7 @@ fn bad_config_port_in_use() {
 
 #[test]
 fn websockets_get_close_1001_on_drain() {
-    let mut server = TestServer::start(&["--drain-timeout", "10"]);
+    let mut server = Server::start(&["--drain-timeout", "10"]);
     let mut ws = support::ws_connect(server.addr(), "/ws/echo");
     support::ws_send(&mut ws, 0x1, b"hello");
     assert_eq!(
@@ -309,7 +308,7 @@ fn websockets_get_close_1001_on_drain() {
 
 #[test]
 fn silent_connection_does_not_hold_up_the_drain() {
-    let mut server = TestServer::start(&["--drain-timeout", "30"]);
+    let mut server = Server::start(&["--drain-timeout", "30"]);
     let mut silent = Client::connect(server.addr());
     server.assert_healthy();
     server.signal(libc::SIGTERM);
@@ -360,18 +359,18 @@ fn environment_variables_configure_the_server() {
     // The contract's env column: listen, root, workers, max connections,
     // log format (text here: the ready line is still found).
     let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("digits.txt"), support::DIGITS_TXT).unwrap();
     let root_s = root.path().to_str().unwrap().to_string();
-    let server = TestServer::start_custom(
-        root,
-        &[],
-        &[
+    let server = Server::builder()
+        .bare()
+        .envs(&[
             ("GLASSHOUSE_LISTEN", "127.0.0.1:0"),
             ("GLASSHOUSE_ROOT", &root_s),
             ("GLASSHOUSE_WORKERS", "1"),
             ("GLASSHOUSE_MAX_CONNECTIONS", "1"),
             ("GLASSHOUSE_LOG_FORMAT", "text"),
-        ],
-    );
+        ])
+        .start();
     let ready = server
         .log()
         .lines()
@@ -394,7 +393,7 @@ fn environment_variables_configure_the_server() {
 fn readyz_on_a_connection_opened_before_the_signal() {
     // A connection accepted before SIGTERM whose first request comes right
     // after it is served, and /readyz there says 503.
-    let mut server = TestServer::start(&["--drain-timeout", "30"]);
+    let mut server = Server::start(&["--drain-timeout", "30"]);
     let _slow = slow_clients(&server, 1, 3000);
     wait_in_flight(&server, 1);
     let mut early = Client::connect(server.addr());
@@ -423,7 +422,7 @@ fn readyz_on_a_connection_opened_before_the_signal() {
 fn other_signals_during_a_drain() {
     // SIGHUP during the drain changes nothing; SIGINT as the second signal
     // stops at once with 1, like SIGTERM.
-    let mut server = TestServer::start(&["--drain-timeout", "60"]);
+    let mut server = Server::start(&["--drain-timeout", "60"]);
     let _slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
     server.signal(libc::SIGTERM);
@@ -438,7 +437,7 @@ fn other_signals_during_a_drain() {
         server.log()
     );
 
-    let mut server = TestServer::start(&["--drain-timeout", "60"]);
+    let mut server = Server::start(&["--drain-timeout", "60"]);
     let _slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
     server.signal(libc::SIGINT);
@@ -454,7 +453,7 @@ fn other_signals_during_a_drain() {
 
 #[test]
 fn a_body_still_uploading_at_sigterm_is_served() {
-    let mut server = TestServer::start(&["--drain-timeout", "30"]);
+    let mut server = Server::start(&["--drain-timeout", "30"]);
     let mut c = Client::connect(server.addr());
     c.send(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n");
     assert_eq!(c.read_response().expect("100").status, 100);
@@ -509,7 +508,7 @@ fn bad_config_from_the_argument_parser_is_one_line() {
 }
 #[test]
 fn file_transfer_in_flight_at_sigterm_completes_then_closes() {
-    let mut server = TestServer::start(&["--drain-timeout", "30"]);
+    let mut server = Server::start(&["--drain-timeout", "30"]);
     let data: Vec<u8> = (0..48 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
     server.add_file("big.bin", &data);
     let mut c = Client::connect(server.addr());

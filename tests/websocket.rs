@@ -7,47 +7,34 @@ mod support;
 use std::io::Write;
 
 use support::{
-    parse_response, send_raw, ws_connect, ws_recv, ws_send, Client, TestServer, PATIENCE,
+    parse_response, send_raw, ws_close_code, ws_connect, ws_recv, ws_send, Client, Server, PATIENCE,
 };
-
-/// Reads frames until a close; returns its code (None if the connection
-/// ended without one).
-fn close_code(c: &mut Client) -> Option<u16> {
-    for _ in 0..32 {
-        match ws_recv(c)? {
-            (0x8, p) if p.len() >= 2 => return Some(u16::from_be_bytes([p[0], p[1]])),
-            (0x8, _) => return Some(1005),
-            _ => continue,
-        }
-    }
-    None
-}
 
 #[test]
 fn protocol_errors_close_with_the_right_code() {
-    let server = TestServer::start(&["--ws-max-message", "1024"]);
+    let server = Server::start(&["--ws-max-message", "1024"]);
     // 1009: a message over --ws-max-message.
     let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws_send(&mut ws, 0x2, &vec![0u8; 2048]);
-    assert_eq!(close_code(&mut ws), Some(1009));
+    assert_eq!(ws_close_code(&mut ws), Some(1009));
     // 1007: invalid UTF-8 in a text message.
     let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws_send(&mut ws, 0x1, b"\xff\xfe");
-    assert_eq!(close_code(&mut ws), Some(1007));
+    assert_eq!(ws_close_code(&mut ws), Some(1007));
     // 1002: an unmasked client frame.
     let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws.send(b"\x81\x02hi");
-    assert_eq!(close_code(&mut ws), Some(1002));
+    assert_eq!(ws_close_code(&mut ws), Some(1002));
     // 1002: a reserved opcode.
     let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws_send(&mut ws, 0x3, b"x");
-    assert_eq!(close_code(&mut ws), Some(1002));
+    assert_eq!(ws_close_code(&mut ws), Some(1002));
     server.assert_healthy();
 }
 
 #[test]
 fn handshake_refusals() {
-    let server = TestServer::start(&["--ws-allowed-origins", "http://good.example"]);
+    let server = Server::start(&["--ws-allowed-origins", "http://good.example"]);
     let base = "GET /ws/echo HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
     for (extra, what) in [
         ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n", "version 8"),
@@ -79,7 +66,7 @@ fn handshake_refusals() {
 
 #[test]
 fn stats_stream_pushes_json() {
-    let server = TestServer::start(&[]);
+    let server = Server::start(&[]);
     let mut ws = ws_connect(server.addr(), "/ws/stats");
     for _ in 0..2 {
         let (op, payload) = ws_recv(&mut ws).expect("a stats push");
@@ -92,10 +79,10 @@ fn stats_stream_pushes_json() {
 
 #[test]
 fn drain_does_not_wait_forever_for_a_silent_websocket() {
-    let mut server = TestServer::start(&["--drain-timeout", "2"]);
+    let mut server = Server::start(&["--drain-timeout", "2"]);
     let mut ws = ws_connect(server.addr(), "/ws/echo");
     server.signal(libc::SIGTERM);
-    assert_eq!(close_code(&mut ws), Some(1001));
+    assert_eq!(ws_close_code(&mut ws), Some(1001));
     // We never answer the close: the server ends it by itself.
     let status = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0), "{}", server.log());

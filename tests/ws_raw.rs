@@ -6,7 +6,7 @@
 //! bounded (socket timeouts, poll timeouts, bounded loops); nothing asserts
 //! on timing.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -18,174 +18,23 @@ use glasshouse::ws::frame::OpCode;
 /// Longest any single wait may take before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-// ----- the server ---------------------------------------------------------
-
 mod support;
 
-/// The binary on 127.0.0.1:0 (`tests/support`), killed on drop.
-use support::TestServer as Server;
+use support::{ws_close_code, ws_connect, ws_next, ws_open, Client, Response, Server};
 
-fn connect(server: &Server) -> TcpStream {
-    let s = TcpStream::connect(server.addr()).expect("connect");
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    s.set_write_timeout(Some(PATIENCE)).unwrap();
-    s.set_nodelay(true).unwrap();
-    s
+/// One request on a fresh connection, and its answer.
+fn request(server: &Server, raw: &str) -> Response {
+    Client::connect(server.addr()).request(raw.as_bytes())
 }
 
-// ----- HTTP and WebSocket helpers ------------------------------------------
-
-/// A response head and body, read off the wire.
-struct HttpResponse {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+/// The next frame from the server; panics when none comes.
+fn frame(ws: &mut Client) -> ServerFrame {
+    ws_next(ws).expect("a frame from the server")
 }
 
-impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Reads one response (head, then `Content-Length` bytes of body); returns
-/// it and whatever followed it in the same reads.
-fn read_response(s: &mut TcpStream) -> (HttpResponse, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).expect("read response head");
-        assert!(
-            n > 0,
-            "EOF before a response head: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let status: u16 = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line: {head:?}"));
-    let mut resp = HttpResponse {
-        status,
-        head,
-        body: Vec::new(),
-    };
-    let len: usize = resp
-        .header("content-length")
-        .map(|v| v.parse().unwrap())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = s.read(&mut chunk).expect("read response body");
-        assert!(n > 0, "EOF inside a response body");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    resp.body = buf[head_end..head_end + len].to_vec();
-    (resp, buf[head_end + len..].to_vec())
-}
-
-fn request(server: &Server, raw: &str) -> HttpResponse {
-    let mut s = connect(server);
-    s.write_all(raw.as_bytes()).unwrap();
-    read_response(&mut s).0
-}
-
-/// An open WebSocket: the stream and the bytes read but not yet decoded.
-struct Ws {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    head: String,
-}
-
-impl Ws {
-    /// Upgrades a new connection to `path` with extra header lines, and
-    /// writes `after` in the same write as the request.
-    fn open(server: &Server, path: &str, extra_headers: &str, after: &[u8]) -> Ws {
-        let mut stream = connect(server);
-        let mut req = client::upgrade_request("localhost", path, extra_headers).into_bytes();
-        req.extend_from_slice(after);
-        stream.write_all(&req).unwrap();
-        let (resp, rest) = read_response(&mut stream);
-        assert_eq!(resp.status, 101, "upgrade refused: {}", resp.head);
-        assert_eq!(
-            resp.header("sec-websocket-accept"),
-            Some(client::SAMPLE_ACCEPT)
-        );
-        Ws {
-            stream,
-            buf: rest,
-            head: resp.head,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    /// The next frame from the server (bounded by the read timeout).
-    fn frame(&mut self) -> ServerFrame {
-        let mut chunk = [0u8; 64 * 1024];
-        loop {
-            let (frames, _) = client::decode(&self.buf).expect("server frame");
-            if let Some(f) = frames.into_iter().next() {
-                self.buf.drain(..frame_len(&f));
-                return f;
-            }
-            let n = self.stream.read(&mut chunk).expect("read frame");
-            assert!(n > 0, "EOF while waiting for a frame");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// Frames until a Close; returns its code. Data frames before it are
-    /// skipped.
-    fn close_code(&mut self) -> Option<u16> {
-        for _ in 0..10_000 {
-            let f = self.frame();
-            if f.opcode == OpCode::Close {
-                return f.close_code();
-            }
-        }
-        panic!("no Close frame");
-    }
-
-    /// Reads to EOF (or reset); true when the server closed the connection.
-    fn closed_by_server(&mut self) -> bool {
-        let mut chunk = [0u8; 64 * 1024];
-        for _ in 0..100_000 {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
-                Err(e) => panic!("read: {e}"),
-            }
-        }
-        false
-    }
-}
-
-/// The wire length of a server frame (unmasked, so header + payload).
-fn frame_len(f: &ServerFrame) -> usize {
-    let len = f.payload.len();
-    2 + if len < 126 {
-        0
-    } else if len <= 0xffff {
-        2
-    } else {
-        8
-    } + len
+/// Reads to EOF (or reset); true when the server closed the connection.
+fn closed_by_server(ws: &mut Client) -> bool {
+    ws.until_close(PATIENCE).1
 }
 
 // ----- handshake refusals --------------------------------------------------
@@ -206,21 +55,21 @@ fn handshake_refusals() {
     };
 
     let missing_key = request(&server, &base("GET", "HTTP/1.1", true, false, "13"));
-    assert_eq!(missing_key.status, 400, "{}", missing_key.head);
+    assert_eq!(missing_key.status, 400, "{missing_key:?}");
 
     let v8 = request(&server, &base("GET", "HTTP/1.1", true, true, "8"));
-    assert_eq!(v8.status, 426, "{}", v8.head);
+    assert_eq!(v8.status, 426, "{v8:?}");
     assert_eq!(v8.header("sec-websocket-version"), Some("13"));
 
     let post = request(&server, &base("POST", "HTTP/1.1", true, true, "13"));
-    assert_eq!(post.status, 405, "{}", post.head);
+    assert_eq!(post.status, 405, "{post:?}");
 
     let no_upgrade = request(&server, &base("GET", "HTTP/1.1", false, true, "13"));
-    assert_eq!(no_upgrade.status, 426, "{}", no_upgrade.head);
+    assert_eq!(no_upgrade.status, 426, "{no_upgrade:?}");
     assert_eq!(no_upgrade.header("sec-websocket-version"), Some("13"));
 
     let http10 = request(&server, &base("GET", "HTTP/1.0", true, true, "13"));
-    assert_eq!(http10.status, 400, "{}", http10.head);
+    assert_eq!(http10.status, 400, "{http10:?}");
 
     // None of these took the server down.
     let health = request(&server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -234,23 +83,23 @@ fn frame_pipelined_with_the_upgrade_is_echoed() {
     let server = Server::start(&[]);
     let mut after = client::text("right behind the request");
     after.extend_from_slice(&client::binary(&[0, 1, 2, 255]));
-    let mut ws = Ws::open(&server, "/ws/echo", "", &after);
-    let f = ws.frame();
+    let (mut ws, _) = ws_open(server.addr(), "/ws/echo", "", &after);
+    let f = frame(&mut ws);
     assert_eq!(f.opcode, OpCode::Text);
     assert_eq!(f.payload, b"right behind the request");
-    let f = ws.frame();
+    let f = frame(&mut ws);
     assert_eq!(f.opcode, OpCode::Binary);
     assert_eq!(f.payload, [0, 1, 2, 255]);
 
     ws.send(&client::close(1000, "bye"));
-    assert_eq!(ws.close_code(), Some(1000));
-    assert!(ws.closed_by_server());
+    assert_eq!(ws_close_code(&mut ws), Some(1000));
+    assert!(closed_by_server(&mut ws));
 }
 
 #[test]
 fn ping_is_answered_with_pong_between_fragments() {
     let server = Server::start(&[]);
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws.send(&client::encode(
         OpCode::Text,
         false,
@@ -266,10 +115,10 @@ fn ping_is_answered_with_pong_between_fragments() {
         b"mented",
         client::KEY,
     ));
-    let pong = ws.frame();
+    let pong = frame(&mut ws);
     assert_eq!(pong.opcode, OpCode::Pong);
     assert_eq!(pong.payload, b"are you there");
-    let echo = ws.frame();
+    let echo = frame(&mut ws);
     assert_eq!(echo.opcode, OpCode::Text);
     assert_eq!(echo.payload, b"fragmented");
 }
@@ -277,30 +126,25 @@ fn ping_is_answered_with_pong_between_fragments() {
 #[test]
 fn unmasked_client_frame_closes_with_1002() {
     let server = Server::start(&[]);
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     // FIN + text, no mask bit, 5 bytes.
     ws.send(b"\x81\x05hello");
-    assert_eq!(ws.close_code(), Some(1002));
-    assert!(ws.closed_by_server());
+    assert_eq!(ws_close_code(&mut ws), Some(1002));
+    assert!(closed_by_server(&mut ws));
 }
 
 #[test]
 fn deflate_bomb_closes_with_1009() {
     let server = Server::start(&["--ws-max-message", "65536"]);
-    let mut ws = Ws::open(
-        &server,
+    let (mut ws, upgrade) = ws_open(
+        server.addr(),
         "/ws/echo",
         "Sec-WebSocket-Extensions: permessage-deflate\r\n",
         &[],
     );
-    let ext = ws
-        .head
-        .lines()
-        .find(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("sec-websocket-extensions:")
-        })
-        .unwrap_or_else(|| panic!("permessage-deflate not negotiated: {}", ws.head))
+    let ext = upgrade
+        .header("sec-websocket-extensions")
+        .unwrap_or_else(|| panic!("permessage-deflate not negotiated: {upgrade:?}"))
         .to_string();
     assert!(ext.contains("permessage-deflate"), "{ext}");
 
@@ -315,7 +159,7 @@ fn deflate_bomb_closes_with_1009() {
         &small,
         client::KEY,
     ));
-    let f = ws.frame();
+    let f = frame(&mut ws);
     assert_eq!(f.opcode, OpCode::Binary);
     assert!(f.rsv1, "the echo is compressed");
 
@@ -331,19 +175,19 @@ fn deflate_bomb_closes_with_1009() {
         &bomb,
         client::KEY,
     ));
-    assert_eq!(ws.close_code(), Some(1009));
-    assert!(ws.closed_by_server());
+    assert_eq!(ws_close_code(&mut ws), Some(1009));
+    assert!(closed_by_server(&mut ws));
 }
 
 #[test]
 fn uncompressed_message_over_the_limit_closes_with_1009() {
     let server = Server::start(&["--ws-max-message", "65536"]);
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     // Announced in the header: the server need not read the payload.
     let mut frame = client::binary(&vec![7u8; 65537]);
     frame.truncate(64);
     let _ = ws.stream.write_all(&frame);
-    assert_eq!(ws.close_code(), Some(1009));
+    assert_eq!(ws_close_code(&mut ws), Some(1009));
 }
 
 // ----- a peer that never reads --------------------------------------------
@@ -371,7 +215,7 @@ fn wait_hangup(s: &TcpStream) -> bool {
 fn peer_that_never_reads_is_dropped() {
     // A short keepalive so the unanswered Ping gives up on the peer soon.
     let server = Server::start(&["--ws-ping-interval", "0.5"]);
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws.stream
         .set_write_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -404,7 +248,7 @@ fn peer_that_never_reads_is_dropped() {
         ended,
         "the server kept a non-reading peer open ({sent} bytes taken)"
     );
-    assert!(ws.closed_by_server());
+    assert!(closed_by_server(&mut ws));
 
     // What the server held for it stayed bounded (the session's output cap
     // is 4 MiB; the peer sent far more than that).
@@ -431,14 +275,14 @@ fn peer_that_never_reads_is_dropped() {
 #[test]
 fn sigterm_sends_1001_and_exits_zero() {
     let mut server = Server::start(&[]);
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws.send(&client::text("before the drain"));
-    assert_eq!(ws.frame().payload, b"before the drain");
+    assert_eq!(frame(&mut ws).payload, b"before the drain");
 
     server.signal(libc::SIGTERM);
-    assert_eq!(ws.close_code(), Some(1001));
+    assert_eq!(ws_close_code(&mut ws), Some(1001));
     ws.send(&client::close(1001, ""));
-    assert!(ws.closed_by_server());
+    assert!(closed_by_server(&mut ws));
     let status = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }
@@ -452,27 +296,32 @@ fn origin_allow_list_is_enforced() {
         &server,
         &client::upgrade_request("localhost", "/ws/echo", "Origin: https://evil.example\r\n"),
     );
-    assert_eq!(bad.status, 403, "{}", bad.head);
+    assert_eq!(bad.status, 403, "{bad:?}");
     // Allowed origin (compared without regard to case), and no Origin at all
     // (a non-browser client), are let through.
-    let mut good = Ws::open(&server, "/ws/echo", "Origin: https://GOOD.example\r\n", &[]);
+    let (mut good, _) = ws_open(
+        server.addr(),
+        "/ws/echo",
+        "Origin: https://GOOD.example\r\n",
+        &[],
+    );
     good.send(&client::text("ok"));
-    assert_eq!(good.frame().payload, b"ok");
-    let mut none = Ws::open(&server, "/ws/echo", "", &[]);
+    assert_eq!(frame(&mut good).payload, b"ok");
+    let mut none = ws_connect(server.addr(), "/ws/echo");
     none.send(&client::text("ok"));
-    assert_eq!(none.frame().payload, b"ok");
+    assert_eq!(frame(&mut none).payload, b"ok");
 }
 
 #[test]
 fn websocket_outlives_the_http_idle_timeout() {
     let server = Server::start(&["--idle-timeout", "1", "--header-timeout", "1"]);
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws.send(&client::text("first"));
-    assert_eq!(ws.frame().payload, b"first");
+    assert_eq!(frame(&mut ws).payload, b"first");
     // Quiet for longer than both HTTP timeouts (and the 1 s sweep).
     std::thread::sleep(Duration::from_millis(3500));
     ws.send(&client::text("still here"));
-    assert_eq!(ws.frame().payload, b"still here");
+    assert_eq!(frame(&mut ws).payload, b"still here");
 }
 
 #[test]
@@ -480,9 +329,9 @@ fn message_size_limit_is_exact_plain_fragmented_and_compressed() {
     let server = Server::start(&["--ws-max-message", "65536"]);
 
     // Exactly the limit, in one frame: echoed.
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws.send(&client::binary(&[1u8; 65536]));
-    let f = ws.frame();
+    let f = frame(&mut ws);
     assert_eq!((f.opcode, f.payload.len()), (OpCode::Binary, 65536));
 
     // Exactly the limit in fragments: echoed; one byte more: 1009.
@@ -500,7 +349,7 @@ fn message_size_limit_is_exact_plain_fragmented_and_compressed() {
         &[2u8; 536],
         client::KEY,
     ));
-    assert_eq!(ws.frame().payload.len(), 65536);
+    assert_eq!(frame(&mut ws).payload.len(), 65536);
     ws.send(&client::encode(
         OpCode::Binary,
         false,
@@ -515,11 +364,11 @@ fn message_size_limit_is_exact_plain_fragmented_and_compressed() {
         &[3u8; 537],
         client::KEY,
     ));
-    assert_eq!(ws.close_code(), Some(1009));
+    assert_eq!(ws_close_code(&mut ws), Some(1009));
 
     // Compressed: the limit applies to the inflated size, exactly.
     let ext = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
-    let mut ws = Ws::open(&server, "/ws/echo", ext, &[]);
+    let (mut ws, _) = ws_open(server.addr(), "/ws/echo", ext, &[]);
     let mut deflater = Deflater::new(15, true);
     let mut wire = Vec::new();
     deflater.compress(&[4u8; 65536], &mut wire).unwrap();
@@ -530,7 +379,7 @@ fn message_size_limit_is_exact_plain_fragmented_and_compressed() {
         &wire,
         client::KEY,
     ));
-    let f = ws.frame();
+    let f = frame(&mut ws);
     assert!(f.rsv1 && f.opcode == OpCode::Binary);
     wire.clear();
     deflater.compress(&[5u8; 65537], &mut wire).unwrap();
@@ -541,18 +390,18 @@ fn message_size_limit_is_exact_plain_fragmented_and_compressed() {
         &wire,
         client::KEY,
     ));
-    assert_eq!(ws.close_code(), Some(1009));
+    assert_eq!(ws_close_code(&mut ws), Some(1009));
 }
 
 #[test]
 fn client_close_then_half_close_still_gets_the_close_reply() {
     let server = Server::start(&[]);
-    let mut ws = Ws::open(&server, "/ws/echo", "", &[]);
+    let mut ws = ws_connect(server.addr(), "/ws/echo");
     ws.send(&client::text("last"));
     ws.send(&client::close(1000, "done"));
     ws.stream.shutdown(std::net::Shutdown::Write).unwrap();
-    let f = ws.frame();
+    let f = frame(&mut ws);
     assert_eq!(f.payload, b"last");
-    assert_eq!(ws.close_code(), Some(1000));
-    assert!(ws.closed_by_server());
+    assert_eq!(ws_close_code(&mut ws), Some(1000));
+    assert!(closed_by_server(&mut ws));
 }

@@ -29,7 +29,6 @@ pub enum ConnHeader {
     Close,
     /// HTTP/1.0 keep-alive must be confirmed explicitly.
     KeepAlive,
-    Upgrade,
 }
 
 /// Reason phrase for a status code (informational only; clients ignore it).
@@ -109,7 +108,6 @@ pub fn head<'h>(
         ConnHeader::Omit => b"",
         ConnHeader::Close => &b"\r\nConnection: close"[..],
         ConnHeader::KeepAlive => b"\r\nConnection: keep-alive",
-        ConnHeader::Upgrade => b"\r\nConnection: Upgrade",
     });
     for (name, value) in headers {
         // A value with CR or LF would let a handler split the response.

@@ -27,6 +27,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use super::cvt;
+
 /// `struct open_how` from `linux/openat2.h`; `libc::open_how` is
 /// `#[non_exhaustive]`, so it cannot be built outside libc.
 #[repr(C)]
@@ -49,15 +51,6 @@ const UNSUPPORTED: u8 = 2;
 
 /// Whether this kernel has `openat2`, learnt from the first call.
 static OPENAT2: AtomicU8 = AtomicU8::new(UNKNOWN);
-
-/// Turns a libc return value into `io::Result`, reading `errno` on `-1`.
-fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
 
 /// How a [`Root`] confines opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,9 +93,9 @@ impl Root {
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
         // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
-        let fd = cvt(unsafe { libc::open(c_path.as_ptr(), flags) }.into())?;
+        let fd = cvt(unsafe { libc::open(c_path.as_ptr(), flags) })?;
         // SAFETY: `open` just returned this descriptor and nothing else owns it.
-        let dir = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
         // The path of the directory actually opened, not of whatever the
         // configured path names a moment later.
         let canonical = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
@@ -129,11 +122,6 @@ impl Root {
     /// `/proc/self/fd` check (worth a line in the startup log).
     pub fn uses_openat2(&self) -> bool {
         self.confinement == Confinement::Auto && self.openat2_supported()
-    }
-
-    /// The canonical path of the root.
-    pub fn path(&self) -> &Path {
-        &self.canonical
     }
 
     /// Opens `rel` (relative, no leading `/`; `"."` for the root itself)
@@ -209,9 +197,9 @@ impl Root {
     fn open_checked(&self, rel: &CStr, flags: libc::c_int) -> io::Result<File> {
         // SAFETY: the descriptor is open for the life of `self` and `rel` is
         // NUL-terminated.
-        let fd = cvt(unsafe { libc::openat(self.dir.as_raw_fd(), rel.as_ptr(), flags) }.into())?;
+        let fd = cvt(unsafe { libc::openat(self.dir.as_raw_fd(), rel.as_ptr(), flags) })?;
         // SAFETY: `openat` just returned this descriptor to us alone.
-        let file = unsafe { File::from_raw_fd(fd as libc::c_int) };
+        let file = unsafe { File::from_raw_fd(fd) };
         let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
         if real.starts_with(&self.canonical) {
             Ok(file)

@@ -94,17 +94,11 @@ fn setsockopt_int(
     .map(drop)
 }
 
-fn sockname(fd: RawFd, peer: bool) -> io::Result<SocketAddr> {
+fn sockname(fd: RawFd) -> io::Result<SocketAddr> {
     let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: storage and len describe a writable buffer of the stated size.
-    cvt(unsafe {
-        if peer {
-            libc::getpeername(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len)
-        } else {
-            libc::getsockname(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len)
-        }
-    })?;
+    cvt(unsafe { libc::getsockname(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len) })?;
     // SAFETY: zero-initialised and then filled by the kernel.
     from_raw(unsafe { storage.assume_init_ref() })
 }
@@ -167,7 +161,7 @@ impl Listener {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sockname(self.fd.as_raw_fd(), false)
+        sockname(self.fd.as_raw_fd())
     }
 
     /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), returning the peer address from
@@ -230,11 +224,7 @@ impl Stream {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sockname(self.fd.as_raw_fd(), false)
-    }
-
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sockname(self.fd.as_raw_fd(), true)
+        sockname(self.fd.as_raw_fd())
     }
 
     /// read(2); `Ok(0)` is end of stream.
@@ -313,14 +303,6 @@ impl Stream {
     pub fn shutdown_write(&self) -> io::Result<()> {
         // SAFETY: plain syscall on a descriptor we own.
         cvt(unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)
-    }
-
-    /// Bytes queued in the kernel's send buffer not yet acknowledged (SIOCOUTQ).
-    pub fn unsent(&self) -> io::Result<usize> {
-        let mut n: libc::c_int = 0;
-        // SAFETY: TIOCOUTQ (== SIOCOUTQ) writes one c_int through the pointer.
-        cvt(unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) })?;
-        Ok(n.max(0) as usize)
     }
 }
 

@@ -1,141 +1,298 @@
-//! The real `glasshouse` binary as a child process, for end-to-end tests,
-//! and a tiny blocking HTTP/1.1 client to talk to it.
+//! The real `glasshouse` binary as a child process: [`Server`], started
+//! through a [`Builder`] (flags, environment, descriptor limit).
 //!
-//! Use it from an integration test with
-//! `#[path = "support/server.rs"] mod server;`. [`Server::start`] runs
-//! `CARGO_BIN_EXE_glasshouse --listen 127.0.0.1:0 ...`, reads its stderr on
-//! a thread (every line is kept) and returns once the
-//! `listening on http://HOST:PORT` line names the port. The child is killed
-//! (SIGKILL) when the handle is dropped, so a failing test leaves nothing
-//! running. Every wait is bounded; none measures time.
-#![allow(dead_code)]
+//! The child's environment is the test's own minus everything that would
+//! configure it ([`scrubbed`]), plus what the builder sets. Its stderr is
+//! read on a thread for the server's whole life (the pipe never fills) and
+//! kept; the `listening on http://HOST:PORT` line gives the address. The
+//! child is killed (SIGKILL) when the handle is dropped, so a failing test
+//! leaves nothing running. Every wait is bounded; none measures time.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Longest wait for the `listening on` line.
+use super::http::{get_close, Response};
+
+/// Longest wait for the `listening on` line (the machine may be busy
+/// compiling next to us).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Variables of the test's own environment that would change the child's
-/// behaviour: removed so that only what a test sets applies.
-const SCRUBBED: &[&str] = &[
-    "RUST_LOG",
-    "GLASSHOUSE_LISTEN",
-    "GLASSHOUSE_ROOT",
-    "GLASSHOUSE_WORKERS",
-    "GLASSHOUSE_DRAIN_TIMEOUT",
-    "GLASSHOUSE_MAX_CONNECTIONS",
-    "GLASSHOUSE_LOG_FORMAT",
-    "GLASSHOUSE_ACCESS_LOG",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_METRICS_EXPORTER",
-    "OTEL_LOGS_EXPORTER",
-    "OTEL_SDK_DISABLED",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "OTEL_BSP_MAX_QUEUE_SIZE",
-    "OTEL_METRIC_EXPORT_INTERVAL",
-];
+/// Files every test root holds.
+pub const INDEX_HTML: &str = "<!doctype html><title>glasshouse test</title>\n";
+pub const DIGITS_TXT: &str = "0123456789abcdefghijklmnopqrstuvwxyz\n";
 
+/// Path of the binary under test, built by cargo for integration tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_glasshouse")
+}
+
+/// True for a variable of the test's own environment that would change
+/// the child's behaviour: `RUST_LOG`, every `GLASSHOUSE_*` and every
+/// `OTEL_*`. They are all removed, so that only what a test sets applies.
+pub fn scrubbed(name: &str) -> bool {
+    name == "RUST_LOG" || name.starts_with("GLASSHOUSE_") || name.starts_with("OTEL_")
+}
+
+/// How to start the binary. Unless [`Builder::bare`] is asked for, each
+/// of `--listen 127.0.0.1:0`, `--workers 2`, `--log-format json` and
+/// `--root TMP` (a temporary directory holding [`INDEX_HTML`] and
+/// [`DIGITS_TXT`]) is added when the test's own flags do not give it.
 #[derive(Default)]
-struct Lines {
-    lines: Vec<String>,
-    eof: bool,
+pub struct Builder {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// No default flags: the test gives every one itself (or configures
+    /// the server through the environment).
+    bare: bool,
+    /// `RLIMIT_NOFILE` (soft and hard) for the child.
+    fd_limit: Option<u64>,
 }
 
-/// A running `glasshouse`.
-pub struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<(Mutex<Lines>, Condvar)>,
-    root: tempfile::TempDir,
-    status: Option<ExitStatus>,
-}
+impl Builder {
+    pub fn arg(mut self, arg: &str) -> Builder {
+        self.args.push(arg.to_string());
+        self
+    }
 
-impl Server {
-    /// Starts the binary on `127.0.0.1:0` with an empty temporary `--root`,
-    /// the extra `args` and environment `env`, and waits for it to listen.
-    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let root = tempfile::tempdir().expect("temporary root");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_glasshouse"));
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--root")
-            .arg(root.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for k in SCRUBBED {
-            cmd.env_remove(k);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start glasshouse");
-        let stderr = Arc::new((Mutex::new(Lines::default()), Condvar::new()));
-        let pipe = child.stderr.take().expect("stderr pipe");
+    pub fn args(mut self, args: &[&str]) -> Builder {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Builder {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn envs(mut self, vars: &[(&str, &str)]) -> Builder {
+        self.env
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// Exactly the test's flags, no defaults.
+    pub fn bare(mut self) -> Builder {
+        self.bare = true;
+        self
+    }
+
+    /// Limits the child's open descriptors (`ulimit -n`).
+    pub fn fd_limit(mut self, n: u64) -> Builder {
+        self.fd_limit = Some(n);
+        self
+    }
+
+    /// Starts the server and waits for its ready line; panics (with its
+    /// stderr) if it exits or stays silent instead.
+    pub fn start(self) -> Server {
+        let (child, pipe, root) = self.spawn();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
         let shared = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let (m, cv) = &*shared;
-                m.lock().expect("lock").lines.push(line);
-                cv.notify_all();
+        // Keeps reading stderr for the server's whole life so the pipe
+        // never fills, and reports the address from the ready line. The
+        // sender is dropped at EOF: a server that exits early is seen at
+        // once.
+        let reader = std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            let mut pipe = BufReader::new(pipe);
+            let mut raw = Vec::new();
+            loop {
+                raw.clear();
+                match pipe.read_until(b'\n', &mut raw) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&raw);
+                let line = text.trim_end_matches(['\r', '\n']);
+                if let Some(addr) = ready_addr(line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                let mut log = shared.lock().expect("stderr lock");
+                log.push_str(line);
+                log.push('\n');
             }
-            let (m, cv) = &*shared;
-            m.lock().expect("lock").eof = true;
-            cv.notify_all();
         });
         let mut server = Server {
             child,
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            stderr,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             root,
-            status: None,
+            stderr,
+            reader: Some(reader),
+            exited: None,
         };
-        server.addr = server.wait_listening();
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => server.addr = addr,
+            Err(_) => {
+                let _ = server.child.kill();
+                let status = server.child.wait();
+                server.join_reader();
+                panic!(
+                    "glasshouse did not print its ready line (status {status:?}); stderr:\n{}",
+                    server.log()
+                );
+            }
+        }
         server
     }
 
-    fn wait_listening(&mut self) -> SocketAddr {
-        let end = Instant::now() + START_TIMEOUT;
-        let (m, cv) = &*self.stderr;
-        let mut lines = m.lock().expect("lock");
-        loop {
-            for line in &lines.lines {
-                if let Some(at) = line.find("listening on http://") {
-                    let rest = &line[at + "listening on http://".len()..];
-                    let end = rest
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || ".:[]".contains(c)))
-                        .unwrap_or(rest.len());
-                    return rest[..end]
-                        .parse()
-                        .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"));
+    /// Runs the binary until it exits by itself (for configuration errors
+    /// and subcommands). Returns the status and stderr; panics (after
+    /// killing it) if it is still running after `timeout`.
+    pub fn run_to_exit(self, timeout: Duration) -> (ExitStatus, String) {
+        let (mut child, mut pipe, _root) = self.spawn();
+        let reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = pipe.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        let end = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if Instant::now() >= end {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("glasshouse {:?} did not exit within {timeout:?}", self.args);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, reader.join().expect("stderr reader"))
+    }
+
+    /// Spawns the child with its stderr piped; the temporary root must
+    /// outlive it.
+    fn spawn(&self) -> (Child, ChildStderr, tempfile::TempDir) {
+        let root = test_root();
+        let mut child = self
+            .command(root.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn glasshouse");
+        let pipe = child.stderr.take().expect("stderr pipe");
+        (child, pipe, root)
+    }
+
+    fn gives(&self, flag: &str) -> bool {
+        self.args
+            .iter()
+            .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
+    }
+
+    fn command(&self, root: &Path) -> Command {
+        let mut cmd = Command::new(bin());
+        if !self.bare {
+            let root = root.to_str().expect("UTF-8 temporary path");
+            for (flag, value) in [
+                ("--listen", "127.0.0.1:0"),
+                ("--workers", "2"),
+                ("--log-format", "json"),
+                ("--root", root),
+            ] {
+                if !self.gives(flag) {
+                    cmd.arg(flag).arg(value);
                 }
             }
-            let now = Instant::now();
-            assert!(
-                !lines.eof && now < end,
-                "glasshouse did not report `listening on` (exited: {}); stderr:\n{}",
-                lines.eof,
-                lines.lines.join("\n")
-            );
-            lines = cv.wait_timeout(lines, end - now).expect("lock").0;
         }
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(scrubbed) {
+                cmd.env_remove(name);
+            }
+        }
+        for (name, value) in &self.env {
+            cmd.env(name, value);
+        }
+        if let Some(n) = self.fd_limit {
+            let limit = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: the hook runs in the forked child before exec and only
+            // calls setrlimit(2), which is async-signal-safe, on a struct
+            // it owns.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        cmd
+    }
+}
+
+/// The address in a `listening on http://HOST:PORT` line (JSON or text).
+/// An unspecified host (`0.0.0.0`) means loopback for a test.
+pub fn ready_addr(line: &str) -> Option<SocketAddr> {
+    const READY: &str = "listening on http://";
+    let rest = &line[line.find(READY)? + READY.len()..];
+    // HOST:PORT ends at the first character that cannot be part of it
+    // (a quote in JSON logs, a space in text logs).
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || ".:[]".contains(c)))
+        .unwrap_or(rest.len());
+    let mut addr: SocketAddr = rest[..end].parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(Ipv4Addr::LOCALHOST.into());
+    }
+    Some(addr)
+}
+
+/// A temporary static root with the standard files.
+fn test_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("temporary root");
+    write_file(root.path(), "index.html", INDEX_HTML.as_bytes());
+    write_file(root.path(), "digits.txt", DIGITS_TXT.as_bytes());
+    root
+}
+
+fn write_file(root: &Path, rel: &str, contents: &[u8]) -> PathBuf {
+    let path = root.join(rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create dir under root");
+    }
+    std::fs::write(&path, contents).expect("write file under root");
+    path
+}
+
+/// A running server process. Killed on drop.
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// The temporary static root (`--root` unless the test chose its own),
+    /// removed on drop.
+    root: tempfile::TempDir,
+    /// Everything the server wrote on stderr so far.
+    stderr: Arc<Mutex<String>>,
+    /// The thread reading stderr; joined once the process has exited.
+    reader: Option<JoinHandle<()>>,
+    exited: Option<ExitStatus>,
+}
+
+impl Server {
+    /// Starts the binary with the default flags and `args`
+    /// (`Server::builder().args(args).start()`).
+    pub fn start(args: &[&str]) -> Server {
+        Server::builder().args(args).start()
+    }
+
+    pub fn builder() -> Builder {
+        Builder::default()
     }
 
     /// The address it listens on.
@@ -143,337 +300,146 @@ impl Server {
         self.addr
     }
 
-    /// The process id.
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
-    /// Sends `sig` (e.g. `libc::SIGTERM`) to the process.
+    /// The temporary static root.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Creates (or replaces) a file under the root.
+    pub fn add_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
+        write_file(self.root.path(), rel, contents)
+    }
+
+    /// Sends a signal (`libc::SIGTERM`, ...) to the server process.
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) with our own child's pid, which is not reaped
         // before `wait_exit` (so it cannot name another process).
         let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "kill({}, {sig}): {}",
+            self.pid(),
+            std::io::Error::last_os_error()
+        );
     }
 
-    /// Waits (bounded) for the process to exit; `None` if it is still
-    /// running after `timeout`.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        if self.status.is_some() {
-            return self.status;
-        }
+    /// Everything the server logged so far (all of it once
+    /// [`Server::wait_exit`] has returned).
+    pub fn log(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// The stderr lines so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.log().lines().map(str::to_string).collect()
+    }
+
+    /// The stderr lines, parsed as JSON where they are JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until the log contains `needle`, looking every 20 ms; false
+    /// after `timeout`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         loop {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                self.status = Some(s);
-                return Some(s);
+            if self.stderr.lock().expect("stderr lock").contains(needle) {
+                return true;
             }
             if Instant::now() >= end {
-                return None;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Every stderr line so far.
-    pub fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.0.lock().expect("lock").lines.clone()
-    }
-
-    /// Waits (bounded) for the stderr pipe to close, then returns every line:
-    /// after the process has exited, this is all it wrote.
-    pub fn all_stderr(&self, timeout: Duration) -> Vec<String> {
-        let end = Instant::now() + timeout;
-        let (m, cv) = &*self.stderr;
-        let mut lines = m.lock().expect("lock");
-        while !lines.eof {
-            let now = Instant::now();
-            if now >= end {
-                break;
-            }
-            lines = cv.wait_timeout(lines, end - now).expect("lock").0;
+    /// Waits for the process to exit and for the rest of its stderr;
+    /// panics (after killing it) on timeout, with its stderr.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(s) = self.exited {
+            return s;
         }
-        lines.lines.clone()
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.exited = Some(status);
+                // The pipe is closed now: let the reader catch up.
+                self.join_reader();
+                return status;
+            }
+            if Instant::now() >= end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                self.join_reader();
+                panic!(
+                    "server did not exit within {timeout:?}; stderr:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
-    /// The stderr lines, parsed as JSON where they are JSON.
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+    /// SIGTERM, then asserts a graceful exit (status 0) within `timeout`;
+    /// returns every stderr line.
+    pub fn stop(mut self, timeout: Duration) -> Vec<String> {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit(timeout);
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "exit status after SIGTERM; stderr:\n{}",
+            self.log()
+        );
         self.stderr_lines()
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+    }
+
+    /// `GET path` on a fresh connection with `Connection: close`.
+    pub fn get(&self, path: &str) -> Response {
+        get_close(self.addr, path)
+    }
+
+    /// Asserts the server still answers `/healthz` with 200.
+    pub fn assert_healthy(&self) {
+        let r = self.get("/healthz");
+        assert_eq!(r.status, 200, "healthz after the case: {r:?}");
     }
 
     /// The `/metrics` text.
     pub fn metrics_text(&self) -> String {
-        let r = get(self.addr, "/metrics", &[]).expect("GET /metrics");
-        assert_eq!(r.status, 200, "GET /metrics");
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "GET /metrics: {r:?}");
         r.text()
+    }
+
+    fn join_reader(&mut self) {
+        if let Some(h) = self.reader.take() {
+            let _ = h.join();
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.status.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+        if self.exited.is_none() {
             let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.wait();
+        self.join_reader();
     }
 }
 
-/// Runs the binary with `args` and `env` (the same scrubbed environment as
-/// [`Server::start`]) until it exits by itself, for start-up failures.
-/// Returns the exit status and stderr; panics if it is still running after
-/// `timeout` (it is killed).
-pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> (ExitStatus, String) {
-    let root = tempfile::tempdir().expect("temporary root");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_glasshouse"));
-    cmd.arg("--root")
-        .arg(root.path())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for k in SCRUBBED {
-        cmd.env_remove(k);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start glasshouse");
-    let mut pipe = child.stderr.take().expect("stderr pipe");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = pipe.read_to_string(&mut s);
-        s
-    });
-    let end = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("glasshouse {args:?} still running after {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status, reader.join().expect("stderr reader"))
-}
-
-/// The value of a Prometheus sample line whose name and labels start as
-/// `prefix` (e.g. `glasshouse_telemetry_dropped_total{signal="traces"}`);
-/// the sum when several lines match.
-pub fn prom_value(text: &str, prefix: &str) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let matches = line.starts_with(prefix)
-            && line[prefix.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c == ' ' || c == '{' || c == ',' || prefix.ends_with('}'));
-        if matches {
-            let v: f64 = line
-                .rsplit(' ')
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("bad sample line {line:?}"));
-            *found.get_or_insert(0.0) += v;
-        }
-    }
-    found
-}
-
-/// An answer read off the wire.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The first header of that name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// `Connection: close` was sent.
-    pub fn closes(&self) -> bool {
-        self.header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
-    }
-}
-
-/// A keep-alive client connection.
-pub struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    /// Connects, with generous read/write timeouts against hangs.
-    pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-        stream.set_nodelay(true)?;
-        Ok(Client {
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    /// The local address (the server's `network.peer.*`).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.stream.local_addr().expect("local address")
-    }
-
-    /// Writes raw bytes.
-    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes)
-    }
-
-    /// Sends `GET path` with `headers` (keep-alive) and reads the answer.
-    pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-        for (n, v) in headers {
-            req.push_str(&format!("{n}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        self.stream.write_all(req.as_bytes())?;
-        self.read_response()
-    }
-
-    /// Reads one answer (Content-Length, chunked, or up to EOF).
-    pub fn read_response(&mut self) -> std::io::Result<Response> {
-        let (status, headers, head_len) = loop {
-            let mut hs = [httparse::EMPTY_HEADER; 64];
-            let mut r = httparse::Response::new(&mut hs);
-            match r.parse(&self.buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let headers = r
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_string(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect::<Vec<_>>();
-                    break (r.code.unwrap_or(0), headers, n);
-                }
-                Ok(httparse::Status::Partial) => self.fill()?,
-                Err(e) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("bad response head: {e}"),
-                    ))
-                }
-            }
-        };
-        self.buf.drain(..head_len);
-        let mut resp = Response {
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        if status == 100 {
-            return self.read_response();
-        }
-        let chunked = resp
-            .header("transfer-encoding")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        let length = resp
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        if status == 101 || status == 204 || status == 304 {
-            return Ok(resp);
-        }
-        if chunked {
-            loop {
-                let line_end = loop {
-                    if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                        break i;
-                    }
-                    self.fill()?;
-                };
-                let size_text = String::from_utf8_lossy(&self.buf[..line_end]).into_owned();
-                let size =
-                    usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-                self.buf.drain(..line_end + 2);
-                while self.buf.len() < size + 2 {
-                    self.fill()?;
-                }
-                resp.body.extend_from_slice(&self.buf[..size]);
-                self.buf.drain(..size + 2);
-                if size == 0 {
-                    // No trailers are sent by glasshouse.
-                    return Ok(resp);
-                }
-            }
-        } else if let Some(n) = length {
-            while self.buf.len() < n {
-                self.fill()?;
-            }
-            resp.body = self.buf.drain(..n).collect();
-        } else {
-            loop {
-                match self.fill() {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                    Err(e) => return Err(e),
-                }
-            }
-            resp.body = std::mem::take(&mut self.buf);
-        }
-        Ok(resp)
-    }
-
-    /// The next `n` bytes after what was parsed (e.g. WebSocket frames
-    /// after a `101`).
-    pub fn read_exact(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
-        while self.buf.len() < n {
-            self.fill()?;
-        }
-        Ok(self.buf.drain(..n).collect())
-    }
-
-    /// Reads until the peer closes; what arrived meanwhile.
-    pub fn read_to_eof(&mut self) -> std::io::Result<Vec<u8>> {
-        loop {
-            match self.fill() {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    return Ok(std::mem::take(&mut self.buf))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn fill(&mut self) -> std::io::Result<()> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-}
-
-/// One `GET` on a fresh connection.
-pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
-    Client::connect(addr)?.get(path, headers)
+/// Runs the binary with exactly `args` (no default flags, the scrubbed
+/// environment) until it exits; see [`Builder::run_to_exit`].
+pub fn run_to_exit(args: &[&str], timeout: Duration) -> (ExitStatus, String) {
+    Server::builder().bare().args(args).run_to_exit(timeout)
 }
