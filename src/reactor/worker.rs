@@ -213,17 +213,8 @@ impl Worker {
             self.io.poll.wait(&mut events, Some(timeout))?;
             self.app.now = Instant::now();
             self.app.date.refresh(SystemTime::now());
-            let mut env = self.app.env();
-            for ev in events.iter() {
-                match ev.token {
-                    LISTENER => self.io.accept_burst(&mut env),
-                    BELL => self.io.bell.clear(),
-                    t => self.io.drive(Token(t), &mut env, ev.hangup),
-                }
-            }
-            self.io.resume_accepting(&env);
-            self.io.fire_timers(&mut env);
-            self.io.sweep(env.now);
+            // The lifecycle first: bytes read in this wake-up after the
+            // controller moved to draining are answered as draining.
             let state = self.io.life.state();
             if state != self.io.seen {
                 self.io.seen = state;
@@ -235,6 +226,17 @@ impl Worker {
                     State::Running => {}
                 }
             }
+            let mut env = self.app.env();
+            for ev in events.iter() {
+                match ev.token {
+                    LISTENER => self.io.accept_burst(&mut env),
+                    BELL => self.io.bell.clear(),
+                    t => self.io.drive(Token(t), &mut env, ev.hangup),
+                }
+            }
+            self.io.resume_accepting(&env);
+            self.io.fire_timers(&mut env);
+            self.io.sweep(env.now);
             if self.io.seen != State::Running && self.io.conns.is_empty() {
                 return Ok(());
             }
