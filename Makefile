@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live bench
+.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -39,6 +39,15 @@ test-bundle:
 test-bundle-live: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/bundle/live.sh
 
+# A short run of every fuzz target (cargo-fuzz, nightly); `make fuzz` runs
+# longer: FUZZ_SECONDS=600 make fuzz.
+FUZZ_SECONDS ?= 60
+test-fuzz:
+	bash scripts/fuzz.sh engine 60
+
+fuzz:
+	bash scripts/fuzz.sh engine $(FUZZ_SECONDS)
+
 test-autobahn: build
 	bash scripts/autobahn.sh
 
@@ -48,7 +57,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live
+test: deps lint test-rust test-fuzz test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live
 	@echo "make test: all suites passed"
 
 bench: build
