@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use glasshouse::telemetry::{Metrics, RequestSpan, RequestSpanInfo, Telemetry, TelemetryConfig};
+use glasshouse::telemetry::{
+    render_prometheus, Metrics, ProcessState, RequestSpan, RequestSpanInfo, Telemetry,
+    TelemetryConfig,
+};
 
 const N: u32 = 200_000;
 
@@ -40,6 +43,45 @@ fn measure(label: &str, mut f: impl FnMut()) {
     }
     let ns = t.elapsed().as_nanos() as f64 / f64::from(N);
     println!("{label:<58} {ns:>8.1} ns/op");
+}
+
+/// `/metrics` over a realistic label set: 2 workers, 10 routes x 3
+/// statuses, every series on both shards (so merging has work to do).
+/// `/proc` is not read: that cost is the kernel's, not the renderer's.
+fn measure_render() {
+    let m = Metrics::new(2);
+    let routes = [
+        "/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/stats",
+        "/api/echo",
+        "/api/slow",
+        "/ws/echo",
+        "/ws/stats",
+        "/{file}",
+    ];
+    for w in &m.workers {
+        for route in routes {
+            for status in [200, 304, 404] {
+                w.request_started();
+                w.request_finished("GET", route, status, 0.000_4);
+            }
+        }
+    }
+    let extra = ProcessState::default();
+    let mut len = 0;
+    let t = Instant::now();
+    let n = 2_000;
+    for _ in 0..n {
+        len = black_box(render_prometheus(black_box(&m), &extra)).len();
+    }
+    let us = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    println!(
+        "{:<58} {us:>8.1} µs/op ({len} bytes)",
+        "render_prometheus, 30 series x 2 shards"
+    );
 }
 
 fn run(mode: &str) {
@@ -84,6 +126,7 @@ fn run(mode: &str) {
             w.request_started();
             w.request_finished(black_box("GET"), "/api/stats", 200, black_box(0.000_3));
         });
+        measure_render();
         measure("traceparent parse", || {
             black_box(glasshouse::telemetry::propagation::parse_traceparent(
                 black_box(tp),
