@@ -27,6 +27,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
 
+use super::catalogue::REQUEST_DURATION;
 use super::metrics::{Metrics, DURATION_BUCKETS};
 
 /// A telemetry signal, the `signal` label of the dropped counter.
@@ -329,9 +330,9 @@ pub(crate) fn duration_histogram(metrics: &Metrics, now: SystemTime) -> Metric {
         })
         .collect();
     Metric {
-        name: "http.server.request.duration".into(),
-        description: "Duration of HTTP server requests.".into(),
-        unit: "s".into(),
+        name: REQUEST_DURATION.name.into(),
+        description: REQUEST_DURATION.description.into(),
+        unit: REQUEST_DURATION.unit.into(),
         data: Some(metric::Data::Histogram(Histogram {
             data_points,
             aggregation_temporality: AggregationTemporality::Cumulative as i32,

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::catalogue::*;
 use super::export::{dropped, Signal};
 use super::metrics::{Metrics, DURATION_BUCKETS};
 
@@ -65,14 +66,15 @@ impl ProcessState {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+fn header(out: &mut String, def: &MetricDef) {
+    let (name, help, kind) = (def.prometheus, def.description, def.kind.prometheus_type());
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    header(out, name, kind, help);
-    let _ = writeln!(out, "{name} {value}");
+fn sample(out: &mut String, def: &MetricDef, value: impl std::fmt::Display) {
+    header(out, def);
+    let _ = writeln!(out, "{} {value}", def.prometheus);
 }
 
 /// Escapes a label value (backslash, double quote, newline).
@@ -87,13 +89,8 @@ fn escape(v: &str) -> String {
 pub fn render_prometheus(metrics: &Metrics, extra: &ProcessState) -> String {
     let mut out = String::with_capacity(8192);
 
-    let name = "http_server_request_duration_seconds";
-    header(
-        &mut out,
-        name,
-        "histogram",
-        "Duration of HTTP server requests.",
-    );
+    let name = REQUEST_DURATION.prometheus;
+    header(&mut out, &REQUEST_DURATION);
     for ((method, route, status), s) in metrics.merged_series() {
         let labels = format!(
             "http_request_method=\"{method}\",http_response_status_code=\"{status}\",http_route=\"{}\"",
@@ -114,52 +111,31 @@ pub fn render_prometheus(metrics: &Metrics, extra: &ProcessState) -> String {
 
     sample(
         &mut out,
-        "http_server_active_requests",
-        "gauge",
-        "Number of active HTTP server requests.",
+        &ACTIVE_REQUESTS,
         metrics.sum_i64(|w| &w.active_requests),
     );
     sample(
         &mut out,
-        "glasshouse_connections_open",
-        "gauge",
-        "Client connections currently open.",
+        &CONNECTIONS_OPEN,
         metrics.sum_i64(|w| &w.connections_open),
     );
     sample(
         &mut out,
-        "glasshouse_connections_accepted_total",
-        "counter",
-        "Client connections accepted.",
+        &CONNECTIONS_ACCEPTED,
         metrics.sum_u64(|w| &w.connections_accepted),
     );
     sample(
         &mut out,
-        "glasshouse_connections_rejected_total",
-        "counter",
-        "Client connections refused (over --max-connections or draining).",
+        &CONNECTIONS_REJECTED,
         metrics.sum_u64(|w| &w.connections_rejected),
     );
+    sample(&mut out, &BYTES_SENT, metrics.sum_u64(|w| &w.bytes_sent));
     sample(
         &mut out,
-        "glasshouse_bytes_sent_total",
-        "counter",
-        "Bytes written to client sockets.",
-        metrics.sum_u64(|w| &w.bytes_sent),
-    );
-    sample(
-        &mut out,
-        "glasshouse_websockets_open",
-        "gauge",
-        "WebSocket sessions currently open.",
+        &WEBSOCKETS_OPEN,
         metrics.sum_i64(|w| &w.websockets_open),
     );
-    header(
-        &mut out,
-        "glasshouse_websocket_messages_total",
-        "counter",
-        "WebSocket messages by direction.",
-    );
+    header(&mut out, &WEBSOCKET_MESSAGES);
     let _ = writeln!(
         out,
         "glasshouse_websocket_messages_total{{direction=\"received\"}} {}",
@@ -170,12 +146,7 @@ pub fn render_prometheus(metrics: &Metrics, extra: &ProcessState) -> String {
         "glasshouse_websocket_messages_total{{direction=\"sent\"}} {}",
         metrics.sum_u64(|w| &w.ws_sent)
     );
-    header(
-        &mut out,
-        "glasshouse_worker_requests_total",
-        "counter",
-        "Requests completed by each worker.",
-    );
+    header(&mut out, &WORKER_REQUESTS);
     for (i, w) in metrics.workers.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -185,31 +156,16 @@ pub fn render_prometheus(metrics: &Metrics, extra: &ProcessState) -> String {
     }
     sample(
         &mut out,
-        "glasshouse_shutdown_drained_total",
-        "counter",
-        "Connections that finished by themselves during a graceful drain.",
+        &SHUTDOWN_DRAINED,
         metrics.process.shutdown_drained.load(Relaxed),
     );
     sample(
         &mut out,
-        "glasshouse_shutdown_forced_total",
-        "counter",
-        "Connections closed at the drain deadline.",
+        &SHUTDOWN_FORCED,
         metrics.process.shutdown_forced.load(Relaxed),
     );
-    sample(
-        &mut out,
-        "glasshouse_ready",
-        "gauge",
-        "1 while the server accepts new connections, 0 otherwise.",
-        u8::from(metrics.ready()),
-    );
-    header(
-        &mut out,
-        "glasshouse_telemetry_dropped_total",
-        "counter",
-        "Telemetry items dropped because the OTLP collector was down, slow or refusing.",
-    );
+    sample(&mut out, &READY, u8::from(metrics.ready()));
+    header(&mut out, &TELEMETRY_DROPPED);
     for signal in Signal::ALL {
         let _ = writeln!(
             out,
@@ -220,40 +176,16 @@ pub fn render_prometheus(metrics: &Metrics, extra: &ProcessState) -> String {
     }
 
     if let Some(v) = extra.cpu_seconds {
-        sample(
-            &mut out,
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time spent, seconds.",
-            v,
-        );
+        sample(&mut out, &PROCESS_CPU, v);
     }
     if let Some(v) = extra.resident_memory_bytes {
-        sample(
-            &mut out,
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size, bytes.",
-            v,
-        );
+        sample(&mut out, &PROCESS_RESIDENT_MEMORY, v);
     }
     if let Some(v) = extra.open_fds {
-        sample(
-            &mut out,
-            "process_open_fds",
-            "gauge",
-            "Open file descriptors.",
-            v,
-        );
+        sample(&mut out, &PROCESS_OPEN_FDS, v);
     }
     if let Some(v) = extra.start_time_seconds {
-        sample(
-            &mut out,
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since the Unix epoch, seconds.",
-            v,
-        );
+        sample(&mut out, &PROCESS_START_TIME, v);
     }
     out
 }
