@@ -6,9 +6,10 @@
 //! `catalogue` (every metric's names, kind, unit and description),
 //! `metrics` (per-worker shards), `prometheus` and `stats` (reading them for
 //! `/metrics` and `/api/stats`), `trace` and `propagation` (spans, W3C trace
-//! context), `logging` (stderr lines, OTLP logs, access log), `export` (the
-//! bounded, counted OTLP pipeline) and `http_client` (the blocking client it
-//! uses). This file owns the [`Telemetry`] guard: setup and the ordered
+//! context), `logging` (stderr lines, OTLP logs, access log), `pipeline`
+//! (the trace and log pipelines, set up once for both), `export` (the
+//! gate and counters that keep exports harmless, the metrics exporter) and
+//! `http_client` (the blocking client they use). This file owns the [`Telemetry`] guard: setup and the ordered
 //! flush at exit.
 //!
 //! Architecture invariant: a worker thread never waits on the network for
@@ -21,6 +22,7 @@ pub mod export;
 pub mod http_client;
 pub mod logging;
 pub mod metrics;
+mod pipeline;
 pub mod prometheus;
 pub mod propagation;
 pub mod stats;
@@ -34,10 +36,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
-use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
 pub use config::{SamplerConfig, TelemetryConfig};
@@ -48,10 +49,7 @@ pub use prometheus::{render_prometheus, ProcessState, CONTENT_TYPE as PROMETHEUS
 pub use stats::stats_json;
 pub use trace::{RequestSpan, RequestSpanInfo, ShutdownSpan, SpanGuard, WsSpan};
 
-use export::{
-    CountingLogExporter, CountingSpanExporter, GatedLogProcessor, GatedSpanProcessor, Pending,
-    ShardMetricExporter,
-};
+use export::ShardMetricExporter;
 use http_client::BlockingHttpClient;
 
 /// The instrumentation scope of everything glasshouse records.
@@ -98,80 +96,18 @@ impl Telemetry {
         };
         let headers: HashMap<String, String> = cfg.headers.iter().cloned().collect();
 
-        let tracer = match &cfg.traces_endpoint {
-            None => None,
-            Some(url) => {
-                let exporter = opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_http_client(client.clone())
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(url.clone())
-                    .with_timeout(cfg.export_timeout)
-                    .with_headers(headers.clone())
-                    .build()
-                    .map_err(|e| build_error("traces", e))?;
-                let pending = Arc::new(Pending::default());
-                let batch = BatchSpanProcessor::builder(CountingSpanExporter {
-                    inner: exporter,
-                    pending: Arc::clone(&pending),
-                })
-                .with_batch_config(
-                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
-                        .with_max_queue_size(cfg.max_queue)
-                        .with_scheduled_delay(cfg.batch_delay)
-                        .build(),
-                )
-                .build();
-                let provider = SdkTracerProvider::builder()
-                    .with_span_processor(GatedSpanProcessor {
-                        inner: batch,
-                        pending,
-                        cap: cfg.max_queue,
-                    })
-                    .with_sampler(cfg.sampler.sampler())
-                    .with_resource(resource.clone())
-                    .build();
-                trace::install(&provider);
-                Some(provider)
-            }
+        let shared = pipeline::Shared {
+            cfg,
+            client: client.clone(),
+            headers,
+            resource: resource.clone(),
         };
-
-        let logger = match &cfg.logs_endpoint {
-            None => None,
-            Some(url) => {
-                let exporter = opentelemetry_otlp::LogExporter::builder()
-                    .with_http()
-                    .with_http_client(client.clone())
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(url.clone())
-                    .with_timeout(cfg.export_timeout)
-                    .with_headers(headers.clone())
-                    .build()
-                    .map_err(|e| build_error("logs", e))?;
-                let pending = Arc::new(Pending::default());
-                let batch = BatchLogProcessor::builder(CountingLogExporter {
-                    inner: exporter,
-                    pending: Arc::clone(&pending),
-                })
-                .with_batch_config(
-                    opentelemetry_sdk::logs::BatchConfigBuilder::default()
-                        .with_max_queue_size(cfg.max_queue)
-                        .with_scheduled_delay(cfg.batch_delay)
-                        .build(),
-                )
-                .build();
-                let provider = SdkLoggerProvider::builder()
-                    .with_log_processor(GatedLogProcessor {
-                        inner: batch,
-                        pending,
-                        cap: cfg.max_queue,
-                    })
-                    .with_resource(resource.clone())
-                    .build();
-                logging::install_otlp(&provider);
-                Some(provider)
-            }
-        };
+        let tracer = (cfg.traces_endpoint.as_deref())
+            .map(|url| pipeline::build::<pipeline::Traces>(url, &shared))
+            .transpose()?;
+        let logger = (cfg.logs_endpoint.as_deref())
+            .map(|url| pipeline::build::<pipeline::Logs>(url, &shared))
+            .transpose()?;
 
         let meter = match (&cfg.metrics_endpoint, &cfg.metrics) {
             (Some(url), Some(metrics)) => {
