@@ -6,7 +6,7 @@
 //! `catalogue` (every metric's names, kind, unit and description),
 //! `metrics` (per-worker shards), `prometheus` and `stats` (reading them for
 //! `/metrics` and `/api/stats`), `trace` and `propagation` (spans, W3C trace
-//! context), `logging` (stderr lines, OTLP logs, access log), `pipeline`
+//! context), `tracing_spans` (`tracing` spans as OTel spans), `logging` (stderr lines, OTLP logs, access log), `pipeline`
 //! (the trace and log pipelines, set up once for both), `export` (the
 //! gate and counters that keep exports harmless, the metrics exporter) and
 //! `http_client` (the blocking client they use). This file owns the [`Telemetry`] guard: setup and the ordered
@@ -27,6 +27,7 @@ pub mod prometheus;
 pub mod propagation;
 pub mod stats;
 pub mod trace;
+mod tracing_spans;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
