@@ -319,6 +319,15 @@ pub struct ShutdownSpan {
     span: tracing::Span,
 }
 
+impl Default for ShutdownSpan {
+    /// A span that records nothing.
+    fn default() -> ShutdownSpan {
+        ShutdownSpan {
+            span: tracing::Span::none(),
+        }
+    }
+}
+
 impl ShutdownSpan {
     /// Starts a root span named `shutdown`; `signal` is e.g. `"SIGTERM"`.
     pub fn start(signal: &str) -> ShutdownSpan {
