@@ -17,8 +17,8 @@ use opentelemetry::trace::noop::NoopTracer;
 use opentelemetry::trace::{SpanBuilder, Tracer};
 use opentelemetry::Context;
 use opentelemetry_sdk::trace::SdkTracer;
-use tracing::{Metadata, Subscriber};
-use tracing_subscriber::filter::{filter_fn, FilterFn};
+use tracing::Subscriber;
+use tracing_subscriber::filter::{Filtered, LevelFilter, Targets};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer as _;
 
@@ -55,20 +55,18 @@ impl Tracer for LateTracer {
 /// What reaches the layer: spans and events at `info` and above, whatever
 /// the log filter says (a `--log-level warn` must not lose the `shutdown`
 /// span); never the access log (one event per request, outside any
-/// `tracing` span) nor the SDK's own events.
-fn admitted(meta: &Metadata<'_>) -> bool {
-    let target = meta.target();
-    *meta.level() <= tracing::Level::INFO
-        && !target.starts_with("glasshouse::access")
-        && !target.starts_with("opentelemetry")
+/// `tracing` span) nor the SDK's own events. A `Targets` filter decides per
+/// callsite, once: a disabled `debug!` on a worker stays a cached "never".
+fn admitted() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("glasshouse::access", LevelFilter::OFF)
+        .with_target("opentelemetry", LevelFilter::OFF)
 }
 
 /// The layer `logging::init` adds to the subscriber.
-pub(crate) type SpanLayer<S> = tracing_subscriber::filter::Filtered<
-    tracing_opentelemetry::OpenTelemetryLayer<S, LateTracer>,
-    FilterFn<fn(&Metadata<'_>) -> bool>,
-    S,
->;
+pub(crate) type SpanLayer<S> =
+    Filtered<tracing_opentelemetry::OpenTelemetryLayer<S, LateTracer>, Targets, S>;
 
 /// The tracing-opentelemetry layer with its own filter, for `logging::init`.
 pub(crate) fn layer<S>() -> SpanLayer<S>
@@ -80,5 +78,21 @@ where
         // busy/idle timings cost two clock reads per enter and say little
         // about spans that are entered once.
         .with_tracked_inactivity(false)
-        .with_filter(filter_fn(admitted as fn(&Metadata<'_>) -> bool))
+        .with_filter(admitted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn lifecycle_spans_pass_the_access_log_and_the_sdk_do_not() {
+        let f = admitted();
+        assert!(f.would_enable("glasshouse::lifecycle", &Level::INFO));
+        assert!(f.would_enable("glasshouse::controller", &Level::WARN));
+        assert!(!f.would_enable("glasshouse::lifecycle", &Level::DEBUG));
+        assert!(!f.would_enable("glasshouse::access", &Level::INFO));
+        assert!(!f.would_enable("opentelemetry_sdk", &Level::WARN));
+    }
 }
