@@ -64,11 +64,13 @@ pub fn run(
             match sig {
                 Sig::Hup => hooks.reload(),
                 Sig::Term | Sig::Int if deadline.is_none() => {
-                    tracing::info!(signal = sig.name(), "drain started");
                     hooks.drain_started(sig);
                     life.advance(State::Draining);
                     deadline = Some(Instant::now() + drain_timeout);
                     ring(&workers);
+                    // Logged once it is true: whoever reads the line (the
+                    // shutdown tests do) may count on the workers draining.
+                    tracing::info!(signal = sig.name(), "drain started");
                 }
                 Sig::Term | Sig::Int | Sig::Quit => {
                     tracing::warn!(signal = sig.name(), "stopping at once");
