@@ -68,8 +68,8 @@ pub fn run(
                     life.advance(State::Draining);
                     deadline = Some(Instant::now() + drain_timeout);
                     ring(&workers);
-                    // Logged once the state has moved, so that whoever waits
-                    // for this line sees the server draining.
+                    // Logged once it is true: whoever reads the line (the
+                    // shutdown tests do) may count on the workers draining.
                     tracing::info!(signal = sig.name(), "drain started");
                 }
                 Sig::Term | Sig::Int | Sig::Quit => {

@@ -124,6 +124,16 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         tracing::error!(thread = %thread, panic = %info, "panic");
     }));
     logging::set_access_log(config.access_log);
+    // From here to "listening on". The OTel span starts at its first entry
+    // (below, once Telemetry::init has installed a tracer) but keeps this
+    // start time.
+    let startup = tracing::info_span!(
+        target: "glasshouse::lifecycle",
+        "startup",
+        workers = config.workers,
+        server.address = tracing::field::Empty,
+        server.port = tracing::field::Empty,
+    );
     let files = StaticFiles::new(&config.root, config.root_policy)
         .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
@@ -138,6 +148,9 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
     let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
+    let startup = startup.entered();
+    startup.record("server.address", tracing::field::display(bound.ip()));
+    startup.record("server.port", bound.port());
     let server_state = Arc::new(ServerState::default());
     let state = Arc::new(ServiceState {
         metrics: metrics.clone(),
@@ -183,6 +196,8 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     )
     .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
     metrics.set_ready(true);
+    // The ready line belongs to no span.
+    drop(startup);
     let host = match bound {
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
@@ -228,6 +243,7 @@ struct MainHooks {
 
 impl Hooks for MainHooks {
     fn reload(&mut self) {
+        let _span = tracing::info_span!(target: "glasshouse::lifecycle", "reload").entered();
         let level = std::env::var("RUST_LOG").unwrap_or_else(|_| self.level.clone());
         match self.reload.set(&level) {
             Ok(()) => tracing::info!(level = %level, "SIGHUP: log level reloaded"),

@@ -1193,6 +1193,49 @@ fn concurrent_and_pipelined_requests_keep_their_own_context() {
     server.stop(EXIT_WAIT);
 }
 
+/// The lifecycle's own `tracing` spans reach the collector through
+/// tracing-opentelemetry, whatever the log filter says (here it turns their
+/// target off): `startup` (with the listening port), one `reload` per
+/// SIGHUP (with its log line as an event), and `shutdown` with its counts.
+#[test]
+fn lifecycle_tracing_spans_are_exported_whatever_the_log_filter() {
+    let receiver = OtlpReceiver::start();
+    let filter = "info,glasshouse::lifecycle=off";
+    let server = start(&receiver, &["--log-level", filter]);
+    let port = server.addr().port().to_string();
+    server.signal(libc::SIGHUP);
+    let reload = receiver
+        .wait_for(EXPORT_WAIT, |r| {
+            r.spans().into_iter().find(|s| s.name == "reload")
+        })
+        .expect("a reload span after SIGHUP");
+    assert!(reload.parent_span_id.is_empty(), "reload is a root span");
+    let events: Vec<&str> = reload.events.iter().map(|e| e.name.as_str()).collect();
+    assert!(
+        events.iter().any(|e| e.starts_with("SIGHUP: log level")),
+        "the reload's log line is its event: {events:?}"
+    );
+    let startup = receiver
+        .with(|r| r.spans().into_iter().find(|s| s.name == "startup"))
+        .expect("a startup span");
+    assert_eq!(attr(&startup.attributes, "server.port"), Some(port));
+    assert_eq!(attr(&startup.attributes, "workers").as_deref(), Some("2"));
+    assert!(startup.end_time_unix_nano > startup.start_time_unix_nano);
+    server.stop(EXIT_WAIT);
+    let sd = receiver.with(shutdown_span);
+    assert_eq!(
+        attr(&sd.attributes, "glasshouse.shutdown.forced").as_deref(),
+        Some("0"),
+        "{:?}",
+        sd.attributes
+    );
+    assert!(
+        attr(&sd.attributes, "glasshouse.shutdown.in_flight").is_some(),
+        "{:?}",
+        sd.attributes
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Server bugs found by these tests. Each test below fails on the current
 // server; the cause is outside `src/telemetry/` (see each test's comment).

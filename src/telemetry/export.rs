@@ -27,6 +27,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
 
+use super::catalogue::REQUEST_DURATION;
 use super::metrics::{Metrics, DURATION_BUCKETS};
 
 /// A telemetry signal, the `signal` label of the dropped counter.
@@ -133,16 +134,17 @@ impl Pending {
     }
 }
 
-/// A span processor that admits at most `cap` spans waiting for export
-/// into the inner (batch) processor; the rest are counted and dropped.
+/// A processor that admits at most `cap` items waiting for export into the
+/// inner (batch) processor; the rest are counted and dropped. One type for
+/// spans and log records (see `pipeline.rs`).
 #[derive(Debug)]
-pub(crate) struct GatedSpanProcessor<P> {
+pub(crate) struct Gated<P> {
     pub inner: P,
     pub pending: Arc<Pending>,
     pub cap: usize,
 }
 
-impl<P: SpanProcessor> SpanProcessor for GatedSpanProcessor<P> {
+impl<P: SpanProcessor> SpanProcessor for Gated<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         self.inner.on_start(span, cx);
     }
@@ -156,58 +158,19 @@ impl<P: SpanProcessor> SpanProcessor for GatedSpanProcessor<P> {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
+        SpanProcessor::force_flush(&self.inner)
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        SpanProcessor::shutdown_with_timeout(&self.inner, timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        SpanProcessor::set_resource(&mut self.inner, resource);
     }
 }
 
-/// Counts the spans of failed exports and releases their gate places.
-#[derive(Debug)]
-pub(crate) struct CountingSpanExporter<E> {
-    pub inner: E,
-    pub pending: Arc<Pending>,
-}
-
-impl<E: SpanExporter> SpanExporter for CountingSpanExporter<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let n = batch.len();
-        let result = self.inner.export(batch).await;
-        self.pending.release(n);
-        if let Err(e) = &result {
-            record_dropped(Signal::Traces, n as u64, e);
-        }
-        result
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
-/// The log counterpart of [`GatedSpanProcessor`].
-#[derive(Debug)]
-pub(crate) struct GatedLogProcessor<P> {
-    pub inner: P,
-    pub pending: Arc<Pending>,
-    pub cap: usize,
-}
-
-impl<P: LogProcessor> LogProcessor for GatedLogProcessor<P> {
+impl<P: LogProcessor> LogProcessor for Gated<P> {
     fn emit(&self, data: &mut SdkLogRecord, scope: &InstrumentationScope) {
         if self.pending.try_take(self.cap) {
             self.inner.emit(data, scope);
@@ -217,42 +180,70 @@ impl<P: LogProcessor> LogProcessor for GatedLogProcessor<P> {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
+        LogProcessor::force_flush(&self.inner)
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        LogProcessor::shutdown_with_timeout(&self.inner, timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        LogProcessor::set_resource(&mut self.inner, resource);
     }
 }
 
-/// The log counterpart of [`CountingSpanExporter`].
+/// Counts the items of failed exports and releases their gate places;
+/// wraps the span and the log exporter alike.
 #[derive(Debug)]
-pub(crate) struct CountingLogExporter<E> {
+pub(crate) struct Counting<E> {
     pub inner: E,
     pub pending: Arc<Pending>,
 }
 
-impl<E: LogExporter> LogExporter for CountingLogExporter<E> {
-    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let n = batch.iter().count();
-        let result = self.inner.export(batch).await;
+impl<E> Counting<E> {
+    fn settle(&self, signal: Signal, n: usize, result: &OTelSdkResult) {
         self.pending.release(n);
-        if let Err(e) = &result {
-            record_dropped(Signal::Logs, n as u64, e);
+        if let Err(e) = result {
+            record_dropped(signal, n as u64, e);
         }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for Counting<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len();
+        let result = self.inner.export(batch).await;
+        self.settle(Signal::Traces, n, &result);
         result
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        SpanExporter::shutdown_with_timeout(&self.inner, timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        SpanExporter::force_flush(&self.inner)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        SpanExporter::set_resource(&mut self.inner, resource);
+    }
+}
+
+impl<E: LogExporter> LogExporter for Counting<E> {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let n = batch.iter().count();
+        let result = self.inner.export(batch).await;
+        self.settle(Signal::Logs, n, &result);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        LogExporter::shutdown_with_timeout(&self.inner, timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        LogExporter::set_resource(&mut self.inner, resource);
     }
 }
 
@@ -329,9 +320,9 @@ pub(crate) fn duration_histogram(metrics: &Metrics, now: SystemTime) -> Metric {
         })
         .collect();
     Metric {
-        name: "http.server.request.duration".into(),
-        description: "Duration of HTTP server requests.".into(),
-        unit: "s".into(),
+        name: REQUEST_DURATION.name.into(),
+        description: REQUEST_DURATION.description.into(),
+        unit: REQUEST_DURATION.unit.into(),
         data: Some(metric::Data::Histogram(Histogram {
             data_points,
             aggregation_temporality: AggregationTemporality::Cumulative as i32,

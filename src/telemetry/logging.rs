@@ -1,7 +1,9 @@
 //! Log setup: JSON lines (default) or human text on stderr, with a filter
 //! that SIGHUP can reload; `trace_id`/`span_id` on every line written while
-//! a span is entered (`RequestSpan::enter`); the same records over OTLP once
-//! `Telemetry::init` has set up a logger provider; the optional access log.
+//! a span is entered (`RequestSpan::enter`, or a `tracing` span); the same
+//! records over OTLP once `Telemetry::init` has set up a logger provider;
+//! the optional access log. The subscriber also carries the layer that makes
+//! `tracing` spans OTel spans (`tracing_spans.rs`).
 //!
 //! The line formatter is our own (one `write` per line, no tracing-span
 //! bookkeeping): it reads the trace ids from the OpenTelemetry context that
@@ -40,11 +42,16 @@ impl LogReload {
 /// Installs the global subscriber. `json` selects JSON lines.
 pub fn init(json: bool, filter: &str) -> Result<LogReload, String> {
     let f = EnvFilter::try_new(filter).map_err(|e| format!("bad log filter {filter:?}: {e}"))?;
-    let (filter_layer, handle) = reload::Layer::new(f);
+    let (filter, handle) = reload::Layer::new(f);
+    // The log filter applies to log lines (stderr, OTLP) only: the span
+    // layer has its own, so `--log-level warn` keeps the lifecycle spans.
     tracing_subscriber::registry()
-        .with(filter_layer)
-        .with(StderrLayer { json })
-        .with(OtlpLogLayer)
+        .with(
+            StderrLayer { json }
+                .and_then(OtlpLogLayer)
+                .with_filter(filter),
+        )
+        .with(super::tracing_spans::layer())
         .try_init()
         .map_err(|e| e.to_string())?;
     Ok(LogReload { handle })

@@ -3,27 +3,32 @@
 //! server records through the small API re-exported here.
 //!
 //! Code map: `config` (the `OTEL_*` variables, resource, sampler),
+//! `catalogue` (every metric's names, kind, unit and description),
 //! `metrics` (per-worker shards), `prometheus` and `stats` (reading them for
 //! `/metrics` and `/api/stats`), `trace` and `propagation` (spans, W3C trace
-//! context), `logging` (stderr lines, OTLP logs, access log), `export` (the
-//! bounded, counted OTLP pipeline) and `http_client` (the blocking client it
-//! uses). This file owns the [`Telemetry`] guard: setup and the ordered
+//! context), `tracing_spans` (`tracing` spans as OTel spans), `logging` (stderr lines, OTLP logs, access log), `pipeline`
+//! (the trace and log pipelines, set up once for both), `export` (the
+//! gate and counters that keep exports harmless, the metrics exporter) and
+//! `http_client` (the blocking client they use). This file owns the [`Telemetry`] guard: setup and the ordered
 //! flush at exit.
 //!
 //! Architecture invariant: a worker thread never waits on the network for
 //! telemetry. Recording is atomics, a per-worker lock, or a push into a
 //! bounded queue; exports run on the SDK's own threads.
 
+pub mod catalogue;
 pub mod config;
 pub mod export;
 pub mod http_client;
 pub mod logging;
 pub mod metrics;
 pub mod observer;
+mod pipeline;
 pub mod prometheus;
 pub mod propagation;
 pub mod stats;
 pub mod trace;
+mod tracing_spans;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -33,10 +38,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
-use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
 pub use config::{SamplerConfig, TelemetryConfig};
@@ -48,10 +52,7 @@ pub use prometheus::{render_prometheus, ProcessState, CONTENT_TYPE as PROMETHEUS
 pub use stats::stats_json;
 pub use trace::{RequestSpan, RequestSpanInfo, ShutdownSpan, SpanGuard, WsSpan};
 
-use export::{
-    CountingLogExporter, CountingSpanExporter, GatedLogProcessor, GatedSpanProcessor, Pending,
-    ShardMetricExporter,
-};
+use export::ShardMetricExporter;
 use http_client::BlockingHttpClient;
 
 /// The instrumentation scope of everything glasshouse records.
@@ -98,80 +99,18 @@ impl Telemetry {
         };
         let headers: HashMap<String, String> = cfg.headers.iter().cloned().collect();
 
-        let tracer = match &cfg.traces_endpoint {
-            None => None,
-            Some(url) => {
-                let exporter = opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_http_client(client.clone())
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(url.clone())
-                    .with_timeout(cfg.export_timeout)
-                    .with_headers(headers.clone())
-                    .build()
-                    .map_err(|e| build_error("traces", e))?;
-                let pending = Arc::new(Pending::default());
-                let batch = BatchSpanProcessor::builder(CountingSpanExporter {
-                    inner: exporter,
-                    pending: Arc::clone(&pending),
-                })
-                .with_batch_config(
-                    opentelemetry_sdk::trace::BatchConfigBuilder::default()
-                        .with_max_queue_size(cfg.max_queue)
-                        .with_scheduled_delay(cfg.batch_delay)
-                        .build(),
-                )
-                .build();
-                let provider = SdkTracerProvider::builder()
-                    .with_span_processor(GatedSpanProcessor {
-                        inner: batch,
-                        pending,
-                        cap: cfg.max_queue,
-                    })
-                    .with_sampler(cfg.sampler.sampler())
-                    .with_resource(resource.clone())
-                    .build();
-                trace::install(&provider);
-                Some(provider)
-            }
+        let shared = pipeline::Shared {
+            cfg,
+            client: client.clone(),
+            headers,
+            resource: resource.clone(),
         };
-
-        let logger = match &cfg.logs_endpoint {
-            None => None,
-            Some(url) => {
-                let exporter = opentelemetry_otlp::LogExporter::builder()
-                    .with_http()
-                    .with_http_client(client.clone())
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(url.clone())
-                    .with_timeout(cfg.export_timeout)
-                    .with_headers(headers.clone())
-                    .build()
-                    .map_err(|e| build_error("logs", e))?;
-                let pending = Arc::new(Pending::default());
-                let batch = BatchLogProcessor::builder(CountingLogExporter {
-                    inner: exporter,
-                    pending: Arc::clone(&pending),
-                })
-                .with_batch_config(
-                    opentelemetry_sdk::logs::BatchConfigBuilder::default()
-                        .with_max_queue_size(cfg.max_queue)
-                        .with_scheduled_delay(cfg.batch_delay)
-                        .build(),
-                )
-                .build();
-                let provider = SdkLoggerProvider::builder()
-                    .with_log_processor(GatedLogProcessor {
-                        inner: batch,
-                        pending,
-                        cap: cfg.max_queue,
-                    })
-                    .with_resource(resource.clone())
-                    .build();
-                logging::install_otlp(&provider);
-                Some(provider)
-            }
-        };
+        let tracer = (cfg.traces_endpoint.as_deref())
+            .map(|url| pipeline::build::<pipeline::Traces>(url, &shared))
+            .transpose()?;
+        let logger = (cfg.logs_endpoint.as_deref())
+            .map(|url| pipeline::build::<pipeline::Logs>(url, &shared))
+            .transpose()?;
 
         let meter = match (&cfg.metrics_endpoint, &cfg.metrics) {
             (Some(url), Some(metrics)) => {
@@ -263,79 +202,47 @@ impl Telemetry {
     }
 }
 
-/// Observable instruments reading the shards at each collection. The
-/// duration histogram is added by the exporter (see `export.rs`). OTLP
-/// names follow the semantic conventions; Prometheus' OTLP translation
-/// turns them into the contract's names (dots to underscores, `_total` on
-/// counters, `_seconds` from the unit `s`).
+/// Observable instruments reading the shards at each collection, named and
+/// described by the catalogue. The duration histogram is added by the
+/// exporter (see `export.rs`).
 fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
+    use catalogue::*;
     use std::sync::atomic::Ordering::Relaxed;
     use std::sync::atomic::{AtomicI64, AtomicU64};
     let meter = provider.meter_with_scope(scope());
 
-    // Gauges and counters that are one sum over the shards.
+    // Sums over the shards of one field each.
     type Gauge = fn(&WorkerMetrics) -> &AtomicI64;
     type Counter = fn(&WorkerMetrics) -> &AtomicU64;
-    let gauges: [(&'static str, &'static str, &'static str, Gauge); 3] = [
-        (
-            "http.server.active_requests",
-            "{request}",
-            "Number of active HTTP server requests.",
-            |w| &w.active_requests,
-        ),
-        (
-            "glasshouse.connections.open",
-            "",
-            "Client connections currently open.",
-            |w| &w.connections_open,
-        ),
-        (
-            "glasshouse.websockets.open",
-            "",
-            "WebSocket sessions currently open.",
-            |w| &w.websockets_open,
-        ),
+    let gauges: [(MetricDef, Gauge); 3] = [
+        (ACTIVE_REQUESTS, |w| &w.active_requests),
+        (CONNECTIONS_OPEN, |w| &w.connections_open),
+        (WEBSOCKETS_OPEN, |w| &w.websockets_open),
     ];
-    for (name, unit, description, field) in gauges {
+    for (def, field) in gauges {
         let m = Arc::clone(metrics);
         let mut builder = meter
-            .i64_observable_up_down_counter(name)
-            .with_description(description)
+            .i64_observable_up_down_counter(def.name)
+            .with_description(def.description)
             .with_callback(move |o| o.observe(m.sum_i64(field), &[]));
-        if !unit.is_empty() {
-            builder = builder.with_unit(unit);
+        if !def.unit.is_empty() {
+            builder = builder.with_unit(def.unit);
         }
         builder.build();
     }
-    let counters: [(&'static str, &'static str, Counter); 3] = [
-        (
-            "glasshouse.connections.accepted",
-            "Client connections accepted.",
-            |w| &w.connections_accepted,
-        ),
-        (
-            "glasshouse.connections.rejected",
-            "Client connections refused.",
-            |w| &w.connections_rejected,
-        ),
-        (
-            "glasshouse.bytes_sent",
-            "Bytes written to client sockets.",
-            |w| &w.bytes_sent,
-        ),
+    let counters: [(MetricDef, Counter); 3] = [
+        (CONNECTIONS_ACCEPTED, |w| &w.connections_accepted),
+        (CONNECTIONS_REJECTED, |w| &w.connections_rejected),
+        (BYTES_SENT, |w| &w.bytes_sent),
     ];
-    for (name, description, field) in counters {
+    for (def, field) in counters {
         let m = Arc::clone(metrics);
-        meter
-            .u64_observable_counter(name)
-            .with_description(description)
+        counter(&meter, def)
             .with_callback(move |o| o.observe(m.sum_u64(field), &[]))
             .build();
     }
     let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("glasshouse.websocket.messages")
-        .with_description("WebSocket messages by direction.")
+    counter(&meter, WEBSOCKET_MESSAGES)
         .with_callback(move |o| {
             o.observe(
                 m.sum_u64(|w| &w.ws_received),
@@ -348,9 +255,7 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         })
         .build();
     let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("glasshouse.worker.requests")
-        .with_description("Requests completed by each worker.")
+    counter(&meter, WORKER_REQUESTS)
         .with_callback(move |o| {
             for (i, w) in m.workers.iter().enumerate() {
                 o.observe(
@@ -361,30 +266,40 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         })
         .build();
     let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("glasshouse.shutdown.drained")
-        .with_description("Connections that finished by themselves during a drain.")
+    counter(&meter, SHUTDOWN_DRAINED)
         .with_callback(move |o| o.observe(m.process.shutdown_drained.load(Relaxed), &[]))
         .build();
     let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("glasshouse.shutdown.forced")
-        .with_description("Connections closed at the drain deadline.")
+    counter(&meter, SHUTDOWN_FORCED)
         .with_callback(move |o| o.observe(m.process.shutdown_forced.load(Relaxed), &[]))
         .build();
     let m = Arc::clone(metrics);
     meter
-        .i64_observable_gauge("glasshouse.ready")
-        .with_description("1 while the server accepts new connections, 0 otherwise.")
+        .i64_observable_gauge(READY.name)
+        .with_description(READY.description)
         .with_callback(move |o| o.observe(i64::from(m.ready()), &[]))
         .build();
-    meter
-        .u64_observable_counter("glasshouse.telemetry.dropped")
-        .with_description("Telemetry items dropped because the collector was unavailable.")
+    counter(&meter, TELEMETRY_DROPPED)
         .with_callback(|o| {
             for s in Signal::ALL {
                 o.observe(export::dropped(s), &[KeyValue::new("signal", s.as_str())]);
             }
         })
         .build();
+}
+
+/// An observable counter named and described by `def` (counters carry no
+/// unit: see [`catalogue::MetricDef::unit`]).
+fn counter(
+    meter: &opentelemetry::metrics::Meter,
+    def: catalogue::MetricDef,
+) -> opentelemetry::metrics::AsyncInstrumentBuilder<
+    '_,
+    opentelemetry::metrics::ObservableCounter<u64>,
+    u64,
+> {
+    debug_assert_eq!(def.kind, catalogue::Kind::Counter, "{}", def.name);
+    meter
+        .u64_observable_counter(def.name)
+        .with_description(def.description)
 }

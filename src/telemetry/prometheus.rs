@@ -1,11 +1,25 @@
-//! Prometheus text exposition (format 0.0.4) of the metric shards for
-//! `GET /metrics`, written by hand: the shards are the one source of truth,
-//! this file only merges and prints them. It also reads the few `process_*`
-//! figures Prometheus users expect from `/proc/self`.
+//! `GET /metrics`: the metric shards as Prometheus text (format 0.0.4),
+//! through the `prometheus` crate. [`ShardCollector`] is a custom
+//! `prometheus::core::Collector` that reads the shards at scrape time and
+//! names every family from the catalogue; the crate's `TextEncoder` writes
+//! `HELP`/`TYPE`, escapes label values and lays out the histogram buckets.
+//! The shards stay the one source of truth: nothing is recorded twice. This
+//! file also reads the few `process_*` figures Prometheus users expect from
+//! `/proc/self`.
+//!
+//! No `prometheus::Registry` sits in between: it wants `'static` boxed
+//! collectors and re-sorts what the catalogue already orders, and there is
+//! only one collector. A test registers it in one to check its descriptors.
 
-use std::fmt::Write as _;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::LazyLock;
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+
+use super::catalogue::{self, Kind, MetricDef};
 use super::export::{dropped, Signal};
 use super::metrics::{Metrics, DURATION_BUCKETS};
 
@@ -65,196 +79,201 @@ impl ProcessState {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+/// The shards (and the scrape-time process figures) as a Prometheus
+/// collector. Borrowed per scrape; register a `ShardCollector<'static>` in a
+/// `prometheus::Registry` to combine it with other collectors.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardCollector<'a> {
+    metrics: &'a Metrics,
+    process: &'a ProcessState,
 }
 
-fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    header(out, name, kind, help);
-    let _ = writeln!(out, "{name} {value}");
-}
+impl<'a> ShardCollector<'a> {
+    pub fn new(metrics: &'a Metrics, process: &'a ProcessState) -> ShardCollector<'a> {
+        ShardCollector { metrics, process }
+    }
 
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Renders every metric of the contract, plus process figures, as
-/// Prometheus text. Served with [`CONTENT_TYPE`].
-pub fn render_prometheus(metrics: &Metrics, extra: &ProcessState) -> String {
-    let mut out = String::with_capacity(8192);
-
-    let name = "http_server_request_duration_seconds";
-    header(
-        &mut out,
-        name,
-        "histogram",
-        "Duration of HTTP server requests.",
-    );
-    for ((method, route, status), s) in metrics.merged_series() {
-        let labels = format!(
-            "http_request_method=\"{method}\",http_response_status_code=\"{status}\",http_route=\"{}\"",
-            escape(route)
-        );
-        let mut cumulative = 0u64;
-        for (i, count) in s.buckets.iter().enumerate() {
-            cumulative += count;
-            let le = match DURATION_BUCKETS.get(i) {
-                Some(b) => b.to_string(),
-                None => "+Inf".to_string(),
-            };
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    fn duration(&self) -> MetricFamily {
+        let def = &catalogue::REQUEST_DURATION;
+        let series = self.metrics.merged_series();
+        let mut out = Vec::with_capacity(series.len());
+        for ((method, route, status), s) in series {
+            let mut cumulative = 0;
+            // `+Inf` is the encoder's: it writes the sample count there.
+            let buckets = DURATION_BUCKETS
+                .iter()
+                .zip(s.buckets.iter())
+                .map(|(bound, count)| {
+                    cumulative += count;
+                    let mut b = Bucket::default();
+                    b.set_upper_bound(*bound);
+                    b.set_cumulative_count(cumulative);
+                    b
+                })
+                .collect();
+            let mut h = Histogram::default();
+            h.set_bucket(buckets);
+            h.set_sample_count(s.count);
+            h.set_sample_sum(s.sum);
+            let mut m = Metric::from_label(labels(
+                def,
+                [method, itoa::Buffer::new().format(status), route],
+            ));
+            m.set_histogram(h);
+            out.push(m);
         }
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", s.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", s.count);
+        family(def, out)
+    }
+}
+
+impl Collector for ShardCollector<'_> {
+    fn desc(&self) -> Vec<&Desc> {
+        DESCS.iter().collect()
     }
 
-    sample(
-        &mut out,
-        "http_server_active_requests",
-        "gauge",
-        "Number of active HTTP server requests.",
-        metrics.sum_i64(|w| &w.active_requests),
-    );
-    sample(
-        &mut out,
-        "glasshouse_connections_open",
-        "gauge",
-        "Client connections currently open.",
-        metrics.sum_i64(|w| &w.connections_open),
-    );
-    sample(
-        &mut out,
-        "glasshouse_connections_accepted_total",
-        "counter",
-        "Client connections accepted.",
-        metrics.sum_u64(|w| &w.connections_accepted),
-    );
-    sample(
-        &mut out,
-        "glasshouse_connections_rejected_total",
-        "counter",
-        "Client connections refused (over --max-connections or draining).",
-        metrics.sum_u64(|w| &w.connections_rejected),
-    );
-    sample(
-        &mut out,
-        "glasshouse_bytes_sent_total",
-        "counter",
-        "Bytes written to client sockets.",
-        metrics.sum_u64(|w| &w.bytes_sent),
-    );
-    sample(
-        &mut out,
-        "glasshouse_websockets_open",
-        "gauge",
-        "WebSocket sessions currently open.",
-        metrics.sum_i64(|w| &w.websockets_open),
-    );
-    header(
-        &mut out,
-        "glasshouse_websocket_messages_total",
-        "counter",
-        "WebSocket messages by direction.",
-    );
-    let _ = writeln!(
-        out,
-        "glasshouse_websocket_messages_total{{direction=\"received\"}} {}",
-        metrics.sum_u64(|w| &w.ws_received)
-    );
-    let _ = writeln!(
-        out,
-        "glasshouse_websocket_messages_total{{direction=\"sent\"}} {}",
-        metrics.sum_u64(|w| &w.ws_sent)
-    );
-    header(
-        &mut out,
-        "glasshouse_worker_requests_total",
-        "counter",
-        "Requests completed by each worker.",
-    );
-    for (i, w) in metrics.workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "glasshouse_worker_requests_total{{worker=\"{i}\"}} {}",
-            w.requests_total.load(Relaxed)
-        );
+    fn collect(&self) -> Vec<MetricFamily> {
+        use catalogue::*;
+        let m = self.metrics;
+        let p = self.process;
+        let optional = |def: &MetricDef, v: Option<f64>| family(def, v.map(|v| value(def, [], v)));
+        let mut out = vec![
+            self.duration(),
+            single(&ACTIVE_REQUESTS, m.sum_i64(|w| &w.active_requests) as f64),
+            single(&CONNECTIONS_OPEN, m.sum_i64(|w| &w.connections_open) as f64),
+            single(
+                &CONNECTIONS_ACCEPTED,
+                m.sum_u64(|w| &w.connections_accepted) as f64,
+            ),
+            single(
+                &CONNECTIONS_REJECTED,
+                m.sum_u64(|w| &w.connections_rejected) as f64,
+            ),
+            single(&BYTES_SENT, m.sum_u64(|w| &w.bytes_sent) as f64),
+            single(&WEBSOCKETS_OPEN, m.sum_i64(|w| &w.websockets_open) as f64),
+            family(
+                &WEBSOCKET_MESSAGES,
+                [
+                    ("received", m.sum_u64(|w| &w.ws_received)),
+                    ("sent", m.sum_u64(|w| &w.ws_sent)),
+                ]
+                .map(|(dir, n)| value(&WEBSOCKET_MESSAGES, [dir], n as f64)),
+            ),
+            family(
+                &WORKER_REQUESTS,
+                m.workers.iter().enumerate().map(|(i, w)| {
+                    let n = w.requests_total.load(Relaxed);
+                    value(&WORKER_REQUESTS, [itoa::Buffer::new().format(i)], n as f64)
+                }),
+            ),
+            single(
+                &SHUTDOWN_DRAINED,
+                m.process.shutdown_drained.load(Relaxed) as f64,
+            ),
+            single(
+                &SHUTDOWN_FORCED,
+                m.process.shutdown_forced.load(Relaxed) as f64,
+            ),
+            single(&READY, f64::from(u8::from(m.ready()))),
+            family(
+                &TELEMETRY_DROPPED,
+                Signal::ALL.map(|s| value(&TELEMETRY_DROPPED, [s.as_str()], dropped(s) as f64)),
+            ),
+            optional(&PROCESS_CPU, p.cpu_seconds),
+            optional(
+                &PROCESS_RESIDENT_MEMORY,
+                p.resident_memory_bytes.map(|v| v as f64),
+            ),
+            optional(&PROCESS_OPEN_FDS, p.open_fds.map(|v| v as f64)),
+            optional(&PROCESS_START_TIME, p.start_time_seconds),
+        ];
+        // The text format has no way to say "a family with no samples"
+        // (the encoder refuses one): before the first request there is no
+        // duration series, and /proc may be unreadable.
+        out.retain(|f| !f.get_metric().is_empty());
+        out
     }
-    sample(
-        &mut out,
-        "glasshouse_shutdown_drained_total",
-        "counter",
-        "Connections that finished by themselves during a graceful drain.",
-        metrics.process.shutdown_drained.load(Relaxed),
-    );
-    sample(
-        &mut out,
-        "glasshouse_shutdown_forced_total",
-        "counter",
-        "Connections closed at the drain deadline.",
-        metrics.process.shutdown_forced.load(Relaxed),
-    );
-    sample(
-        &mut out,
-        "glasshouse_ready",
-        "gauge",
-        "1 while the server accepts new connections, 0 otherwise.",
-        u8::from(metrics.ready()),
-    );
-    header(
-        &mut out,
-        "glasshouse_telemetry_dropped_total",
-        "counter",
-        "Telemetry items dropped because the OTLP collector was down, slow or refusing.",
-    );
-    for signal in Signal::ALL {
-        let _ = writeln!(
-            out,
-            "glasshouse_telemetry_dropped_total{{signal=\"{}\"}} {}",
-            signal.as_str(),
-            dropped(signal)
-        );
-    }
+}
 
-    if let Some(v) = extra.cpu_seconds {
-        sample(
-            &mut out,
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time spent, seconds.",
-            v,
-        );
+/// Descriptors of every family, for `Collector::desc`. The catalogue's
+/// names are constants, checked by a test: an invalid one is left out
+/// rather than failing a scrape.
+static DESCS: LazyLock<Vec<Desc>> = LazyLock::new(|| {
+    catalogue::ALL
+        .iter()
+        .filter_map(|d| {
+            let labels = d.labels.iter().map(|k| catalogue::prometheus_label(k));
+            Desc::new(
+                d.prometheus.to_owned(),
+                d.description.to_owned(),
+                labels.collect(),
+                Default::default(),
+            )
+            .ok()
+        })
+        .collect()
+});
+
+fn family(def: &MetricDef, metrics: impl IntoIterator<Item = Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(def.prometheus.to_owned());
+    f.set_help(def.description.to_owned());
+    f.set_field_type(match def.kind {
+        Kind::Counter => MetricType::COUNTER,
+        Kind::UpDownCounter | Kind::Gauge => MetricType::GAUGE,
+        Kind::Histogram => MetricType::HISTOGRAM,
+    });
+    f.set_metric(metrics.into_iter().collect());
+    f
+}
+
+/// The label pairs of one series: `values` in the order of `def.labels`.
+fn labels<const N: usize>(def: &MetricDef, values: [&str; N]) -> Vec<LabelPair> {
+    debug_assert_eq!(def.labels.len(), N, "{}", def.name);
+    def.labels
+        .iter()
+        .zip(values)
+        .map(|(key, v)| {
+            let mut l = LabelPair::default();
+            l.set_name(catalogue::prometheus_label(key));
+            l.set_value(v.to_owned());
+            l
+        })
+        .collect()
+}
+
+/// One counter or gauge sample.
+fn value<const N: usize>(def: &MetricDef, label_values: [&str; N], v: f64) -> Metric {
+    let mut m = Metric::from_label(labels(def, label_values));
+    if def.kind == Kind::Counter {
+        let mut c = Counter::default();
+        c.set_value(v);
+        m.set_counter(c);
+    } else {
+        let mut g = Gauge::default();
+        g.set_value(v);
+        m.set_gauge(g);
     }
-    if let Some(v) = extra.resident_memory_bytes {
-        sample(
-            &mut out,
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size, bytes.",
-            v,
-        );
+    m
+}
+
+fn single(def: &MetricDef, v: f64) -> MetricFamily {
+    family(def, [value(def, [], v)])
+}
+
+/// Length of the last exposition: the next one starts with room for it, so
+/// a scrape does not grow its buffer step by step.
+static LAST_LEN: AtomicUsize = AtomicUsize::new(8192);
+
+/// Renders every metric of the catalogue as Prometheus text. Served with
+/// [`CONTENT_TYPE`].
+pub fn render_prometheus(metrics: &Metrics, extra: &ProcessState) -> String {
+    let families = ShardCollector::new(metrics, extra).collect();
+    let mut out = String::with_capacity(LAST_LEN.load(Relaxed) + 1024);
+    // `collect` leaves out empty families, the encoder's one refusal.
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut out) {
+        tracing::warn!(target: "glasshouse::telemetry", "/metrics: {e}");
     }
-    if let Some(v) = extra.open_fds {
-        sample(
-            &mut out,
-            "process_open_fds",
-            "gauge",
-            "Open file descriptors.",
-            v,
-        );
-    }
-    if let Some(v) = extra.start_time_seconds {
-        sample(
-            &mut out,
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since the Unix epoch, seconds.",
-            v,
-        );
-    }
+    LAST_LEN.store(out.len(), Relaxed);
     out
 }
 
@@ -435,6 +454,43 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let m = Metrics::new(1);
+        m.workers[0].request_started();
+        m.workers[0].request_finished("GET", "/a\"b\\c\nd", 200, 0.01);
+        let text = render_prometheus(&m, &ProcessState::default());
+        assert!(text.contains("http_route=\"/a\\\"b\\\\c\\nd\""), "{text}");
+    }
+
+    #[test]
+    fn every_catalogue_entry_is_exposed_as_described() {
+        let m = Metrics::new(1);
+        m.workers[0].request_started();
+        m.workers[0].request_finished("GET", "/", 200, 0.01);
+        let p = ProcessState {
+            resident_memory_bytes: Some(1),
+            open_fds: Some(1),
+            cpu_seconds: Some(1.0),
+            start_time_seconds: Some(1.0),
+        };
+        let text = render_prometheus(&m, &p);
+        for d in catalogue::ALL {
+            let (name, help, kind) = (d.prometheus, d.description, d.kind.prometheus_type());
+            assert!(text.contains(&format!("# HELP {name} {help}\n")), "{name}");
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_collector_registers_in_a_registry() {
+        let m: &'static Metrics = Box::leak(Box::new(Metrics::new(2)));
+        let p: &'static ProcessState = Box::leak(Box::default());
+        let r = prometheus::Registry::new();
+        r.register(Box::new(ShardCollector::new(m, p)))
+            .expect("valid, unique descriptors");
+        assert_eq!(DESCS.len(), catalogue::ALL.len(), "every name is valid");
+        let names: Vec<String> = r.gather().iter().map(|f| f.name().to_owned()).collect();
+        assert!(names.contains(&"glasshouse_ready".to_owned()), "{names:?}");
+        // No request yet: no duration series, so no duration family.
+        assert!(!names.iter().any(|n| n.starts_with("http_server_request")));
     }
 }

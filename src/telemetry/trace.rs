@@ -1,9 +1,11 @@
 //! Spans the server records: one server span per HTTP request
 //! ([`RequestSpan`]), one per WebSocket session ([`WsSpan`]) and one for a
-//! graceful stop ([`ShutdownSpan`]). Spans are made with the OpenTelemetry
-//! API directly (no `tracing` bridge: cheaper). When tracing is off (no
-//! endpoint) starting one costs a branch; when the sampler drops it, only the
-//! attributes the sampler may look at are built.
+//! graceful stop ([`ShutdownSpan`]). Request and WebSocket spans are made
+//! with the OpenTelemetry API directly (no `tracing` bridge: several times
+//! cheaper, see docs/telemetry.md): when tracing is off (no endpoint)
+//! starting one costs a branch; when the sampler drops it, only the
+//! attributes the sampler may look at are built. The shutdown span is a
+//! `tracing` span like the other lifecycle spans (`tracing_spans.rs`).
 //!
 //! Architecture invariant: nothing here blocks or performs I/O; finished
 //! spans go to the batch processor's bounded queue and its own thread.
@@ -19,6 +21,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, ContextGuard, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::metrics::{method_label, FastBuild, WsDirection};
 use super::propagation::{format_traceparent, remote_parent};
@@ -29,9 +32,12 @@ static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// Installs the tracer used by every span of this module. Later calls are
 /// ignored (returns false): the first telemetry setup wins.
 pub(crate) fn install(provider: &SdkTracerProvider) -> bool {
-    TRACER
-        .set(provider.tracer_with_scope(super::scope()))
-        .is_ok()
+    let tracer = provider.tracer_with_scope(super::scope());
+    let first = TRACER.set(tracer.clone()).is_ok();
+    if first {
+        super::tracing_spans::install(tracer);
+    }
+    first
 }
 
 #[inline]
@@ -90,20 +96,25 @@ pub struct RequestSpanInfo<'a> {
 /// event loop. Not `Send`: it belongs to the thread that entered.
 #[must_use = "the span is current only while the guard lives"]
 pub struct SpanGuard {
-    _guard: Option<ContextGuard>,
+    /// The attached context of a direct SDK span.
+    _context: Option<ContextGuard>,
+    /// An entered `tracing` span (its layer attaches the context itself).
+    _entered: Option<tracing::span::EnteredSpan>,
 }
 
 impl std::fmt::Debug for SpanGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entered = self._context.is_some() || self._entered.is_some();
         f.debug_struct("SpanGuard")
-            .field("entered", &self._guard.is_some())
+            .field("entered", &entered)
             .finish()
     }
 }
 
 fn enter(cx: &Option<Context>) -> SpanGuard {
     SpanGuard {
-        _guard: cx.as_ref().map(|cx| cx.clone().attach()),
+        _context: cx.as_ref().map(|cx| cx.clone().attach()),
+        _entered: None,
     }
 }
 
@@ -300,64 +311,67 @@ impl WsSpan {
 
 /// The span of a graceful stop, recorded by the controller: started when
 /// the signal arrives, finished when the drain ends, just before the
-/// telemetry is flushed.
-#[derive(Debug, Default)]
+/// telemetry is flushed. A `tracing` span (target `glasshouse::lifecycle`)
+/// that tracing-opentelemetry turns into the OTel span; without a traces
+/// endpoint it goes nowhere.
+#[derive(Debug)]
 pub struct ShutdownSpan {
-    cx: Option<Context>,
+    span: tracing::Span,
+}
+
+impl Default for ShutdownSpan {
+    /// A span that records nothing.
+    fn default() -> ShutdownSpan {
+        ShutdownSpan {
+            span: tracing::Span::none(),
+        }
+    }
 }
 
 impl ShutdownSpan {
     /// Starts a root span named `shutdown`; `signal` is e.g. `"SIGTERM"`.
     pub fn start(signal: &str) -> ShutdownSpan {
-        let Some(tracer) = tracer() else {
-            return ShutdownSpan::default();
-        };
-        let span = tracer
-            .span_builder("shutdown")
-            .with_kind(SpanKind::Internal)
-            .with_attributes([KeyValue::new(
-                "glasshouse.shutdown.signal",
-                signal.to_string(),
-            )])
-            .start_with_context(tracer, &Context::new());
-        ShutdownSpan {
-            cx: Some(Context::new().with_span(span)),
-        }
+        let span = tracing::info_span!(
+            target: "glasshouse::lifecycle",
+            parent: None,
+            "shutdown",
+            glasshouse.shutdown.signal = signal,
+        );
+        ShutdownSpan { span }
     }
 
     /// Records a step of the drain, e.g. `event("listeners_closed", &[])`
     /// or `event("progress", &[("connections_open", 3)])`.
     pub fn event(&self, name: &'static str, attributes: &[(&'static str, i64)]) {
-        if let Some(cx) = &self.cx {
-            let attrs = attributes
-                .iter()
-                .map(|(k, v)| KeyValue::new(*k, *v))
-                .collect();
-            cx.span().add_event(name, attrs);
-        }
+        let attrs = attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(*k, *v))
+            .collect();
+        self.span.add_event(name, attrs);
     }
 
     /// Makes this span current until the guard drops.
     pub fn enter(&self) -> SpanGuard {
-        enter(&self.cx)
+        SpanGuard {
+            _context: None,
+            _entered: Some(self.span.clone().entered()),
+        }
     }
 
     /// Ends the span with the drain's figures: requests in flight when it
     /// began, connections that finished by themselves, connections closed
     /// at the deadline. A drain that had to force is marked as an error.
     pub fn finish(self, in_flight: u64, drained: u64, forced: u64) {
-        let Some(cx) = self.cx else { return };
-        let span = cx.span();
-        span.set_attribute(KeyValue::new(
-            "glasshouse.shutdown.in_flight",
-            in_flight as i64,
-        ));
-        span.set_attribute(KeyValue::new("glasshouse.shutdown.drained", drained as i64));
-        span.set_attribute(KeyValue::new("glasshouse.shutdown.forced", forced as i64));
+        let span = self.span;
+        span.set_attribute("glasshouse.shutdown.in_flight", in_flight as i64);
+        span.set_attribute("glasshouse.shutdown.drained", drained as i64);
+        span.set_attribute("glasshouse.shutdown.forced", forced as i64);
         if forced > 0 {
             span.set_status(Status::error("drain deadline reached"));
         }
-        span.end();
+        // tracing-opentelemetry ends a span at its last exit, if it was
+        // ever entered: make that now, not at an earlier `enter`.
+        drop(span.enter());
     }
 }
 
