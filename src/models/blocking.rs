@@ -12,11 +12,14 @@ use std::time::Duration;
 use super::driver::{step, Admission, Lent, Step};
 use super::TICK;
 use crate::reactor::State;
-use crate::sys::socket::Stream;
+use crate::sys::socket::{would_block, Stream};
 
 /// The shortest wait, so that a deadline that has just passed (and that
 /// the engine has not moved yet) cannot make the loop spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
+
+/// Most engine steps taken over already-arrived input when a drain begins.
+const CATCH_UP_STEPS: usize = 1024;
 
 /// Serves `stream` until the engine closes it or a forced stop. The
 /// admission is given back when this returns.
@@ -40,7 +43,16 @@ pub fn serve(
         if lent.state != seen {
             seen = lent.state;
             match seen {
-                State::Draining => lent.drain(&mut engine),
+                State::Draining => {
+                    // Whatever already arrived is a request we accepted:
+                    // read it before the drain, which closes idle
+                    // connections, can mistake this one for idle.
+                    timeout = None;
+                    if !catch_up(lent, scratch, &stream, &mut engine) {
+                        break false;
+                    }
+                    lent.drain(&mut engine);
+                }
                 State::Forced => break true,
                 State::Running => {}
             }
@@ -59,7 +71,34 @@ pub fn serve(
             }
             timeout = Some(wait);
         }
-        let done = match step(&stream, &mut engine, &mut lent.env(), scratch, true) {
+        // Reads are done here rather than in `step`, to look at the
+        // lifecycle between the read and the engine.
+        let done = match step(&stream, &mut engine, &mut lent.env(), scratch, false) {
+            Step::Idle if engine.wants_read(&lent.env()) => match stream.read(scratch) {
+                Ok(n) => {
+                    // The lifecycle again after the wait, before the bytes:
+                    // a request that arrived after the drain began is
+                    // answered as draining (`Connection: close`), as epoll
+                    // answers what it reads in the wake-up of the signal.
+                    lent.refresh();
+                    let mut env = lent.env();
+                    if n == 0 {
+                        engine.receive_eof(&mut env);
+                    } else {
+                        engine.receive(&mut env, &scratch[..n]);
+                    }
+                    if lent.state != seen {
+                        seen = lent.state;
+                        match seen {
+                            State::Draining => lent.drain(&mut engine),
+                            State::Forced => break true,
+                            State::Running => {}
+                        }
+                    }
+                    false
+                }
+                Err(e) => !would_block(&e),
+            },
             Step::Moved | Step::Read(_) => false,
             // The timeout passed: the next turn fires what is due and looks
             // at the lifecycle.
@@ -78,4 +117,28 @@ pub fn serve(
         }
     };
     lent.close(engine, forced);
+}
+
+/// Steps the engine over what the socket already holds, without waiting:
+/// both timeouts at their shortest, until nothing moves. False when the
+/// connection must end.
+fn catch_up(
+    lent: &mut Lent,
+    scratch: &mut [u8],
+    stream: &Stream,
+    engine: &mut crate::engine::Connection<crate::telemetry::HttpObserver>,
+) -> bool {
+    let instant = Duration::from_micros(1);
+    if stream.set_read_timeout(instant).is_err() || stream.set_write_timeout(instant).is_err() {
+        return false;
+    }
+    // Bounded, for a client that keeps sending as fast as we answer.
+    for _ in 0..CATCH_UP_STEPS {
+        match step(stream, engine, &mut lent.env(), scratch, true) {
+            Step::Moved | Step::Read(_) => {}
+            Step::Blocked { .. } | Step::Idle => return true,
+            Step::Close => return false,
+        }
+    }
+    true
 }
