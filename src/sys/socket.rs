@@ -1,7 +1,7 @@
 //! TCP sockets: listeners (socket, setsockopt, bind, listen, accept4) and
 //! connected streams (read, write, writev, sendfile, shutdown), IPv4 and IPv6.
 //! Descriptors are close-on-exec and non-blocking, except where a blocking
-//! server model asks for blocking ones ([`Listener::set_blocking`],
+//! server model asks for blocking ones ([`Listener::set_nonblocking`],
 //! [`Listener::accept_blocking`]); those bound every wait with
 //! `SO_RCVTIMEO`/`SO_SNDTIMEO` so that a blocked call returns `EAGAIN`.
 
