@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-fuzz fuzz bench
+.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -24,8 +24,27 @@ lint:
 test-rust:
 	$(CARGO) test --locked
 
+# The raw-HTTP, llhttp replay and shutdown suites again, against every
+# server model besides the default (epoll, covered by test-rust); the
+# harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
+# each model's slow-client and SIGTERM-under-load cases.
+MODELS ?= iterative threaded prethreaded poll
+test-models:
+	@set -e; for m in $(MODELS); do \
+		echo "== --model $$m"; \
+		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance; \
+	done
+
 test-py: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py
+
+# The Python clients against every other model: the Python harness passes
+# its environment (GLASSHOUSE_MODEL among it) to the server it starts.
+test-py-models: build
+	@set -e; for m in $(MODELS); do \
+		echo "== --model $$m"; \
+		GLASSHOUSE_MODEL=$$m GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
+	done
 
 test-load: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/load_smoke.sh
@@ -57,7 +76,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-fuzz test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live
+test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live
 	@echo "make test: all suites passed"
 
 bench: build

@@ -14,6 +14,51 @@ pub enum AcceptMode {
     Exclusive,
 }
 
+/// How connections are served: the rungs of the classic server ladder
+/// (contract, "Server models"). Every model drives the same connection
+/// engine; they differ only in how sockets reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// One thread, one connection at a time, blocking calls.
+    Iterative,
+    /// A child process per connection (not built yet).
+    Forking,
+    /// `--workers` processes on a shared listener (not built yet).
+    Preforked,
+    /// A thread per connection, bounded by `--max-connections`.
+    Threaded,
+    /// A pool of `--workers` threads accepting in turn.
+    Prethreaded,
+    /// One thread, non-blocking sockets, poll(2) over all of them.
+    Poll,
+    /// `--workers` threads, each with its own epoll loop (the default).
+    Epoll,
+    /// Completion-based I/O (not built yet).
+    #[value(name = "io_uring")]
+    IoUring,
+}
+
+impl Model {
+    /// The name on the command line and in `/api/stats`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Iterative => "iterative",
+            Model::Forking => "forking",
+            Model::Preforked => "preforked",
+            Model::Threaded => "threaded",
+            Model::Prethreaded => "prethreaded",
+            Model::Poll => "poll",
+            Model::Epoll => "epoll",
+            Model::IoUring => "io_uring",
+        }
+    }
+
+    /// Models named by the contract that this build cannot run yet.
+    pub fn is_built(self) -> bool {
+        !matches!(self, Model::Forking | Model::Preforked | Model::IoUring)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -36,7 +81,13 @@ pub struct Cli {
     #[arg(long, env = "GLASSHOUSE_ROOT")]
     pub root: Option<PathBuf>,
 
-    /// Worker threads, each with its own epoll loop (default: number of CPUs).
+    /// How connections are served: iterative, forking, preforked, threaded,
+    /// prethreaded, poll, epoll or io_uring.
+    #[arg(long, env = "GLASSHOUSE_MODEL", value_enum, default_value = "epoll")]
+    pub model: Model,
+
+    /// Worker threads, each with its own epoll loop (default: number of CPUs);
+    /// the pool size of the models that have one (prethreaded, epoll).
     #[arg(long, env = "GLASSHOUSE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
 
@@ -130,6 +181,7 @@ pub struct Config {
     pub root: PathBuf,
     /// Whether the root may be missing: only when none was given.
     pub root_policy: RootPolicy,
+    pub model: Model,
     pub workers: usize,
     pub accept_mode: AcceptMode,
     pub drain_timeout: Duration,
@@ -172,6 +224,12 @@ impl Cli {
                 .map(|n| n.get())
                 .unwrap_or(1),
         };
+        if !self.model.is_built() {
+            return Err(format!(
+                "--model {} is not built yet: use iterative, threaded, prethreaded, poll or epoll",
+                self.model.name()
+            ));
+        }
         if self.max_body > (1 << 32) {
             return Err(format!(
                 "invalid value {} for --max-body: at most 4294967296",
@@ -190,6 +248,7 @@ impl Cli {
             } else {
                 RootPolicy::MayBeMissing
             },
+            model: self.model,
             workers,
             accept_mode: self.accept_mode,
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
@@ -254,5 +313,18 @@ mod tests {
         assert!(parse(&["--log-format", "xml"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--listen", "[::1]:0"]).unwrap().listen.is_ipv6());
+    }
+
+    #[test]
+    fn models_parse_by_their_contract_names() {
+        assert_eq!(parse(&[]).unwrap().model, Model::Epoll);
+        for name in ["iterative", "threaded", "prethreaded", "poll", "epoll"] {
+            assert_eq!(parse(&["--model", name]).unwrap().model.name(), name);
+        }
+        for name in ["forking", "preforked", "io_uring"] {
+            let err = parse(&["--model", name]).unwrap_err();
+            assert!(err.contains("not built yet") && err.contains(name), "{err}");
+        }
+        assert!(parse(&["--model", "fibers"]).is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod controller;
 pub mod engine;
 pub mod http;
 pub mod lifecycle;
+pub mod models;
 pub mod reactor;
 pub mod service;
 #[allow(unsafe_code)]

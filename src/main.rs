@@ -1,7 +1,8 @@
 //! The `glasshouse` binary: the only place that wires the layers together.
 //! Parses configuration, sets up logging, binds the listeners (one
-//! SO_REUSEPORT listener per worker), starts the workers and hands the main
-//! thread to the controller until the process should exit.
+//! SO_REUSEPORT listener per worker for epoll, one shared listener for the
+//! other models), starts the workers of the chosen `--model` and hands the
+//! main thread to the controller until the process should exit.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use glasshouse::app::HandlerFactory;
-use glasshouse::config::{AcceptMode, Cli, Command, Config};
+use glasshouse::config::{AcceptMode, Cli, Command, Config, Model};
 use glasshouse::controller::{self, Exit, Hooks};
 use glasshouse::http::Limits;
 use glasshouse::lifecycle::ServerState;
@@ -137,14 +138,21 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let files = StaticFiles::new(&config.root, config.root_policy)
         .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
+    // Only epoll gives each worker a listener of its own; the other models
+    // share one (accepting in turn, or one thread accepting).
+    let n_listeners = if config.model == Model::Epoll {
+        config.workers
+    } else {
+        1
+    };
     let listeners =
-        bind_all(config.listen, config.workers, config.accept_mode).map_err(Fatal::Config)?;
+        bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?;
     let bound = listeners[0]
         .local_addr()
         .map_err(|e| Fatal::Runtime(e.to_string()))?;
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
-    let metrics = Metrics::new(config.workers);
+    let metrics = Metrics::new(glasshouse::models::shards(config.model, config.workers));
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
     let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
@@ -169,6 +177,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             },
             ..WsOptions::default()
         }),
+        model: config.model.name(),
     });
     let factory: HandlerFactory = {
         let state = state.clone();
@@ -187,13 +196,23 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         },
         max_connections: config.max_connections,
     });
-    let workers = reactor::spawn(
-        listeners,
-        reactor_cfg,
-        factory,
-        metrics.workers.clone(),
-        life.clone(),
-    )
+    let workers = match config.model {
+        Model::Epoll => reactor::spawn(
+            listeners,
+            reactor_cfg,
+            factory,
+            metrics.workers.clone(),
+            life.clone(),
+        ),
+        model => glasshouse::models::spawn(
+            model,
+            listeners[0].clone(),
+            reactor_cfg,
+            factory,
+            metrics.workers.clone(),
+            life.clone(),
+        ),
+    }
     .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
     metrics.set_ready(true);
     // The ready line belongs to no span.
@@ -203,6 +222,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
     };
     tracing::info!(
+        model = config.model.name(),
         workers = config.workers,
         max_connections = config.max_connections,
         nofile,

@@ -120,6 +120,7 @@ fn stats_and_config_follow_docs_api() {
     let v = r.json();
     assert_eq!(v["state"], "serving", "{v}");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["model"], "epoll", "the default model is named: {v}");
     for key in [
         "uptime_seconds",
         "timestamp_ms",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use glasshouse::engine::invariants::{parse_answers, Answer};
 use glasshouse::engine::memory::MemoryTransport;
 use glasshouse::engine::sample::{SampleApp, SAMPLE_FILE};
-use glasshouse::engine::Config;
+use glasshouse::engine::{Action, Config, Env, Send};
 use glasshouse::ws::client;
 
 fn transport() -> MemoryTransport {
@@ -154,6 +154,39 @@ fn the_head_timeout_answers_408_and_closes() {
     let got = all(&t.take_received());
     assert_eq!(got[0].status, 408);
     assert_eq!(got[0].header("connection"), Some("close"));
+}
+
+/// A blocking driver steps the engine one action at a time and looks at
+/// the clock between steps: the 408 must not be refused again between its
+/// send and the shutdown that follows it.
+#[test]
+fn the_head_timeout_fires_once_for_a_driver_that_checks_the_clock_between_steps() {
+    let mut t = transport();
+    t.send(b"GET /a HTTP/1.1\r\nHost: x\r\n");
+    let mut env = Env {
+        handler: &mut *t.handler,
+        observer: &mut t.observer,
+        config: &t.config,
+        now: t.now + Duration::from_secs(11),
+        date: glasshouse::engine::memory::DATE,
+        worker: 0,
+        draining: false,
+    };
+    t.conn.on_timer(&mut env);
+    let sent = match t.conn.poll(&mut env) {
+        Action::Send(Send::Bytes { data, .. }) => data.to_vec(),
+        other => panic!("expected the 408, got {other:?}"),
+    };
+    t.conn.advance(&mut env, sent.len());
+    assert!(
+        t.conn.next_deadline().is_none_or(|d| d > env.now),
+        "no deadline is due between the answer and its shutdown"
+    );
+    t.conn.on_timer(&mut env);
+    assert!(matches!(t.conn.poll(&mut env), Action::ShutdownWrite));
+    let got = all(&sent);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].status, 408);
 }
 
 #[test]

@@ -162,7 +162,7 @@ fn the_engine_sees_no_descriptor_and_no_transport() {
 #[test]
 fn the_transport_leaves_http_to_the_engine() {
     forbid(
-        &["src/reactor/"],
+        &["src/reactor/", "src/models/"],
         &[
             "httparse",
             "crate::http::head",

@@ -1,6 +1,8 @@
 //! Signals and process lifecycle, from the contract's signal table: the
 //! graceful drain after SIGTERM/SIGINT, a second signal, SIGQUIT, the drain
-//! deadline, SIGHUP, and configuration errors (exit 2, one line).
+//! deadline, SIGHUP, and configuration errors (exit 2, one line). Runs
+//! against the model in `GLASSHOUSE_TEST_MODEL` (`make test-models`); cases
+//! that hold a connection while using another skip `iterative`.
 
 mod support;
 
@@ -63,6 +65,9 @@ fn refused(server: &Server) -> bool {
 
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_0() {
+    if support::needs_concurrency("sigterm_drains_in_flight_requests_and_exits_0") {
+        return;
+    }
     drains_in_flight_requests(&[]);
 }
 
@@ -70,6 +75,9 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
 /// instead of a SO_REUSEPORT listener each.
 #[test]
 fn sigterm_drains_with_a_shared_listener() {
+    if support::needs_concurrency("sigterm_drains_with_a_shared_listener") {
+        return;
+    }
     drains_in_flight_requests(&["--accept-mode", "exclusive"]);
 }
 
@@ -141,6 +149,9 @@ fn sigint_on_an_idle_server_exits_0() {
 
 #[test]
 fn second_sigterm_during_a_long_drain_exits_1() {
+    if support::needs_concurrency("second_sigterm_during_a_long_drain_exits_1") {
+        return;
+    }
     let mut server = Server::start(&["--drain-timeout", "60"]);
     let mut slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
@@ -155,6 +166,9 @@ fn second_sigterm_during_a_long_drain_exits_1() {
 
 #[test]
 fn sigquit_stops_at_once_with_1() {
+    if support::needs_concurrency("sigquit_stops_at_once_with_1") {
+        return;
+    }
     let mut server = Server::start(&[]);
     let _slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
@@ -165,6 +179,9 @@ fn sigquit_stops_at_once_with_1() {
 
 #[test]
 fn drain_deadline_forces_remaining_connections() {
+    if support::needs_concurrency("drain_deadline_forces_remaining_connections") {
+        return;
+    }
     let mut server = Server::start(&["--drain-timeout", "1"]);
     let mut slow = slow_clients(&server, 1, 30_000);
     wait_in_flight(&server, 1);
@@ -391,6 +408,9 @@ fn environment_variables_configure_the_server() {
 
 #[test]
 fn readyz_on_a_connection_opened_before_the_signal() {
+    if support::needs_concurrency("readyz_on_a_connection_opened_before_the_signal") {
+        return;
+    }
     // A connection accepted before SIGTERM whose first request comes right
     // after it is served, and /readyz there says 503.
     let mut server = Server::start(&["--drain-timeout", "30"]);
@@ -420,6 +440,9 @@ fn readyz_on_a_connection_opened_before_the_signal() {
 
 #[test]
 fn other_signals_during_a_drain() {
+    if support::needs_concurrency("other_signals_during_a_drain") {
+        return;
+    }
     // SIGHUP during the drain changes nothing; SIGINT as the second signal
     // stops at once with 1, like SIGTERM.
     let mut server = Server::start(&["--drain-timeout", "60"]);
@@ -453,6 +476,9 @@ fn other_signals_during_a_drain() {
 
 #[test]
 fn a_body_still_uploading_at_sigterm_is_served() {
+    if support::needs_concurrency("a_body_still_uploading_at_sigterm_is_served") {
+        return;
+    }
     let mut server = Server::start(&["--drain-timeout", "30"]);
     let mut c = Client::connect(server.addr());
     c.send(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n");

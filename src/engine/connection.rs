@@ -213,8 +213,11 @@ impl<O: Observer> Connection<O> {
         if let Some(ws) = &self.ws {
             return ws.session.next_deadline();
         }
+        // A connection whose final answer is queued or written has no head
+        // deadline left: it waits only for its shutdown (the next poll).
+        let ending = self.out.is_pending() || self.close_after_write;
         let phase = match self.phase {
-            Phase::Fresh | Phase::Reading if !self.out.is_pending() => Some(self.deadline),
+            Phase::Fresh | Phase::Reading if !ending => Some(self.deadline),
             Phase::Idle | Phase::Lingering => Some(self.deadline),
             _ => None,
         };
@@ -441,7 +444,9 @@ impl<O: Observer> Connection<O> {
             return;
         }
         match self.phase {
-            Phase::Fresh | Phase::Reading if !self.out.is_pending() => {
+            // Not again once a refusal is written and the shutdown is next:
+            // a driver may look at the clock between the send and the poll.
+            Phase::Fresh | Phase::Reading if !self.out.is_pending() && !self.close_after_write => {
                 if self.requests == 0 && self.rbuf.is_empty() && self.phase == Phase::Fresh {
                     // Opened and never spoke: nothing to answer.
                     self.closed = true;

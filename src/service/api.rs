@@ -67,9 +67,5 @@ pub fn config(state: &ServiceState) -> Response {
 
 /// `GET /api/stats`.
 pub fn stats(state: &ServiceState) -> Response {
-    Response::json(
-        200,
-        &crate::telemetry::stats_json(&state.metrics, state.is_draining()),
-    )
-    .header("Cache-Control", "no-store")
+    Response::json(200, &state.stats()).header("Cache-Control", "no-store")
 }

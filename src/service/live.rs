@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ServiceState;
-use crate::telemetry::stats_json;
 use crate::ws::{Message, Outbox, WsApp};
 
 pub struct StatsApp {
@@ -21,7 +20,7 @@ impl StatsApp {
     }
 
     fn push(&mut self, out: &mut Outbox) {
-        let mut doc = stats_json(&self.state.metrics, self.state.is_draining());
+        let mut doc = self.state.stats();
         if self.skipped > 0 {
             doc["skipped_ticks"] = self.skipped.into();
         }

@@ -33,10 +33,21 @@ pub struct ServiceState {
     pub links: Links,
     /// Handshake and session settings for the WebSocket routes.
     pub ws: Arc<crate::ws::WsOptions>,
+    /// The server model serving this process (`--model`), reported as
+    /// `"model"` by `/api/stats` and `/ws/stats`.
+    pub model: &'static str,
 }
 
 impl ServiceState {
     pub fn is_draining(&self) -> bool {
         self.lifecycle.is_draining()
+    }
+
+    /// The `/api/stats` document: telemetry's figures plus what only the
+    /// service knows (the model), added here so telemetry stays unaware of it.
+    pub fn stats(&self) -> serde_json::Value {
+        let mut doc = crate::telemetry::stats_json(&self.metrics, self.is_draining());
+        doc["model"] = self.model.into();
+        doc
     }
 }

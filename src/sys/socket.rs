@@ -1,11 +1,15 @@
 //! TCP sockets: listeners (socket, setsockopt, bind, listen, accept4) and
 //! connected streams (read, write, writev, sendfile, shutdown), IPv4 and IPv6.
-//! All descriptors are non-blocking and close-on-exec.
+//! Descriptors are close-on-exec and non-blocking, except where a blocking
+//! server model asks for blocking ones ([`Listener::set_nonblocking`],
+//! [`Listener::accept_blocking`]); those bound every wait with
+//! `SO_RCVTIMEO`/`SO_SNDTIMEO` so that a blocked call returns `EAGAIN`.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 use super::cvt;
 
@@ -94,6 +98,41 @@ fn setsockopt_int(
     .map(drop)
 }
 
+/// SO_RCVTIMEO / SO_SNDTIMEO. The kernel reads a zero timeout as "wait
+/// forever", so a zero (or sub-microsecond) wait is raised to 1 µs.
+fn set_timeout(fd: RawFd, name: libc::c_int, d: Duration) -> io::Result<()> {
+    let d = d.max(Duration::from_micros(1));
+    let tv = libc::timeval {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: passes a pointer to a live timeval and its exact size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            &tv as *const libc::timeval as *const libc::c_void,
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Sets or clears O_NONBLOCK on the open file description (shared by every
+/// thread that holds the descriptor).
+fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: plain fcntl on a descriptor the caller owns.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above; F_SETFL takes an int argument.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
+}
+
 fn sockname(fd: RawFd) -> io::Result<SocketAddr> {
     let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -167,6 +206,29 @@ impl Listener {
     /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), returning the peer address from
     /// the same call.
     pub fn accept(&self) -> io::Result<Accepted> {
+        self.accept_with(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+    }
+
+    /// accept4(SOCK_CLOEXEC): a blocking stream for the blocking models.
+    /// On a blocking listener this waits for a connection, at most the
+    /// [`Listener::set_accept_timeout`] (then `Accepted::None`); on a
+    /// non-blocking one it returns `Accepted::None` at once when none is queued.
+    pub fn accept_blocking(&self) -> io::Result<Accepted> {
+        self.accept_with(libc::SOCK_CLOEXEC)
+    }
+
+    /// Blocking (`false`) or non-blocking (`true`) accepts, for every holder
+    /// of this listener at once.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        set_nonblocking(self.fd.as_raw_fd(), on)
+    }
+
+    /// Longest wait of a blocking accept (SO_RCVTIMEO, which accept honours).
+    pub fn set_accept_timeout(&self, d: Duration) -> io::Result<()> {
+        set_timeout(self.fd.as_raw_fd(), libc::SO_RCVTIMEO, d)
+    }
+
+    fn accept_with(&self, flags: libc::c_int) -> io::Result<Accepted> {
         let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
         let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         loop {
@@ -176,7 +238,7 @@ impl Listener {
                     self.fd.as_raw_fd(),
                     storage.as_mut_ptr() as *mut libc::sockaddr,
                     &mut len,
-                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    flags,
                 )
             };
             if r >= 0 {
@@ -204,7 +266,8 @@ impl AsFd for Listener {
     }
 }
 
-/// A connected, non-blocking TCP stream.
+/// A connected TCP stream (non-blocking unless accepted with
+/// [`Listener::accept_blocking`]).
 #[derive(Debug)]
 pub struct Stream {
     fd: OwnedFd,
@@ -225,6 +288,17 @@ impl Stream {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sockname(self.fd.as_raw_fd())
+    }
+
+    /// Longest wait of a blocking read (SO_RCVTIMEO); then `EAGAIN`.
+    pub fn set_read_timeout(&self, d: Duration) -> io::Result<()> {
+        set_timeout(self.fd.as_raw_fd(), libc::SO_RCVTIMEO, d)
+    }
+
+    /// Longest wait of a blocking send or sendfile (SO_SNDTIMEO); then what
+    /// was sent, or `EAGAIN` when nothing was.
+    pub fn set_write_timeout(&self, d: Duration) -> io::Result<()> {
+        set_timeout(self.fd.as_raw_fd(), libc::SO_SNDTIMEO, d)
     }
 
     /// read(2); `Ok(0)` is end of stream.
@@ -383,6 +457,32 @@ mod tests {
         assert_eq!(peer, client.local_addr().unwrap());
         assert_eq!(s.local_addr().unwrap(), addr);
         assert_eq!(s.write(b"hi").unwrap(), 2);
+    }
+
+    #[test]
+    fn blocking_accept_and_read_return_at_their_timeouts() {
+        let l = Listener::bind(
+            &"127.0.0.1:0".parse().unwrap(),
+            ListenOptions {
+                reuse_port: false,
+                backlog: 16,
+            },
+        )
+        .unwrap();
+        l.set_nonblocking(false).unwrap();
+        l.set_accept_timeout(Duration::from_millis(10)).unwrap();
+        // Nothing queued: the blocking accept gives up at its timeout.
+        assert!(matches!(l.accept_blocking().unwrap(), Accepted::None));
+        let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let Accepted::Stream(s, _) = l.accept_blocking().unwrap() else {
+            panic!("a queued connection is accepted");
+        };
+        s.set_read_timeout(Duration::ZERO).unwrap();
+        let mut buf = [0u8; 8];
+        assert!(would_block(&s.read(&mut buf).unwrap_err()));
+        std::io::Write::write_all(&mut client, b"hi").unwrap();
+        s.set_read_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(s.read(&mut buf).unwrap(), 2);
     }
 
     #[test]

@@ -39,10 +39,43 @@ pub fn scrubbed(name: &str) -> bool {
     name == "RUST_LOG" || name.starts_with("GLASSHOUSE_") || name.starts_with("OTEL_")
 }
 
+/// The server model the suites run against: `GLASSHOUSE_TEST_MODEL` in
+/// the test's own environment (`make test-models` sets it per model), else
+/// `epoll`. Read here, never passed through: the child's `GLASSHOUSE_*`
+/// are scrubbed, and the harness gives `--model` itself.
+pub fn model() -> String {
+    std::env::var("GLASSHOUSE_TEST_MODEL")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "epoll".to_string())
+}
+
+/// False for the model that serves one connection at a time
+/// (`iterative`): a test that needs two connections served at once does
+/// not apply to it, and says so instead of running.
+pub fn serves_concurrently() -> bool {
+    model() != "iterative"
+}
+
+/// Skips the calling test (returns true, with a note on stderr) when the
+/// model under test serves one connection at a time.
+pub fn needs_concurrency(test: &str) -> bool {
+    if serves_concurrently() {
+        return false;
+    }
+    eprintln!(
+        "{test}: skipped for --model {}: it serves one connection at a time",
+        model()
+    );
+    true
+}
+
 /// How to start the binary. Unless [`Builder::bare`] is asked for, each
-/// of `--listen 127.0.0.1:0`, `--workers 2`, `--log-format json` and
-/// `--root TMP` (a temporary directory holding [`INDEX_HTML`] and
-/// [`DIGITS_TXT`]) is added when the test's own flags do not give it.
+/// of `--listen 127.0.0.1:0`, `--workers 2` (256 for `prethreaded`),
+/// `--log-format json`,
+/// `--model` [`model()`] and `--root TMP` (a temporary directory holding
+/// [`INDEX_HTML`] and [`DIGITS_TXT`]) is added when the test's own flags
+/// do not give it.
 #[derive(Default)]
 pub struct Builder {
     args: Vec<String>,
@@ -192,10 +225,16 @@ impl Builder {
         let mut cmd = Command::new(bin());
         if !self.bare {
             let root = root.to_str().expect("UTF-8 temporary path");
+            let model = model();
+            // A prethreaded pool thread serves one connection at a time:
+            // the pool must be larger than any test's concurrency (200
+            // keep-alive connections at once in http_raw).
+            let workers = if model == "prethreaded" { "256" } else { "2" };
             for (flag, value) in [
                 ("--listen", "127.0.0.1:0"),
-                ("--workers", "2"),
+                ("--workers", workers),
                 ("--log-format", "json"),
+                ("--model", model.as_str()),
                 ("--root", root),
             ] {
                 if !self.gives(flag) {

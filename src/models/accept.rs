@@ -1,0 +1,59 @@
+//! The blocking accept loop of the iterative, threaded and prethreaded
+//! models: `accept(2)` on a blocking listener, bounded by [`TICK`] so the
+//! thread sees the drain; then the drain's part — accept what the kernel
+//! has already queued (those clients connected before the signal and are
+//! ours to serve), without waiting for more, and stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{listener_closed, TICK};
+use crate::reactor::{Lifecycle, State};
+use crate::sys::socket::{Accepted, Listener, Stream};
+
+/// Pause after an accept error (EMFILE, ENFILE, ENOBUFS) so the loop
+/// does not spin on a listener it cannot take from.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Makes `listener` blocking, with accepts bounded by [`TICK`].
+pub fn blocking(listener: &Listener) -> std::io::Result<()> {
+    listener.set_nonblocking(false)?;
+    listener.set_accept_timeout(TICK)
+}
+
+/// Hands every accepted connection to `serve` until the drain begins, then
+/// those already queued, and tells the controller this thread stopped
+/// accepting. Several threads may run this on one listener (prethreaded):
+/// the kernel wakes one blocked accept per connection.
+pub fn run(
+    listener: &Listener,
+    life: &Arc<Lifecycle>,
+    id: usize,
+    mut serve: impl FnMut(Stream, SocketAddr),
+) {
+    while life.state() == State::Running {
+        match listener.accept_blocking() {
+            Ok(Accepted::Stream(stream, peer)) => serve(stream, peer),
+            // The tick passed with nobody connecting.
+            Ok(Accepted::None) => {}
+            Err(e) => {
+                tracing::warn!(worker = id, error = %e, "accept failed");
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+    if life.state() == State::Draining {
+        // Non-blocking from now on, for every thread on this listener: an
+        // empty queue ends the drain's accepting at once instead of a tick
+        // later (a thread still blocked in accept returns at its tick).
+        let _ = listener.set_nonblocking(true);
+        while let Ok(Accepted::Stream(stream, peer)) = listener.accept_blocking() {
+            serve(stream, peer);
+            if life.state() == State::Forced {
+                break;
+            }
+        }
+    }
+    listener_closed(life);
+}

@@ -1,0 +1,243 @@
+//! What every model's serving thread has in common: the things it lends
+//! each connection's engine (application, observer, settings, clock),
+//! admission under `--max-connections`, one engine step carried out on a
+//! socket, and the accounting when a connection ends. Nothing here decides
+//! anything about HTTP: [`step`] does what the engine's `poll` says.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::Shared;
+use crate::app::Handler;
+use crate::engine::{self, Action, Connection, Env, Send};
+use crate::http::date::DateCache;
+use crate::reactor::{Lifecycle, State};
+use crate::sys::socket::{would_block, Stream};
+use crate::telemetry::{HttpObserver, WorkerMetrics};
+
+/// Size of a thread's read buffer, as in the epoll workers.
+pub const SCRATCH: usize = 64 * 1024;
+
+/// One serving thread's part: what it lends the engines it drives.
+pub struct Lent {
+    pub id: usize,
+    handler: Box<dyn Handler>,
+    observer: HttpObserver,
+    shared: Shared,
+    date: DateCache,
+    /// "Now" for this turn, read once per wake-up.
+    pub now: Instant,
+    /// The lifecycle state as of this turn.
+    pub state: State,
+}
+
+impl Lent {
+    pub fn new(id: usize, shared: Shared, metrics: Arc<WorkerMetrics>) -> Lent {
+        Lent {
+            id,
+            handler: (shared.factory)(id),
+            observer: HttpObserver::new(metrics),
+            shared,
+            date: DateCache::new(SystemTime::now()),
+            now: Instant::now(),
+            state: State::Running,
+        }
+    }
+
+    /// A new turn: the clock, the `Date` value and the lifecycle state.
+    pub fn refresh(&mut self) {
+        self.now = Instant::now();
+        self.date.refresh(SystemTime::now());
+        self.state = self.shared.life.state();
+    }
+
+    pub fn env(&mut self) -> Env<'_, HttpObserver> {
+        Env {
+            handler: &mut *self.handler,
+            observer: &mut self.observer,
+            config: &self.shared.cfg.engine,
+            now: self.now,
+            date: self.date.value(),
+            worker: self.id,
+            draining: self.state != State::Running,
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<WorkerMetrics> {
+        self.observer.metrics()
+    }
+
+    pub fn life(&self) -> &Arc<Lifecycle> {
+        &self.shared.life
+    }
+
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// A new engine for an accepted stream.
+    pub fn connection(&mut self, stream: &Stream, peer: SocketAddr) -> Connection<HttpObserver> {
+        let _ = stream.set_nodelay();
+        let local = stream.local_addr().unwrap_or(peer);
+        self.metrics().connection_accepted();
+        Connection::new(peer, local, &self.env())
+    }
+
+    /// The drain began: what the engine found is counted for the span.
+    pub fn drain(&mut self, engine: &mut Connection<HttpObserver>) {
+        let outcome = engine.drain(&mut self.env());
+        let life = self.life();
+        life.in_flight
+            .fetch_add(u64::from(outcome.in_flight), Ordering::AcqRel);
+        life.idle_closed
+            .fetch_add(u64::from(outcome.closed_idle), Ordering::AcqRel);
+    }
+
+    /// Requests the engine completed during a drain, for the counts.
+    pub fn collect_drained(&self, engine: &mut Connection<HttpObserver>) {
+        let drained = engine.take_drained();
+        if drained > 0 {
+            self.life()
+                .drained
+                .fetch_add(u64::from(drained), Ordering::AcqRel);
+        }
+    }
+
+    /// The connection ends: the engine accounts for what was in flight
+    /// (owned by us when `forced`), then the counts. The stream (dropped
+    /// by the caller) and the admission go with it.
+    pub fn close(&mut self, mut engine: Connection<HttpObserver>, forced: bool) {
+        engine.finish(&mut self.env(), forced);
+        self.collect_drained(&mut engine);
+        if forced {
+            self.life().forced.fetch_add(1, Ordering::AcqRel);
+        }
+        self.metrics().connection_closed();
+    }
+}
+
+/// A place under `--max-connections`, given back when dropped (however the
+/// connection or the thread serving it ends).
+pub struct Admission(Arc<Lifecycle>);
+
+impl Admission {
+    /// Takes a place, or refuses the connection with the engine's canned
+    /// 503 (as the epoll model does) and returns `None`.
+    pub fn take(
+        life: &Arc<Lifecycle>,
+        max: usize,
+        stream: &Stream,
+        metrics: &WorkerMetrics,
+    ) -> Option<Admission> {
+        let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
+        let admission = Admission(life.clone());
+        if open <= max {
+            return Some(admission);
+        }
+        drop(admission);
+        metrics.connection_rejected();
+        // Best effort: the send buffer of a fresh connection has room, so
+        // even a blocking socket takes this at once.
+        let _ = stream.write(&engine::overloaded());
+        let _ = stream.shutdown_write();
+        None
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What one [`step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Bytes moved or the engine's state changed: step again.
+    Moved,
+    /// A read delivered this many bytes.
+    Read(usize),
+    /// The socket would block (for a blocking socket: its timeout passed),
+    /// writing when `write`, else reading.
+    Blocked { write: bool },
+    /// Nothing to send, and no read wanted (or allowed): the engine waits
+    /// for a timer, a drain or (when reads were not allowed) readiness.
+    Idle,
+    /// The connection must end (the engine said so, or the socket failed).
+    Close,
+}
+
+/// Asks the engine what to do once and does it on `stream`: a send, a
+/// `sendfile`, a shutdown of the write side, or — when the engine waits and
+/// wants input, and `may_read` — one read.
+pub fn step(
+    stream: &Stream,
+    engine: &mut Connection<HttpObserver>,
+    env: &mut Env<'_, HttpObserver>,
+    scratch: &mut [u8],
+    may_read: bool,
+) -> Step {
+    match engine.poll(env) {
+        Action::Send(Send::Bytes { data, more }) => {
+            let sent = if more {
+                stream.write_more(data)
+            } else {
+                stream.write(data)
+            };
+            match sent {
+                // A stream socket never takes nothing from a non-empty
+                // buffer; if it did, stop rather than spin.
+                Ok(0) => Step::Close,
+                Ok(n) => {
+                    env.observer.metrics().bytes_sent(n as u64);
+                    engine.advance(env, n);
+                    Step::Moved
+                }
+                Err(e) if would_block(&e) => Step::Blocked { write: true },
+                Err(_) => Step::Close,
+            }
+        }
+        Action::Send(Send::File { file, offset, len }) => {
+            let mut at = offset;
+            let count = len.min(1 << 30) as usize;
+            match stream.sendfile(&**file, &mut at, count) {
+                // The file shrank under us: the promised length cannot be met.
+                Ok(0) => Step::Close,
+                Ok(n) => {
+                    env.observer.metrics().bytes_sent(n as u64);
+                    engine.advance(env, n);
+                    Step::Moved
+                }
+                Err(e) if would_block(&e) => Step::Blocked { write: true },
+                Err(_) => Step::Close,
+            }
+        }
+        Action::ShutdownWrite => {
+            if stream.shutdown_write().is_err() {
+                return Step::Close;
+            }
+            engine.write_shut(env);
+            Step::Moved
+        }
+        Action::Close => Step::Close,
+        Action::Wait => {
+            if !may_read || !engine.wants_read(env) {
+                return Step::Idle;
+            }
+            match stream.read(scratch) {
+                Ok(0) => {
+                    engine.receive_eof(env);
+                    Step::Read(0)
+                }
+                Ok(n) => {
+                    engine.receive(env, &scratch[..n]);
+                    Step::Read(n)
+                }
+                Err(e) if would_block(&e) => Step::Blocked { write: false },
+                Err(_) => Step::Close,
+            }
+        }
+    }
+}
