@@ -64,14 +64,56 @@ HISTOGRAMS = {"http_server_request_duration_seconds"}
 EXTRA_METRIC_PREFIXES = ("traces_span_metrics_", "k6_", "otelcol_")
 EXTRA_METRICS = {"up"}
 
-# Pinned images (docs/deployment.md; shared/notes/observability-stack.md).
+# Pinned images: .env, key -> pattern (docs/deployment.md).
 EXPECTED_IMAGES = {
-    "collector": r"^otel/opentelemetry-collector-contrib:0\.1[5-9]\d\.\d+$",
-    "jaeger": r"^jaegertracing/jaeger:2\.\d+\.\d+$",
-    "prometheus": r"^prom/prometheus:v3\.\d+\.\d+$",
-    "loki": r"^grafana/loki:3\.\d+\.\d+$",
-    "grafana": r"^grafana/grafana:1[2-9]\.\d+\.\d+$",
-    "k6": r"^grafana/k6:[12]\.\d+\.\d+$",
+    "COLLECTOR_IMAGE": r"^otel/opentelemetry-collector-contrib:0\.1[5-9]\d\.\d+$",
+    "JAEGER_IMAGE": r"^jaegertracing/jaeger:2\.\d+\.\d+$",
+    "PROMETHEUS_IMAGE": r"^prom/prometheus:v3\.\d+\.\d+$",
+    "LOKI_IMAGE": r"^grafana/loki:3\.\d+\.\d+$",
+    "GRAFANA_IMAGE": r"^grafana/grafana:1[2-9]\.\d+\.\d+$",
+    "K6_IMAGE": r"^grafana/k6:[12]\.\d+\.\d+$",
+    "PROBE_IMAGE": r"^busybox:1\.\d+\.\d+$",
+}
+
+# What each pinned image contains that a healthcheck can run, and the VOLUMEs
+# it declares (each needs a named volume, or every container leaves an
+# anonymous one behind). Read from the images' upstream Dockerfiles and docs
+# (no Docker engine here to look inside): keep it current when a pin moves.
+#   has       executables (basename; full path where the image has one place)
+#   volumes   VOLUME paths in the image config
+#   flags     executable flag -> first image version that has it
+IMAGE_CONTENTS = {
+    # Built FROM scratch: the collector binary and CA certificates only.
+    "otel/opentelemetry-collector-contrib": {"base": "scratch", "has": set(), "volumes": []},
+    # Alpine: busybox sh and wget.
+    "jaegertracing/jaeger": {"base": "alpine", "has": {"sh", "wget"}, "volumes": []},
+    # busybox base (quay.io/prometheus/busybox): sh, wget; VOLUME /prometheus.
+    "prom/prometheus": {"base": "busybox", "has": {"sh", "wget"}, "volumes": ["/prometheus"]},
+    # distroless static since 3.6: no shell, no wget; `loki -health` from 3.7.0.
+    "grafana/loki": {"base": "distroless static", "has": {"/usr/bin/loki"}, "volumes": [],
+                     "flags": {"-health": (3, 7, 0)}},
+    # Alpine: busybox sh and wget (curl is not promised).
+    "grafana/grafana": {"base": "alpine", "has": {"sh", "wget"}, "volumes": []},
+    "grafana/k6": {"base": "alpine", "has": {"sh", "k6"}, "volumes": []},
+    "busybox": {"base": "busybox", "has": {"sh", "wget"}, "volumes": []},
+    # Ours (Dockerfile): distroless cc, the binary probes itself.
+    "glasshouse": {"base": "distroless cc", "has": {"/usr/local/bin/glasshouse"}, "volumes": []},
+}
+GO_BACKENDS = ("otel-collector", "jaeger", "prometheus", "loki", "grafana")
+BACKENDS = GO_BACKENDS + ("otel-collector-health",)
+# Oldest major of each GitHub Action that runs on a current Node runtime.
+ACTION_MAJORS = {"actions/checkout": 6, "actions/setup-python": 6, "actions/upload-artifact": 7,
+                 "docker/setup-buildx-action": 4}
+# Collector component type -> the builder manifest module that provides it.
+COMPONENT_MODULES = {
+    ("extensions", "health_check"): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+    ("receivers", "otlp"): "go.opentelemetry.io/collector/receiver/otlpreceiver",
+    ("processors", "memory_limiter"): "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
+    ("processors", "batch"): "go.opentelemetry.io/collector/processor/batchprocessor",
+    ("connectors", "span_metrics"): "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector",
+    ("exporters", "otlp_grpc"): "go.opentelemetry.io/collector/exporter/otlpexporter",
+    ("exporters", "otlp_http"): "go.opentelemetry.io/collector/exporter/otlphttpexporter",
+    ("exporters", "debug"): "go.opentelemetry.io/collector/exporter/debugexporter",
 }
 
 # Collector component types: current names, and names that are deprecated or gone.
@@ -150,26 +192,147 @@ def compose_schema():
     return [] if r.returncode == 0 else [r.stdout + r.stderr]
 
 
-@check("compose: image tags pinned once (x-images anchors), current major versions")
+def dotenv():
+    out = {}
+    for line in read(".env").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out[k.strip()] = v.strip()
+    return out
+
+
+def expand(value, env=None):
+    """${VAR:-default} -> the value from .env (or the default), as compose does."""
+    env = dotenv() if env is None else env
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1), m.group(2)), str(value))
+
+
+def version_tuple(tag):
+    return tuple(int(x) for x in re.findall(r"\d+", tag)[:3])
+
+
+@check("compose: every image pinned once in .env, used as ${VAR:-default} with the same default")
 def compose_images():
     problems = []
-    c = compose()
-    pinned = c.get("x-images") or {}
+    env = dotenv()
     for key, rx in EXPECTED_IMAGES.items():
-        if key not in pinned:
-            problems.append(f"x-images.{key} missing")
-        elif not re.match(rx, str(pinned[key])):
-            problems.append(f"x-images.{key} = {pinned[key]!r} does not match {rx}")
-    # In the raw text, literal image references appear only under x-images.
-    raw = read("docker-compose.yml")
-    for m in re.finditer(r"^\s+image:\s*(\S+)", raw, re.M):
-        ref = m.group(1)
-        if not ref.startswith("*") and ref != "glasshouse:local":
-            problems.append(f"literal image {ref!r} outside x-images (use an anchor)")
-    for name, svc in c["services"].items():
-        img = svc.get("image", "")
-        if img.endswith(":latest") or (":" not in img and "build" not in svc):
-            problems.append(f"{name}: unpinned image {img!r}")
+        if key not in env:
+            problems.append(f".env: {key} missing")
+        elif not re.match(rx, env[key]):
+            problems.append(f".env: {key}={env[key]} does not match {rx}")
+    used = set()
+    for name, svc in compose()["services"].items():
+        img = str(svc.get("image", ""))
+        m = re.fullmatch(r"\$\{(\w+):-([^}]+)\}", img)
+        if name == "glasshouse":
+            if img != "glasshouse:${GLASSHOUSE_VERSION:-0.1.0}":
+                problems.append(f"glasshouse image {img!r}: want glasshouse:${{GLASSHOUSE_VERSION:-0.1.0}} (the tag k8s deploys)")
+            continue
+        if not m:
+            problems.append(f"{name}: image {img!r} is not ${{VAR:-default}} from .env")
+            continue
+        used.add(m.group(1))
+        if env.get(m.group(1)) != m.group(2):
+            problems.append(f"{name}: default {m.group(2)} != .env {m.group(1)}={env.get(m.group(1))}")
+    for key in set(EXPECTED_IMAGES) - used:
+        problems.append(f".env {key} is used by no service")
+    cargo = re.search(r'^version\s*=\s*"([^"]+)"', read("Cargo.toml"), re.M).group(1)
+    if "0.1.0" != cargo:
+        problems.append(f"GLASSHOUSE_VERSION default 0.1.0 != Cargo.toml version {cargo}")
+    return problems
+
+
+def image_entry(ref):
+    repo = ref.rsplit(":", 1)[0] if ":" in ref.split("/")[-1] else ref
+    return repo, IMAGE_CONTENTS.get(repo)
+
+
+def healthcheck_problems(services):
+    """Each healthcheck runs something its image contains (IMAGE_CONTENTS);
+    each VOLUME an image declares is a named volume."""
+    problems = []
+    for name, svc in services.items():
+        ref = expand(svc.get("image", ""))
+        repo, info = image_entry(ref)
+        if info is None:
+            problems.append(f"{name}: image {ref} is not in IMAGE_CONTENTS (what can it run?)")
+            continue
+        test = (svc.get("healthcheck") or {}).get("test")
+        if test:
+            if test[0] == "CMD":
+                exe = test[1]
+                if exe not in info["has"] and os.path.basename(exe) not in info["has"]:
+                    problems.append(f"{name}: healthcheck runs {exe}, which {repo} ({info['base']}) does not contain; it has {sorted(info['has']) or 'nothing'}")
+                for flag, since in (info.get("flags") or {}).items():
+                    if flag in test[2:] and version_tuple(ref.rsplit(":", 1)[1]) < since:
+                        problems.append(f"{name}: {exe} {flag} needs {repo} >= {'.'.join(map(str, since))}")
+            elif test[0] == "CMD-SHELL":
+                if "sh" not in info["has"]:
+                    problems.append(f"{name}: CMD-SHELL needs a shell, {repo} ({info['base']}) has none")
+                alts = [a.strip().split()[0] for a in re.split(r"\|\||&&", test[1]) if a.strip()]
+                if not any(a in info["has"] for a in alts):
+                    problems.append(f"{name}: none of {alts} is in {repo}")
+            else:
+                problems.append(f"{name}: healthcheck must be CMD or CMD-SHELL, is {test[0]}")
+        targets = {str(v).split(":")[1] for v in svc.get("volumes") or [] if not str(v).startswith((".", "/"))}
+        for vol in info["volumes"]:
+            if vol not in targets:
+                problems.append(f"{name}: {repo} declares VOLUME {vol}; without a named volume there every container leaves an anonymous one")
+    return problems
+
+
+@check("compose: each healthcheck runs a binary its pinned image contains; image VOLUMEs are named (table IMAGE_CONTENTS)")
+def compose_probe_table():
+    problems = healthcheck_problems(compose()["services"])
+    # Self-test: the two mistakes found against upstream are caught.
+    s = json.loads(json.dumps(compose()["services"]))
+    s["loki"]["healthcheck"]["test"] = ["CMD", "wget", "-q", "--spider", "http://localhost:3100/ready"]
+    s["otel-collector-health"]["image"] = "prom/prometheus:v3.13.1"
+    bad = healthcheck_problems({k: s[k] for k in ("loki", "otel-collector-health")})
+    if len(bad) != 2:
+        problems.append(f"self-test: want the wget-in-loki and prometheus-probe-volume problems, got {bad}")
+    old = {"loki": dict(s["loki"], image="grafana/loki:3.6.0",
+                        healthcheck={"test": ["CMD", "/usr/bin/loki", "-health"]})}
+    if not healthcheck_problems(old):
+        problems.append("self-test: loki -health accepted on Loki 3.6")
+    if not problems:
+        print("      " + "; ".join(f"{k}: {v['base']}, {', '.join(sorted(v['has'])) or 'nothing to run'}"
+                                  for k, v in IMAGE_CONTENTS.items()))
+    return problems
+
+
+def mem_bytes(v):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgKMG])?(i?[bB])?", str(v).strip())
+    if not m:
+        raise ValueError(f"memory size {v!r}")
+    mult = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[(m.group(2) or "").lower()]
+    return float(m.group(1)) * mult
+
+
+@check("compose: backends have mem_limit, GOMEMLIMIT ~80 % of it, restart policies; glasshouse has neither")
+def compose_limits():
+    problems = []
+    s = compose()["services"]
+    for name in BACKENDS:
+        svc = s.get(name, {})
+        if not svc.get("mem_limit"):
+            problems.append(f"{name}: no mem_limit")
+        if svc.get("restart") not in ("unless-stopped", "always", "on-failure"):
+            problems.append(f"{name}: restart policy {svc.get('restart')!r}")
+    for name in GO_BACKENDS:
+        svc = s.get(name, {})
+        gml = env_of(svc).get("GOMEMLIMIT")
+        if not gml:
+            problems.append(f"{name}: a Go program under mem_limit without GOMEMLIMIT")
+        elif svc.get("mem_limit"):
+            ratio = mem_bytes(gml) / mem_bytes(svc["mem_limit"])
+            if not 0.75 <= ratio <= 0.85:
+                problems.append(f"{name}: GOMEMLIMIT {gml} is {ratio:.0%} of mem_limit {svc['mem_limit']} (want ~80 %)")
+    g = s["glasshouse"]
+    for key in ("restart", "mem_limit", "deploy"):
+        if key in g:
+            problems.append(f"glasshouse sets {key}: chaos runs must see the server's own exits and memory")
     return problems
 
 
