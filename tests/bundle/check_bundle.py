@@ -122,7 +122,8 @@ DEPRECATED_COMPONENTS = {
                   "logging": "debug", "jaeger": "otlp_grpc", "jaeger_thrift": "otlp_grpc",
                   "spanmetrics": "span_metrics", "prometheusremotewrite/legacy": "-"},
     "connectors": {"spanmetrics": "span_metrics"},
-    "processors": {"spanmetrics": "span_metrics connector"},
+    "processors": {"spanmetrics": "span_metrics connector",
+                   "batch": "the exporter's sending_queue.batch (the batch processor is legacy)"},
     "extensions": {"memory_ballast": "GOMEMLIMIT"},
     "receivers": {"jaeger_legacy": "-"},
 }
@@ -671,6 +672,10 @@ def collector_problems(cfg):
     tel = svc.get("telemetry") or {}
     if "address" in (tel.get("metrics") or {}):
         problems.append("service.telemetry.metrics.address is deprecated: use readers")
+    for name, ex in (cfg.get("exporters") or {}).items():
+        q = (ex or {}).get("sending_queue") or {}
+        if name.split("/")[0] in ("otlp_grpc", "otlp_http") and (not q.get("enabled", True) or "batch" not in q):
+            problems.append(f"exporter {name}: batch in its sending_queue (sending_queue.batch)")
     otlp = (cfg.get("receivers") or {}).get("otlp") or {}
     protos = (otlp.get("protocols") or {})
     if set(protos) != {"grpc", "http"}:
