@@ -1358,6 +1358,29 @@ def workflow():
     return problems
 
 
+@check("workflow: actions on current majors (Node 24); a push cancels neither the nightly chaos run nor a dispatch")
+def workflow_actions():
+    problems = []
+    w = load_yaml(".github", "workflows", "bundle.yml")
+    for job, spec in w["jobs"].items():
+        for step in spec.get("steps") or []:
+            uses = step.get("uses")
+            if not uses:
+                continue
+            name, _, ref = uses.partition("@")
+            m = re.fullmatch(r"v(\d+)(?:\.\d+)*", ref)
+            if name in ACTION_MAJORS and (not m or int(m.group(1)) < ACTION_MAJORS[name]):
+                problems.append(f"{job}: {uses}, want {name}@v{ACTION_MAJORS[name]} or newer")
+            elif name not in ACTION_MAJORS:
+                problems.append(f"{job}: {uses} has no known current major (add it to ACTION_MAJORS)")
+    conc = w.get("concurrency") or {}
+    group, cancel = str(conc.get("group", "")), conc.get("cancel-in-progress")
+    if cancel is True or (isinstance(cancel, str) and "pull_request" not in cancel):
+        if "event_name" not in group:
+            problems.append(f"concurrency {conc}: a push to main cancels the nightly chaos run of the same ref")
+    return problems
+
+
 # ------------------------------------------------------------------ docs --
 
 @check("docs: deployment.md covers ports, running, chaos and the metrics-path choice")
