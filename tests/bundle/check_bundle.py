@@ -751,6 +751,58 @@ def collector_selftest():
     return problems
 
 
+def k8s_collector_configs():
+    """(name, config dict, container) of the collector ConfigMaps in deploy/k8s."""
+    out = []
+    docs = k8s_docs()
+    for f, d in docs:
+        if d.get("kind") in ("DaemonSet", "Deployment") and "otel" in d["metadata"]["name"]:
+            name = d["metadata"]["name"]
+            cms = [c for _, c in docs if c.get("kind") == "ConfigMap" and c["metadata"]["name"] == name]
+            if cms:
+                out.append((name, yaml.safe_load(cms[0]["data"]["config.yaml"]),
+                            d["spec"]["template"]["spec"]["containers"][0]))
+    return out
+
+
+@check("collector: k8s agent forwards to the gateway the bundle ships; gateway runs otel-collector.yaml's pipelines")
+def collector_k8s_gateway():
+    problems = []
+    cfgs = {n: (c, ct) for n, c, ct in k8s_collector_configs()}
+    if "otel-agent" not in cfgs or "otel-gateway" not in cfgs:
+        return [f"want otel-agent and otel-gateway collectors in deploy/k8s, have {sorted(cfgs)}"]
+    agent, agent_ct = cfgs["otel-agent"]
+    env = {e["name"]: e.get("value") for e in agent_ct.get("env", [])}
+    dest = env.get("OTEL_GATEWAY_ENDPOINT", "")
+    services = {d["metadata"]["name"]: d for _, d in k8s_docs() if d.get("kind") == "Service"}
+    host, _, port = dest.partition(":")
+    svc = services.get(host.split(".")[0])
+    if not svc or not any(str(p["port"]) == port for p in svc["spec"]["ports"]):
+        problems.append(f"agent sends to {dest}, which is no Service:port in deploy/k8s ({sorted(services)})")
+    gw, gw_ct = cfgs["otel-gateway"]
+    compose_cfg = load_yaml("otel-collector.yaml")
+    if gw["service"]["pipelines"] != compose_cfg["service"]["pipelines"]:
+        problems.append("gateway pipelines differ from otel-collector.yaml's")
+    for kind in ("processors", "connectors"):
+        if gw.get(kind) != compose_cfg.get(kind):
+            problems.append(f"gateway {kind} differ from otel-collector.yaml's")
+    gw_env = {e["name"] for e in gw_ct.get("env", [])}
+    for name, ex in gw["exporters"].items():
+        ref = re.fullmatch(r"\$\{env:(\w+)\}", str(ex.get("endpoint", "")))
+        if not ref or ref.group(1) not in gw_env:
+            problems.append(f"gateway exporter {name}: endpoint should be ${{env:VAR}} set in the Deployment")
+    for n, (_, ct) in cfgs.items():
+        e = {x["name"]: x.get("value") for x in ct.get("env", [])}
+        lim = ((ct.get("resources") or {}).get("limits") or {}).get("memory")
+        if not e.get("GOMEMLIMIT") or not lim:
+            problems.append(f"{n}: GOMEMLIMIT and a memory limit expected")
+        else:
+            ratio = mem_bytes(e["GOMEMLIMIT"]) / mem_bytes(lim.replace("Mi", "m").replace("Gi", "g"))
+            if not 0.75 <= ratio <= 0.85:
+                problems.append(f"{n}: GOMEMLIMIT {e['GOMEMLIMIT']} is {ratio:.0%} of {lim}")
+    return problems
+
+
 # ------------------------------------------------------------ Prometheus --
 
 PROM3_ONLY_KEYS = ("otlp",)
@@ -1378,6 +1430,36 @@ def workflow_actions():
     if cancel is True or (isinstance(cancel, str) and "pull_request" not in cancel):
         if "event_name" not in group:
             problems.append(f"concurrency {conc}: a push to main cancels the nightly chaos run of the same ref")
+    return problems
+
+
+@check("k8s: the Deployment's image is set by kustomize images:, at the tag compose builds; collector tag = .env")
+def k8s_images():
+    problems = []
+    kz = load_yaml("deploy", "k8s", "kustomization.yaml")
+    images = {i["name"]: i for i in kz.get("images") or []}
+    env = dotenv()
+    gv = re.search(r"GLASSHOUSE_VERSION:-([^}]+)", str(compose()["services"]["glasshouse"]["image"]))
+    for f, d in k8s_docs():
+        if d.get("kind") not in ("Deployment", "DaemonSet"):
+            continue
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            repo = c["image"].split(":")[0]
+            if repo not in images:
+                problems.append(f"{f}: image {c['image']} is not set by kustomization images:")
+            elif repo == "glasshouse":
+                if ":" in c["image"]:
+                    problems.append(f"{f}: glasshouse image {c['image']}: leave the tag to kustomize")
+                if not gv or str(images[repo].get("newTag")) != gv.group(1):
+                    problems.append(f"kustomization glasshouse newTag {images[repo].get('newTag')} != compose's {gv and gv.group(1)}")
+            elif repo == "otel/opentelemetry-collector-contrib":
+                tag = env["COLLECTOR_IMAGE"].rsplit(":", 1)[1]
+                if str(images[repo].get("newTag")) != tag or c["image"] != f"{repo}:{tag}":
+                    problems.append(f"{f}: collector {c['image']} / kustomization {images[repo].get('newTag')} != .env {tag}")
+    doc = read("docs", "deployment.md")
+    for want in ("kind load docker-image", "kustomize edit set image"):
+        if want not in doc:
+            problems.append(f"docs/deployment.md does not say how to get the image to a cluster ({want})")
     return problems
 
 
