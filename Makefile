@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live bench
+.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live native bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -38,6 +38,11 @@ test-bundle:
 
 test-bundle-live: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/bundle/live.sh
+
+# The real collector, Jaeger, Prometheus (and k6) built from Go modules and
+# cached outside the tree (scripts/native_build.sh); minutes when cold.
+native:
+	bash scripts/native_build.sh all
 
 test-autobahn: build
 	bash scripts/autobahn.sh

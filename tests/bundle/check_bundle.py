@@ -765,6 +765,45 @@ def k8s_collector_configs():
     return out
 
 
+def used_components(cfg):
+    out = set()
+    for kind in ("receivers", "processors", "exporters", "connectors", "extensions"):
+        for comp in cfg.get(kind) or {}:
+            out.add((kind, comp.split("/")[0]))
+    return out
+
+
+@check("collector: the builder manifest lists exactly the components the configs use, at the pinned release")
+def collector_manifest():
+    problems = []
+    m = load_yaml("deploy", "native", "otelcol-builder.yaml")
+    tag = dotenv()["COLLECTOR_IMAGE"].rsplit(":", 1)[1]
+    if str(m["dist"].get("version")) != tag:
+        problems.append(f"manifest dist.version {m['dist'].get('version')} != COLLECTOR_IMAGE tag {tag}")
+    listed = {}
+    for kind in ("receivers", "processors", "exporters", "connectors", "extensions"):
+        for entry in m.get(kind) or []:
+            mod, _, ver = entry["gomod"].partition(" ")
+            listed[(kind, mod)] = ver
+            if ver != f"v{tag}":
+                problems.append(f"{mod} at {ver}, want v{tag} (one release for all)")
+    need = used_components(load_yaml("otel-collector.yaml"))
+    for _, cfg, _ in k8s_collector_configs():
+        need |= used_components(cfg)
+    want = set()
+    for kind, ctype in need:
+        mod = COMPONENT_MODULES.get((kind, ctype))
+        if not mod:
+            problems.append(f"{kind[:-1]} {ctype}: no module known in COMPONENT_MODULES")
+        else:
+            want.add((kind, mod))
+    for k in sorted(want - set(listed)):
+        problems.append(f"manifest lacks {k[0]} {k[1]}")
+    for k in sorted(set(listed) - want):
+        problems.append(f"manifest lists {k[0]} {k[1]}, which no config uses")
+    return problems
+
+
 @check("collector: k8s agent forwards to the gateway the bundle ships; gateway runs otel-collector.yaml's pipelines")
 def collector_k8s_gateway():
     problems = []
@@ -800,6 +839,39 @@ def collector_k8s_gateway():
             ratio = mem_bytes(e["GOMEMLIMIT"]) / mem_bytes(lim.replace("Mi", "m").replace("Gi", "g"))
             if not 0.75 <= ratio <= 0.85:
                 problems.append(f"{n}: GOMEMLIMIT {e['GOMEMLIMIT']} is {ratio:.0%} of {lim}")
+    return problems
+
+
+@check("native builds: Jaeger and Prometheus wrapper modules at the versions .env pins; Jaeger caps its memory")
+def native_wrappers():
+    problems = []
+    env = dotenv()
+    jtag = env["JAEGER_IMAGE"].rsplit(":", 1)[1]
+    maj, mnr, pat = version_tuple(jtag)
+    jmod = read("deploy", "native", "jaeger", "go.mod")
+    want = f"require github.com/jaegertracing/jaeger v1.{mnr + 63}.{pat}"
+    if want not in jmod:
+        problems.append(f"deploy/native/jaeger/go.mod: want `{want}` for Jaeger {jtag}")
+    ptag = env["PROMETHEUS_IMAGE"].rsplit(":", 1)[1].lstrip("v")
+    maj, mnr, pat = version_tuple(ptag)
+    want = f"require github.com/prometheus/prometheus v0.{maj}{mnr:02d}.{pat}"
+    if want not in read("deploy", "native", "prometheus", "go.mod"):
+        problems.append(f"deploy/native/prometheus/go.mod: want `{want}` for Prometheus {ptag}")
+    if not re.fullmatch(r"\d+\.\d+\.\d+", env.get("K6_NATIVE_VERSION", "")) or \
+            version_tuple(env["K6_NATIVE_VERSION"]) < (1, 6, 0):
+        problems.append("K6_NATIVE_VERSION must be a k6 >= 1.6.0 (k6/websockets)")
+    j = compose()["services"]["jaeger"]
+    if "./deploy/jaeger.yaml:/etc/jaeger/config.yaml:ro" not in (j.get("volumes") or []) or \
+            j.get("command") != ["--config", "/etc/jaeger/config.yaml"]:
+        problems.append("compose jaeger must mount deploy/jaeger.yaml and run --config /etc/jaeger/config.yaml")
+    cfg = load_yaml("deploy", "jaeger.yaml")
+    backends = (cfg.get("extensions") or {}).get("jaeger_storage", {}).get("backends") or {}
+    caps = [(b.get("memory") or {}).get("max_traces") for b in backends.values()]
+    if not caps or not all(isinstance(c, int) and 0 < c <= 200000 for c in caps):
+        problems.append(f"every Jaeger memory backend needs max_traces (<= 200000): {caps}")
+    hc = ((cfg.get("extensions") or {}).get("healthcheckv2") or {}).get("http") or {}
+    if not str(hc.get("endpoint", "")).endswith(":13133"):
+        problems.append("Jaeger healthcheckv2 must answer on :13133 (the compose healthcheck)")
     return problems
 
 
