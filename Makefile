@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live native bench
+.PHONY: deps frontend build run test lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -44,6 +44,9 @@ test-bundle-live: build
 native:
 	bash scripts/native_build.sh all
 
+test-bundle-real: build native
+	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/bundle/real.sh
+
 test-autobahn: build
 	bash scripts/autobahn.sh
 
@@ -53,7 +56,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live
+test: deps lint test-rust test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
 	@echo "make test: all suites passed"
 
 bench: build

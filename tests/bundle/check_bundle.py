@@ -1550,7 +1550,7 @@ def docs():
         d = read("docs", "deployment.md")
     except FileNotFoundError:
         return ["docs/deployment.md missing"]
-    for want in ("docker compose up", "k6/chaos.sh", "tests/bundle/check.sh", "OTLP receiver",
+    for want in ("docker compose up", "k6/chaos.sh", "tests/bundle/check.sh", "tests/bundle/real.sh", "OTLP receiver",
                  "stop_grace_period", "terminationGracePeriodSeconds"):
         if want not in d:
             problems.append(f"deployment.md does not mention {want}")
