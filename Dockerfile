@@ -7,7 +7,7 @@
 #               rebuild the crate graph
 #   runtime   - distroless "cc" (glibc + libgcc_s, no shell), non-root
 #
-# Build:  docker build -t glasshouse:local \
+# Build:  docker build -t glasshouse:0.1.0 \
 #           --build-arg VERSION=$(git describe --always) \
 #           --build-arg VCS_REF=$(git rev-parse HEAD) .
 

@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-fuzz fuzz bench
+.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -67,6 +67,14 @@ test-fuzz:
 fuzz:
 	bash scripts/fuzz.sh engine $(FUZZ_SECONDS)
 
+# The real collector, Jaeger, Prometheus (and k6) built from Go modules and
+# cached outside the tree (scripts/native_build.sh); minutes when cold.
+native:
+	bash scripts/native_build.sh all
+
+test-bundle-real: build native
+	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/bundle/real.sh
+
 test-autobahn: build
 	bash scripts/autobahn.sh
 
@@ -76,7 +84,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live
+test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
 	@echo "make test: all suites passed"
 
 bench: build

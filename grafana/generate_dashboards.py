@@ -171,7 +171,8 @@ def overview():
     p.append(stat(g, "Requests / s", [prom(f"sum(rate({DUR}_count{{{JOB}}}[{RI}]))", "req/s")],
                   unit="reqps"))
     p.append(stat(g, "5xx ratio", [prom(
-        f'sum(rate({DUR}_count{{{JOB},http_response_status_code=~"5.."}}[{RI}])) / '
+        # `or vector(0)`: no 5xx at all is 0 %, not "No data".
+        f'(sum(rate({DUR}_count{{{JOB},http_response_status_code=~"5.."}}[{RI}])) or vector(0)) / '
         f"sum(rate({DUR}_count{{{JOB}}}[{RI}]))", "5xx")], unit="percentunit",
         thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 0.01},
                     {"color": "red", "value": 0.05}]))
@@ -247,9 +248,12 @@ def graceful():
         prom(f"sum by (job, instance) (glasshouse_shutdown_forced_total{{{JOB_ANY}}})", "forced {{job}} {{instance}}")],
         desc="Drain counts arrive mostly over OTLP (job=.../glasshouse): the final flush happens after the last scrape."))
     p.append(timeseries(g, "Client view: k6 failed requests", [
-        prom(f"sum by (testid) (rate(k6_http_reqs_total{{expected_response=\"false\"}}[{RI}]))", "failed {{testid}}"),
-        prom(f"sum by (testid) (rate(k6_http_reqs_total[{RI}]))", "all {{testid}}")], unit="reqps",
-        desc="From k6 --out experimental-prometheus-rw (compose profiles load/chaos)"))
+        prom(f"sum by (testid) (max_over_time(k6_http_reqs_total{{expected_response=\"false\"}}[{RI}]))",
+             "failed so far {{testid}}"),
+        prom(f"sum by (testid) (rate(k6_http_reqs_total[{RI}]))", "requests/s {{testid}}")],
+        desc="From k6 --out experimental-prometheus-rw (compose profiles load/chaos). Failures are shown as "
+             "k6's running count, not a rate: k6 pushes a series only in the intervals it changed, so a "
+             "burst of failures shorter than the push interval is one sample, and rate() of one sample is empty."))
 
     p.append(timeseries(g, "Drain results from the logs", [
         loki_metric(f'sum(max_over_time({LOG_SELECTOR} |= "drain finished" | unwrap {field} [1m]))', field)
@@ -257,7 +261,9 @@ def graceful():
         desc="From the `drain finished` log record's in_flight/drained/forced attributes (OTLP logs in Loki); "
              "independent of scrape timing"))
     p.append(timeseries(g, "503 answers (draining / over capacity)", [prom(
-        f'sum(rate({DUR}_count{{{JOB},http_response_status_code="503"}}[{RI}]))', "503")], unit="reqps"))
+        f'sum(rate({DUR}_count{{{JOB},http_response_status_code="503"}}[{RI}])) or vector(0)', "503")], unit="reqps",
+        desc="0 when nothing was refused. glasshouse closes its listeners at SIGTERM, so new clients of a draining "
+             "server see refused connections (k6 error_code 1212), not 503: these are mostly over --max-connections."))
     p.append(timeseries(g, "Connections and WebSockets during restarts", [
         prom(f"sum(glasshouse_connections_open{{{JOB}}})", "connections"),
         prom(f"sum(glasshouse_websockets_open{{{JOB}}})", "WebSockets"),
@@ -286,8 +292,10 @@ def graceful():
                     "expr": f"resets(glasshouse_connections_accepted_total{{{JOB}}}[1m]) > 0"},
          "step": "15s", "titleFormat": "restart {{instance}}", "useValueForTime": False},
         {"name": "Not ready", "datasource": PROM, "enable": True, "hide": False, "iconColor": "yellow",
-         "expr": f"glasshouse_ready{{{JOB}}} == 0",
-         "target": {"refId": "Anno", "datasource": PROM, "expr": f"glasshouse_ready{{{JOB}}} == 0"},
+         # JOB_ANY: a scrape never sees 0 (the listeners close when draining
+        # starts); the final OTLP push (job=.../glasshouse) does.
+         "expr": f"glasshouse_ready{{{JOB_ANY}}} == 0",
+         "target": {"refId": "Anno", "datasource": PROM, "expr": f"glasshouse_ready{{{JOB_ANY}}} == 0"},
          "step": "5s", "titleFormat": "draining {{instance}}"},
     ]
     return dashboard("glasshouse-graceful-failure", "glasshouse / graceful failure", p, annotations,

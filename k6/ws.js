@@ -7,17 +7,13 @@
 //   docker compose --profile load run --rm k6-ws
 //
 import { Counter, Rate, Trend } from 'k6/metrics';
+import { WebSocket } from 'k6/websockets';
 import { WS_URL, newTrace, seconds } from './lib/common.js';
 
-// The stable k6/websockets (k6 >= 1.6, so the grafana/k6 2.x image) when it
-// exists, else k6/experimental/websockets (the PyPI k6 1.1.0 used by the
-// static checks). Same API. setTimeout/clearTimeout are globals (k6 >= 0.51).
-let WebSocket;
-try {
-  ({ WebSocket } = require('k6/websockets'));
-} catch (e) {
-  ({ WebSocket } = require('k6/experimental/websockets'));
-}
+// k6/websockets is the stable WebSocket module (k6 >= 1.6; the grafana/k6
+// 2.x image, and the k6 that scripts/native_build.sh builds for the checks).
+// An older k6 fails here loudly ("unknown module") instead of falling back.
+// setTimeout/clearTimeout are globals (k6 >= 0.51).
 
 const VUS = seconds('VUS', 10);
 const DURATION_S = seconds('DURATION_S', 60);

@@ -17,6 +17,8 @@ PROM=${PROMETHEUS_URL:-http://localhost:9090}
 GRAFANA=${GRAFANA_URL:-http://localhost:3000}
 GRAFANA_AUTH=${GRAFANA_AUTH:-admin:admin}
 APP=${GLASSHOUSE_URL:-http://localhost:8080}
+# The tag compose builds (image: glasshouse:${GLASSHOUSE_VERSION:-0.1.0}).
+IMAGE=glasshouse:${GLASSHOUSE_VERSION:-0.1.0}
 ARTIFACTS=test-artifacts/smoke
 mkdir -p "$ARTIFACTS"
 
@@ -79,9 +81,9 @@ grafana_dashboard() {
 
 step "build the image"
 $COMPOSE build --build-arg VCS_REF="$(git rev-parse HEAD 2>/dev/null || echo unknown)" glasshouse
-img_user=$(docker image inspect glasshouse:local --format '{{.Config.User}}')
-img_stop=$(docker image inspect glasshouse:local --format '{{.Config.StopSignal}}')
-img_hc=$(docker image inspect glasshouse:local --format '{{json .Config.Healthcheck.Test}}')
+img_user=$(docker image inspect "$IMAGE" --format '{{.Config.User}}')
+img_stop=$(docker image inspect "$IMAGE" --format '{{.Config.StopSignal}}')
+img_hc=$(docker image inspect "$IMAGE" --format '{{json .Config.Healthcheck.Test}}')
 [ "$img_user" = "65532:65532" ] && ok "image runs as non-root ($img_user)" || bad "image user is '$img_user'"
 [ "$img_stop" = "SIGTERM" ] && ok "image STOPSIGNAL SIGTERM" || bad "image STOPSIGNAL '$img_stop'"
 case "$img_hc" in *glasshouse*healthcheck*) ok "image HEALTHCHECK $img_hc" ;; *) bad "image HEALTHCHECK '$img_hc'" ;; esac

