@@ -28,7 +28,7 @@
 //! blocking: it waits on its bell beside the sockets, as epoll does.
 //!
 //! Architecture invariant: like the reactor, this module moves bytes only —
-//! it reads no header and imports no `httparse` (`tests/layering.rs`).
+//! it reads no header and imports no HTTP parser (`tests/layering.rs`).
 
 mod accept;
 mod blocking;

@@ -3,7 +3,7 @@
 //! more: it reads into its buffer and hands the bytes to each connection's
 //! [`crate::engine::Connection`], writes (or `sendfile`s) what the engine
 //! offers, and wakes the engine at the deadline it names. Architecture
-//! invariant: no code here reads a header or imports `httparse`; no code
+//! invariant: no code here reads a header or imports an HTTP parser; no code
 //! here blocks.
 //!
 //! Code map: `worker` (the thread, its loop, time and the drain),
