@@ -9,6 +9,7 @@ pub mod decoder;
 pub mod encode;
 pub mod error;
 pub mod head;
+pub mod invariants;
 
 pub use decoder::{Decoded, RequestDecoder};
 pub use error::HttpError;

@@ -56,6 +56,7 @@ mod builtin;
 mod cache;
 mod conditional;
 mod encoding;
+pub mod invariants;
 mod path;
 mod range;
 mod represent;
