@@ -283,6 +283,22 @@ fn all_complete(bytes: &[u8]) -> bool {
 }
 
 #[test]
+fn a_lingering_connection_reads_only_so_much_before_it_closes() {
+    let mut t = transport();
+    t.send(b"GET / HTTP/9.9\r\nHost: x\r\n\r\n");
+    assert_eq!(all(&t.take_received())[0].status, 505);
+    assert!(t.write_shut && !t.closed, "a refusal lingers");
+    let junk = vec![b'x'; 64 * 1024];
+    for _ in 0..4 {
+        t.send(&junk);
+    }
+    assert!(!t.closed, "up to the bound, input is read and dropped");
+    t.send(&junk);
+    assert!(t.closed, "past it, the connection closes at once");
+    assert!(t.take_received().is_empty());
+}
+
+#[test]
 fn a_peer_that_half_closes_still_gets_its_answers() {
     let mut t = transport();
     t.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /file HTTP/1.1\r\nHost: x\r\n\r\n");

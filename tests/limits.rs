@@ -42,6 +42,7 @@ fn every_limit_is_listed_at_zero() {
         "send_timeout",
         "ws_message_too_big",
         "ws_output_full",
+        "linger_input",
     ] {
         assert_eq!(refusals(&server, limit), 0.0, "{limit}");
     }
@@ -165,4 +166,26 @@ fn an_oversized_websocket_message_costs_a_close_and_is_counted() {
         support::ws_next(&mut c).expect("the echo").payload.len(),
         1000
     );
+}
+
+#[test]
+fn a_peer_that_keeps_sending_after_a_refusal_is_closed_and_counted() {
+    let server = Server::builder().start();
+    let mut c = Client::connect(server.addr());
+    c.send(b"GET / HTTP/9.9\r\nHost: a\r\n\r\n");
+    let r = c.read_response_opts(false, PATIENCE).expect("a 505");
+    assert_eq!(r.status, 505);
+    // Keep sending past the linger bound; the server stops reading at some
+    // point (a reset or a full window), so errors and stalls end the loop.
+    c.stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let junk = vec![b'x'; 64 << 10];
+    for _ in 0..64 {
+        if c.stream.write_all(&junk).is_err() {
+            break;
+        }
+    }
+    assert_eq!(wait_refusals(&server, "linger_input", 1.0), 1.0);
+    assert_eq!(get_close(server.addr(), "/healthz").status, 200);
 }

@@ -34,6 +34,10 @@ mod websocket;
 
 use websocket::WsConn;
 
+/// Input a lingering connection reads and drops before it gives up on
+/// the peer and closes at once.
+pub const MAX_LINGER_INPUT: usize = 256 * 1024;
+
 /// How long a silent connection accepted before a drain may stay open.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
@@ -117,6 +121,8 @@ pub struct Connection<O: Observer> {
     /// set when output is first offered, moved on by every byte the peer
     /// takes, cleared when nothing is left (the send timeout).
     send_deadline: Option<Instant>,
+    /// Input dropped while lingering.
+    discarded: usize,
     /// Requests answered on this connection.
     requests: u64,
     /// Requests (and sessions) that ended well during a drain, not yet
@@ -143,6 +149,7 @@ impl<O: Observer> Connection<O> {
             eof: false,
             closed: false,
             send_deadline: None,
+            discarded: 0,
             draining: env.draining,
             requests: 0,
             drained: 0,
@@ -246,7 +253,19 @@ impl<O: Observer> Connection<O> {
 
     /// Bytes arrived from the peer.
     pub fn receive(&mut self, env: &mut Env<'_, O>, input: &[u8]) {
-        if self.closed || self.phase == Phase::Lingering || input.is_empty() {
+        if self.phase == Phase::Lingering && !self.closed {
+            // Read and dropped so that the peer's bytes do not turn our
+            // close into a reset that destroys the answer; but only so many.
+            self.discarded = self.discarded.saturating_add(input.len());
+            if self.discarded > MAX_LINGER_INPUT {
+                tracing::debug!(peer = %self.peer, bytes = self.discarded,
+                    "closed: the peer kept sending after our final answer");
+                env.observer.limit_refused(Limit::LingerInput);
+                self.closed = true;
+            }
+            return;
+        }
+        if self.closed || input.is_empty() {
             return;
         }
         if self.ws.is_some() {

@@ -66,10 +66,13 @@ pub enum Limit {
     WsMessageTooBig,
     /// A WebSocket peer that does not read its messages (1008).
     WsOutputFull,
+    /// The peer kept sending after our final answer, past
+    /// `connection::MAX_LINGER_INPUT`: closed without lingering longer.
+    LingerInput,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 7] = [
+    pub const ALL: [Limit; 8] = [
         Limit::RequestTimeout,
         Limit::HeadersTooLarge,
         Limit::UriTooLong,
@@ -77,6 +80,7 @@ impl Limit {
         Limit::SendTimeout,
         Limit::WsMessageTooBig,
         Limit::WsOutputFull,
+        Limit::LingerInput,
     ];
 
     /// The `limit` label.
@@ -89,6 +93,7 @@ impl Limit {
             Limit::SendTimeout => "send_timeout",
             Limit::WsMessageTooBig => "ws_message_too_big",
             Limit::WsOutputFull => "ws_output_full",
+            Limit::LingerInput => "linger_input",
         }
     }
 
