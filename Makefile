@@ -32,7 +32,7 @@ MODELS ?= iterative threaded prethreaded poll
 test-models:
 	@set -e; for m in $(MODELS); do \
 		echo "== --model $$m"; \
-		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance --test limits; \
+		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance --test limits --test faults; \
 	done
 
 test-py: build
