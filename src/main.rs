@@ -116,6 +116,29 @@ fn bind_all(addr: SocketAddr, n: usize, mode: AcceptMode) -> Result<Vec<Arc<List
     Ok(all)
 }
 
+/// systemd socket activation (`sd_listen_fds(3)`): with `LISTEN_PID` naming
+/// this process and `LISTEN_FDS` at least 1, the first passed descriptor
+/// (3) is the listener and `--listen` is not bound. Anything else passed
+/// is left alone.
+fn socket_activation() -> Result<Option<Listener>, String> {
+    let (Ok(pid), Ok(fds)) = (std::env::var("LISTEN_PID"), std::env::var("LISTEN_FDS")) else {
+        return Ok(None);
+    };
+    if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
+        return Ok(None);
+    }
+    let n: u32 = fds
+        .trim()
+        .parse()
+        .map_err(|_| format!("LISTEN_FDS={fds:?}: expected a count of descriptors"))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Listener::inherited(3)
+        .map(Some)
+        .map_err(|e| format!("socket activation: descriptor 3: {e}"))
+}
+
 fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     let reload = logging::init(config.log_json, &config.log_level).map_err(Fatal::Config)?;
     // Panics are caught per request, but their report still belongs in the
@@ -149,8 +172,15 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     } else {
         1
     };
-    let listeners =
-        bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?;
+    let listeners = match socket_activation().map_err(Fatal::Config)? {
+        // One passed socket serves every worker (they accept from it in
+        // turn, as with --accept-mode exclusive).
+        Some(passed) => {
+            let passed = Arc::new(passed);
+            vec![passed; n_listeners]
+        }
+        None => bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?,
+    };
     let bound = listeners[0]
         .local_addr()
         .map_err(|e| Fatal::Runtime(e.to_string()))?;
