@@ -113,7 +113,9 @@ impl Handler for App {
             Some((_, answer)) => answer(self, req, ctx),
             None => {
                 let policy = Arc::clone(&self.policy);
-                self.files.serve_with(req, ctx.now, &policy.compression)
+                let saved = &self.state.metrics.process.compression_saved;
+                self.files
+                    .serve_with(req, ctx.now, &policy.compression, saved)
             }
         };
         self.policy.apply(req, &mut response);

@@ -276,6 +276,10 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         .with_callback(move |o| o.observe(m.process.shutdown_forced.load(Relaxed), &[]))
         .build();
     let m = Arc::clone(metrics);
+    counter(&meter, COMPRESSION_SAVED)
+        .with_callback(move |o| o.observe(m.process.compression_saved.load(Relaxed), &[]))
+        .build();
+    let m = Arc::clone(metrics);
     meter
         .i64_observable_gauge(READY.name)
         .with_description(READY.description)
