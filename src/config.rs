@@ -77,6 +77,11 @@ pub struct Cli {
     #[arg(long, env = "GLASSHOUSE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
+    /// Refuse every symlink beneath --root (openat2 RESOLVE_NO_SYMLINKS);
+    /// by default symlinks that stay inside the root are followed.
+    #[arg(long, env = "GLASSHOUSE_NO_SYMLINKS")]
+    pub no_symlinks: bool,
+
     /// Peers (CIDR, repeatable) whose `Forwarded`/`X-Forwarded-For` name
     /// the client address; nobody else's are believed.
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
@@ -211,6 +216,8 @@ pub struct Config {
     pub ws_max_message: usize,
     pub ws_ping_interval: Duration,
     pub ws_allowed_origins: Option<Vec<String>>,
+    /// Symlinks beneath the root are followed (not `--no-symlinks`).
+    pub follow_symlinks: bool,
     /// `--trusted-proxy`, parsed.
     pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
     /// The config file this came from, if any (SIGHUP re-reads it).
@@ -289,6 +296,7 @@ impl Cli {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
+            follow_symlinks: !self.no_symlinks,
             trusted_proxies: self
                 .trusted_proxy
                 .iter()

@@ -135,6 +135,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("model", old.model != new.model);
     check("accept_mode", old.accept_mode != new.accept_mode);
     check("root", old.root != new.root);
+    check("no_symlinks", old.follow_symlinks != new.follow_symlinks);
     check(
         "max_connections",
         old.max_connections != new.max_connections,

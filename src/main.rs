@@ -162,8 +162,9 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         server.address = tracing::field::Empty,
         server.port = tracing::field::Empty,
     );
-    let files = StaticFiles::new(&config.root, config.root_policy)
-        .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
+    let files =
+        StaticFiles::with_symlinks(&config.root, config.root_policy, config.follow_symlinks)
+            .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
     // Only epoll gives each worker a listener of its own; the other models
     // share one (accepting in turn, or one thread accepting).

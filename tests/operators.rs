@@ -304,3 +304,24 @@ fn forwarded_headers_count_only_from_trusted_proxies() {
     assert_eq!(status.code(), Some(2), "{out}");
     assert!(out.contains("--trusted-proxy"), "{out}");
 }
+
+#[test]
+fn dotfiles_are_refused_but_well_known_and_symlinks_are_policy() {
+    let server = Server::start(&[]);
+    server.add_file(".well-known/security.txt", b"Contact: mailto:sec@example\n");
+    server.add_file(".git/config", b"[core]\n");
+    server.add_file("docs/.well-known/x", b"x");
+    server.add_file("real.txt", b"real\n");
+    std::os::unix::fs::symlink("real.txt", server.root().join("link.txt")).unwrap();
+    let r = server.get("/.well-known/security.txt");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, b"Contact: mailto:sec@example\n");
+    assert_eq!(server.get("/.git/config").status, 404);
+    assert_eq!(server.get("/docs/.well-known/x").status, 404);
+    assert_eq!(server.get("/link.txt").body, b"real\n");
+
+    let strict = Server::start(&["--no-symlinks", "--root", server.root().to_str().unwrap()]);
+    assert_eq!(strict.get("/real.txt").status, 200);
+    let r = strict.get("/link.txt");
+    assert_eq!(r.status, 404, "{r:?}");
+}

@@ -131,6 +131,22 @@ impl StaticFiles {
         StaticFiles::with_limits(root, policy, Limits::default())
     }
 
+    /// [`StaticFiles::new`] refusing every symlink beneath the root
+    /// (`--no-symlinks`: `openat2` `RESOLVE_NO_SYMLINKS`) when
+    /// `follow_symlinks` is false.
+    pub fn with_symlinks(
+        root: &Path,
+        policy: RootPolicy,
+        follow_symlinks: bool,
+    ) -> Result<StaticFiles, String> {
+        let confinement = if follow_symlinks {
+            Confinement::Auto
+        } else {
+            Confinement::NoSymlinks
+        };
+        StaticFiles::open(root, policy, Limits::default(), confinement)
+    }
+
     /// [`StaticFiles::new`] with explicit cache sizes.
     pub fn with_limits(
         root: &Path,
