@@ -54,7 +54,11 @@ pub fn load(argv: &[OsString]) -> Result<(Cli, Config), LoadError> {
         }
         let arg = command
             .get_arguments()
-            .find(|a| a.get_id().as_str() == key && key != "config" && a.get_long().is_some())
+            .find(|a| {
+                a.get_id().as_str() == key
+                    && !matches!(key.as_str(), "config" | "help" | "version")
+                    && a.get_long().is_some()
+            })
             .ok_or_else(|| bad(format!("unknown key `{key}`")))?;
         if matches!(
             matches.value_source(&key),
@@ -203,6 +207,8 @@ mod tests {
 
     #[test]
     fn problems_are_named() {
+        let e = with_file("help = true\n", &[]).unwrap_err();
+        assert!(e.contains("unknown key `help`"), "{e}");
         let e = with_file("max_bdy = 1\n", &[]).unwrap_err();
         assert!(e.contains("unknown key `max_bdy`"), "{e}");
         let e = with_file("max_body = \"lots\"\n", &[]).unwrap_err();

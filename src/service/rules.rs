@@ -84,7 +84,8 @@ pub struct Compression {
     /// Smaller files are sent as they are: the saving would not pay for
     /// the headers.
     pub min_size: u64,
-    /// Bigger files are sent as they are (with `sendfile`).
+    /// Bigger files are sent as they are (with `sendfile`): compressing
+    /// them would hold the worker's loop too long.
     pub max_size: u64,
     /// Codings offered, by the server's preference on q-value ties.
     pub codings: Vec<&'static str>,
@@ -95,7 +96,7 @@ impl Default for Compression {
         Compression {
             enabled: true,
             min_size: 1024,
-            max_size: 8 * 1024 * 1024,
+            max_size: 1024 * 1024,
             codings: vec!["br", "zstd", "gzip"],
         }
     }
