@@ -1,9 +1,12 @@
 //! Operators' controls from the outside: the config file (`--config`,
 //! `glasshouse check`, SIGHUP reloads that apply all or nothing), header
 //! rules by path and type, CORS (simple requests and preflights), the
-//! `no-store` default on dynamic answers, and trusted proxies naming the
-//! client in the access log.
+//! `no-store` default on dynamic answers, trusted proxies naming the
+//! client in the access log and in spans (`client.address`), dotfiles and
+//! symlinks.
 
+#[path = "support/otlp_receiver.rs"]
+mod otlp_receiver;
 mod support;
 
 use std::path::PathBuf;
@@ -324,4 +327,43 @@ fn dotfiles_are_refused_but_well_known_and_symlinks_are_policy() {
     assert_eq!(strict.get("/real.txt").status, 200);
     let r = strict.get("/link.txt");
     assert_eq!(r.status, 404, "{r:?}");
+}
+
+#[test]
+fn spans_name_the_client_behind_a_trusted_proxy() {
+    use otlp_receiver::{attr, OtlpReceiver};
+    let receiver = OtlpReceiver::start();
+    let server = Server::builder()
+        .args(&["--trusted-proxy", "127.0.0.0/8"])
+        .envs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ])
+        .start();
+    let mut c = Client::connect(server.addr());
+    let r = c
+        .get_with(
+            "/api/stats",
+            &[
+                ("X-Forwarded-For", "203.0.113.50"),
+                ("User-Agent", "proxied"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let found = receiver.wait_for(PATIENCE * 3, |rec| {
+        rec.spans().into_iter().find(|s| {
+            s.name == "GET /api/stats"
+                && attr(&s.attributes, "user_agent.original").as_deref() == Some("proxied")
+        })
+    });
+    let span = found.unwrap_or_else(|| panic!("no span; log:\n{}", server.log()));
+    assert_eq!(
+        attr(&span.attributes, "client.address").as_deref(),
+        Some("203.0.113.50")
+    );
+    assert_eq!(
+        attr(&span.attributes, "network.peer.address").as_deref(),
+        Some("127.0.0.1")
+    );
 }
