@@ -123,6 +123,11 @@ pub struct Cli {
     #[arg(long, default_value_t = 60.0)]
     pub idle_timeout: f64,
 
+    /// Seconds pending output may wait on a peer that reads none of it;
+    /// then the connection is closed (a slow-reader guard).
+    #[arg(long, default_value_t = 60.0)]
+    pub send_timeout: f64,
+
     /// Request body limit in bytes (413 above it).
     #[arg(long, default_value_t = 1_048_576)]
     pub max_body: u64,
@@ -206,6 +211,7 @@ pub struct Config {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    pub send_timeout: Duration,
     pub max_body: u64,
     pub log_json: bool,
     pub log_level: String,
@@ -281,6 +287,7 @@ impl Cli {
             max_connections: self.max_connections as usize,
             header_timeout: seconds("header-timeout", self.header_timeout)?,
             idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+            send_timeout: seconds("send-timeout", self.send_timeout)?,
             max_body: self.max_body,
             log_json: self.log_format == LogFormat::Json,
             log_level: self.log_level.clone(),

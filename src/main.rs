@@ -229,6 +229,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
             },
             header_timeout: config.header_timeout,
             idle_timeout: config.idle_timeout,
+            send_timeout: config.send_timeout,
             ..glasshouse::engine::Config::default()
         },
         max_connections: config.max_connections,

@@ -10,6 +10,7 @@ pub mod encode;
 pub mod error;
 pub mod forwarded;
 pub mod head;
+pub mod invariants;
 
 pub use decoder::{Decoded, RequestDecoder};
 pub use error::HttpError;

@@ -142,6 +142,14 @@ pub const WEBSOCKET_MESSAGES: MetricDef = def(
     "WebSocket messages by direction.",
     &["direction"],
 );
+pub const LIMIT_REFUSALS: MetricDef = def(
+    "glasshouse.limit.refusals",
+    "glasshouse_limit_refusals_total",
+    Kind::Counter,
+    "",
+    "Requests or connections cut off because the peer ran into a bound, by limit.",
+    &["limit"],
+);
 pub const WORKER_REQUESTS: MetricDef = def(
     "glasshouse.worker.requests",
     "glasshouse_worker_requests_total",
@@ -242,7 +250,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 18] = [
+pub const ALL: [MetricDef; 19] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -251,6 +259,7 @@ pub const ALL: [MetricDef; 18] = [
     BYTES_SENT,
     WEBSOCKETS_OPEN,
     WEBSOCKET_MESSAGES,
+    LIMIT_REFUSALS,
     WORKER_REQUESTS,
     SHUTDOWN_DRAINED,
     SHUTDOWN_FORCED,

@@ -54,6 +54,7 @@ pub use prometheus::{render_prometheus, ProcessState, CONTENT_TYPE as PROMETHEUS
 pub use stats::stats_json;
 pub use trace::{RequestSpan, RequestSpanInfo, ShutdownSpan, SpanGuard, WsSpan};
 
+use crate::engine::Limit;
 use export::ShardMetricExporter;
 use http_client::BlockingHttpClient;
 
@@ -254,6 +255,17 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
                 m.sum_u64(|w| &w.ws_sent),
                 &[KeyValue::new("direction", "sent")],
             );
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    counter(&meter, LIMIT_REFUSALS)
+        .with_callback(move |o| {
+            for (i, limit) in Limit::ALL.iter().enumerate() {
+                o.observe(
+                    m.sum_u64(|w| &w.limit_refusals[i]),
+                    &[KeyValue::new("limit", limit.as_str())],
+                );
+            }
         })
         .build();
     let m = Arc::clone(metrics);

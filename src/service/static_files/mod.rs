@@ -66,6 +66,7 @@ mod cache;
 mod compress;
 mod conditional;
 mod encoding;
+pub mod invariants;
 mod path;
 mod range;
 mod represent;
