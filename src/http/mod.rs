@@ -8,6 +8,7 @@ pub mod date;
 pub mod decoder;
 pub mod encode;
 pub mod error;
+pub mod forwarded;
 pub mod head;
 pub mod invariants;
 

@@ -174,6 +174,14 @@ pub const SHUTDOWN_FORCED: MetricDef = def(
     "Connections closed at the drain deadline.",
     &[],
 );
+pub const COMPRESSION_SAVED: MetricDef = def(
+    "glasshouse.compression.saved",
+    "glasshouse_compression_saved_bytes_total",
+    Kind::Counter,
+    "By",
+    "Response bytes saved by on-the-fly compression (identity size minus compressed size).",
+    &[],
+);
 pub const READY: MetricDef = def(
     "glasshouse.ready",
     "glasshouse_ready",
@@ -242,7 +250,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 18] = [
+pub const ALL: [MetricDef; 19] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -255,6 +263,7 @@ pub const ALL: [MetricDef; 18] = [
     WORKER_REQUESTS,
     SHUTDOWN_DRAINED,
     SHUTDOWN_FORCED,
+    COMPRESSION_SAVED,
     READY,
     TELEMETRY_DROPPED,
     PROCESS_CPU,

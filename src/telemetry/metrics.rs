@@ -208,6 +208,9 @@ impl WorkerMetrics {
 pub struct ProcessMetrics {
     pub shutdown_drained: AtomicU64,
     pub shutdown_forced: AtomicU64,
+    /// Bytes on-the-fly compression kept off the wire (identity size minus
+    /// compressed size, per response).
+    pub compression_saved: AtomicU64,
     /// 1 while accepting, 0 before and once draining (`glasshouse_ready`).
     pub ready: AtomicBool,
 }

@@ -61,6 +61,7 @@ impl Observer for HttpObserver {
             tracestate: traced.then(|| req.header_str("tracestate")).flatten(),
             draining: ev.draining,
         });
+        span.set_client(super::client::client_of(req));
         self.metrics.request_started();
         ObservedRequest {
             span,
@@ -114,6 +115,7 @@ impl Observer for HttpObserver {
             bytes: ev.bytes,
             duration: span.started.elapsed(),
             peer: req.peer,
+            client: super::client::client_of(req),
             user_agent: req.header_str("user-agent"),
         });
     }

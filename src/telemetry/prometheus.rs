@@ -181,6 +181,10 @@ impl Collector for ShardCollector<'_> {
                 &SHUTDOWN_FORCED,
                 m.process.shutdown_forced.load(Relaxed) as f64,
             ),
+            single(
+                &COMPRESSION_SAVED,
+                m.process.compression_saved.load(Relaxed) as f64,
+            ),
             single(&READY, f64::from(u8::from(m.ready()))),
             family(
                 &TELEMETRY_DROPPED,
