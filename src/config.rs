@@ -162,6 +162,18 @@ pub struct Cli {
     /// Comma-separated Origins allowed to open WebSockets (default: any).
     #[arg(long, env = "GLASSHOUSE_WS_ALLOWED_ORIGINS")]
     pub ws_allowed_origins: Option<String>,
+
+    /// Serve HTTPS on --listen with this PEM certificate chain (leaf
+    /// first). Repeat with --tls-key for several certificates: the
+    /// client's SNI picks the first one valid for its name, the first
+    /// pair is the default. SIGHUP re-reads the files.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// The PEM private key (PKCS#8, RSA or EC) of the --tls-cert at the
+    /// same position.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +210,8 @@ pub struct Config {
     pub ws_max_message: usize,
     pub ws_ping_interval: Duration,
     pub ws_allowed_origins: Option<Vec<String>>,
+    /// HTTPS certificate/key pairs; empty for plain HTTP.
+    pub tls: Vec<crate::tls::CertPair>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -210,6 +224,26 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 }
 
 impl Cli {
+    /// `--tls-cert` and `--tls-key` paired by position.
+    fn tls_pairs(&self) -> Result<Vec<crate::tls::CertPair>, String> {
+        if self.tls_cert.len() != self.tls_key.len() {
+            return Err(format!(
+                "--tls-cert given {} times and --tls-key {} times: give them in pairs",
+                self.tls_cert.len(),
+                self.tls_key.len()
+            ));
+        }
+        Ok(self
+            .tls_cert
+            .iter()
+            .zip(&self.tls_key)
+            .map(|(cert, key)| crate::tls::CertPair {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .collect())
+    }
+
     /// Checks values that clap cannot and resolves defaults.
     pub fn validate(&self) -> Result<Config, String> {
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
@@ -264,6 +298,7 @@ impl Cli {
             prometheus_url: urls(&self.prometheus_url),
             ws_max_message: self.ws_max_message,
             ws_ping_interval: seconds("ws-ping-interval", self.ws_ping_interval)?,
+            tls: self.tls_pairs()?,
             ws_allowed_origins: self.ws_allowed_origins.as_ref().map(|s| {
                 s.split(',')
                     .map(|o| o.trim().to_string())

@@ -183,6 +183,25 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         let state = state.clone();
         Arc::new(move |_worker| Box::new(App::new(state.clone(), files.for_worker())))
     };
+    let tls = if config.tls.is_empty() {
+        None
+    } else {
+        if config.model != Model::Epoll {
+            return Err(Fatal::Config(format!(
+                "--tls-cert: HTTPS is served by --model epoll only, not {}",
+                config.model.name()
+            )));
+        }
+        let acceptor =
+            glasshouse::tls::Acceptor::new(config.tls.clone(), metrics.process.tls.clone())
+                .map_err(|e| Fatal::Config(format!("--tls-cert/--tls-key: {e}")))?;
+        tracing::info!(
+            certificates = config.tls.len(),
+            path = glasshouse::tls::ktls_path(),
+            "HTTPS on --listen"
+        );
+        Some(Arc::new(acceptor))
+    };
     let life = Arc::new(Lifecycle::new(server_state).map_err(|e| Fatal::Runtime(e.to_string()))?);
     let reactor_cfg = Arc::new(ReactorConfig {
         engine: glasshouse::engine::Config {
@@ -195,6 +214,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             ..glasshouse::engine::Config::default()
         },
         max_connections: config.max_connections,
+        tls: tls.clone(),
     });
     let workers = match config.model {
         Model::Epoll => reactor::spawn(
@@ -217,6 +237,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     metrics.set_ready(true);
     // The ready line belongs to no span.
     drop(startup);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let host = match bound {
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
@@ -227,7 +248,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         max_connections = config.max_connections,
         nofile,
         root = %config.root.display(),
-        "listening on http://{host}:{}",
+        "listening on {scheme}://{host}:{}",
         bound.port()
     );
     let mut hooks = MainHooks {
@@ -235,6 +256,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         level: config.log_level.clone(),
         metrics,
         shutdown: None,
+        tls,
     };
     let exit = controller::run(signals, life, workers, config.drain_timeout, &mut hooks);
     // Last: flush traces, logs and metrics so a stopped server's final spans
@@ -259,6 +281,8 @@ struct MainHooks {
     metrics: Arc<Metrics>,
     /// The `shutdown` span, from the signal to the end of the drain.
     shutdown: Option<ShutdownSpan>,
+    /// Re-read on SIGHUP; new connections get the new certificates.
+    tls: Option<Arc<glasshouse::tls::Acceptor>>,
 }
 
 impl Hooks for MainHooks {
@@ -268,6 +292,12 @@ impl Hooks for MainHooks {
         match self.reload.set(&level) {
             Ok(()) => tracing::info!(level = %level, "SIGHUP: log level reloaded"),
             Err(e) => tracing::warn!(error = %e, "SIGHUP: log level not changed"),
+        }
+        if let Some(tls) = &self.tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                Err(e) => tracing::warn!(error = %e, "SIGHUP: TLS certificates not changed"),
+            }
         }
     }
 

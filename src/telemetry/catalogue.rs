@@ -166,6 +166,22 @@ pub const SHUTDOWN_FORCED: MetricDef = def(
     "Connections closed at the drain deadline.",
     &[],
 );
+pub const TLS_HANDSHAKES: MetricDef = def(
+    "glasshouse.tls.handshakes",
+    "glasshouse_tls_handshakes_total",
+    Kind::Counter,
+    "",
+    "TLS handshakes completed.",
+    &[],
+);
+pub const TLS_HANDSHAKE_FAILURES: MetricDef = def(
+    "glasshouse.tls.handshake_failures",
+    "glasshouse_tls_handshake_failures_total",
+    Kind::Counter,
+    "",
+    "TLS handshakes that failed, by reason (timeout, closed, incompatible, certificate_rejected, peer_alert, no_alpn, protocol, other).",
+    &["reason"],
+);
 pub const READY: MetricDef = def(
     "glasshouse.ready",
     "glasshouse_ready",
@@ -234,7 +250,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 17] = [
+pub const ALL: [MetricDef; 19] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -246,6 +262,8 @@ pub const ALL: [MetricDef; 17] = [
     WORKER_REQUESTS,
     SHUTDOWN_DRAINED,
     SHUTDOWN_FORCED,
+    TLS_HANDSHAKES,
+    TLS_HANDSHAKE_FAILURES,
     READY,
     TELEMETRY_DROPPED,
     PROCESS_CPU,

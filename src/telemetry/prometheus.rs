@@ -21,7 +21,7 @@ use prometheus::proto::{
 
 use super::catalogue::{self, Kind, MetricDef};
 use super::export::{dropped, Signal};
-use super::metrics::{Metrics, DURATION_BUCKETS};
+use super::metrics::{Metrics, DURATION_BUCKETS, TLS_FAILURE_REASONS};
 
 /// `Content-Type` of the `/metrics` answer.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -172,6 +172,17 @@ impl Collector for ShardCollector<'_> {
             single(
                 &SHUTDOWN_FORCED,
                 m.process.shutdown_forced.load(Relaxed) as f64,
+            ),
+            single(
+                &TLS_HANDSHAKES,
+                m.process.tls.handshakes.load(Relaxed) as f64,
+            ),
+            family(
+                &TLS_HANDSHAKE_FAILURES,
+                TLS_FAILURE_REASONS
+                    .iter()
+                    .zip(&m.process.tls.failures)
+                    .map(|(r, n)| value(&TLS_HANDSHAKE_FAILURES, [*r], n.load(Relaxed) as f64)),
             ),
             single(&READY, f64::from(u8::from(m.ready()))),
             family(

@@ -330,6 +330,11 @@ impl<O: Observer> TlsConnection<O> {
             let step = match self.engine.poll(env) {
                 Action::Wait => break,
                 Action::Close => {
+                    // A clean end for the client: our close_notify first
+                    // (else it cannot tell a close from a truncation).
+                    if !self.close_notify_queued && self.queue_close_notify() {
+                        self.close_notify_queued = true;
+                    }
                     if self.outgoing.is_empty() {
                         return Action::Close;
                     }

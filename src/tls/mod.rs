@@ -70,6 +70,21 @@ impl Acceptor {
     }
 }
 
+/// Which record path serves HTTPS, for the start-up log: kernel TLS is
+/// probed once; until the kernel hand-off is built (and on kernels without
+/// `CONFIG_TLS`, like ours) rustls encrypts in user space.
+pub fn ktls_path() -> &'static str {
+    match crate::sys::ktls::probe() {
+        Ok(crate::sys::ktls::Support::Available) => {
+            "userspace rustls (kernel TLS available, hand-off not built yet)"
+        }
+        Ok(crate::sys::ktls::Support::Absent) => {
+            "userspace rustls (no kernel TLS: TCP_ULP tls gives ENOENT)"
+        }
+        Err(_) => "userspace rustls (kernel TLS probe failed)",
+    }
+}
+
 /// A transport's way to wrap each accepted connection: in TLS when the
 /// server has an acceptor, plain otherwise.
 pub fn wrap<O: Observer>(
