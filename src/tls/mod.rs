@@ -19,6 +19,7 @@ use crate::engine::{Connection, Observer};
 use crate::telemetry::metrics::TlsMetrics;
 
 pub mod certs;
+pub mod ktls;
 pub mod layer;
 pub mod session;
 
