@@ -113,10 +113,11 @@ impl CryptoInfo {
     /// The bytes `setsockopt(SOL_TLS, ...)` takes.
     fn as_bytes(&self) -> &[u8] {
         fn bytes<T>(v: &T) -> &[u8] {
-            // SAFETY: T is one of the `repr(C)` structs above, made only of
-            // u16 and u8 arrays with no padding (sizes 40 and 56, checked by
-            // a test); reading its bytes is reading initialised memory that
-            // lives as long as the borrow.
+            // T is one of the `repr(C)` structs above, made only of u16
+            // and u8 arrays with no padding (sizes 40 and 56, checked by a
+            // test).
+            // SAFETY: its bytes are initialised memory that lives as long
+            // as the borrow.
             unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
         }
         match self {
