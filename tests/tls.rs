@@ -596,3 +596,72 @@ fn bad_tls_flags_exit_2_with_one_line() {
         assert!(stderr.contains("tls"), "{stderr}");
     }
 }
+
+/// Key files as openssl writes them: PKCS#1 `RSA PRIVATE KEY`, SEC1 `EC
+/// PRIVATE KEY` and PKCS#8 `PRIVATE KEY` all serve.
+#[test]
+fn rsa_ec_and_pkcs8_key_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(d).output();
+        let Ok(out) = out else {
+            return false;
+        };
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        true
+    };
+    if !run(&["version"]) {
+        eprintln!("skipped: no openssl command to write the key files");
+        return;
+    }
+    assert!(run(&["genrsa", "-traditional", "-out", "rsa.key", "2048"]));
+    assert!(run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "ec.key"
+    ]));
+    assert!(run(&["genpkey", "-algorithm", "ed25519", "-out", "ed.key"]));
+    for (key, header) in [
+        ("rsa.key", "BEGIN RSA PRIVATE KEY"),
+        ("ec.key", "BEGIN EC PRIVATE KEY"),
+        ("ed.key", "BEGIN PRIVATE KEY"),
+    ] {
+        let text = std::fs::read_to_string(d.join(key)).unwrap();
+        assert!(text.contains(header), "{key}: {text}");
+        let cert = format!("{key}.pem");
+        assert!(run(&[
+            "req",
+            "-x509",
+            "-key",
+            key,
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ]));
+        let server = Server::start(&[
+            "--tls-cert",
+            d.join(&cert).to_str().unwrap(),
+            "--tls-key",
+            d.join(key).to_str().unwrap(),
+        ]);
+        let mut s = connect_metrics(&server);
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let (head, _) = read_answer(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200"), "{key}: {head}");
+    }
+}
