@@ -174,6 +174,11 @@ pub struct Cli {
     /// same position.
     #[arg(long, value_name = "FILE")]
     pub tls_key: Vec<PathBuf>,
+
+    /// With --tls-cert: also listen on this address for plain HTTP and
+    /// answer every request with a 308 redirect to the HTTPS URL.
+    #[arg(long, value_name = "ADDR")]
+    pub https_redirect: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +217,8 @@ pub struct Config {
     pub ws_allowed_origins: Option<Vec<String>>,
     /// HTTPS certificate/key pairs; empty for plain HTTP.
     pub tls: Vec<crate::tls::CertPair>,
+    /// The plaintext listener that redirects to HTTPS.
+    pub https_redirect: Option<SocketAddr>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -299,6 +306,15 @@ impl Cli {
             ws_max_message: self.ws_max_message,
             ws_ping_interval: seconds("ws-ping-interval", self.ws_ping_interval)?,
             tls: self.tls_pairs()?,
+            https_redirect: match &self.https_redirect {
+                None => None,
+                Some(_) if self.tls_cert.is_empty() => {
+                    return Err("--https-redirect needs --tls-cert and --tls-key".into());
+                }
+                Some(a) => Some(a.parse().map_err(|_| {
+                    format!("invalid --https-redirect address {a:?}: expected HOST:PORT")
+                })?),
+            },
             ws_allowed_origins: self.ws_allowed_origins.as_ref().map(|s| {
                 s.split(',')
                     .map(|o| o.trim().to_string())

@@ -152,7 +152,9 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         .map_err(|e| Fatal::Runtime(e.to_string()))?;
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
-    let metrics = Metrics::new(glasshouse::models::shards(config.model, config.workers));
+    // The --https-redirect listener's worker has a shard of its own, last.
+    let shards = glasshouse::models::shards(config.model, config.workers);
+    let metrics = Metrics::new(shards + usize::from(config.https_redirect.is_some()));
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
     let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
@@ -216,10 +218,10 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         max_connections: config.max_connections,
         tls: tls.clone(),
     });
-    let workers = match config.model {
+    let mut workers = match config.model {
         Model::Epoll => reactor::spawn(
             listeners,
-            reactor_cfg,
+            reactor_cfg.clone(),
             factory,
             metrics.workers.clone(),
             life.clone(),
@@ -227,13 +229,34 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         model => glasshouse::models::spawn(
             model,
             listeners[0].clone(),
-            reactor_cfg,
+            reactor_cfg.clone(),
             factory,
             metrics.workers.clone(),
             life.clone(),
         ),
     }
     .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
+    if let Some(addr) = config.https_redirect {
+        let listener = bind_all(addr, 1, AcceptMode::Reuseport).map_err(Fatal::Config)?;
+        let plain = Arc::new(ReactorConfig {
+            tls: None,
+            engine: reactor_cfg.engine.clone(),
+            max_connections: reactor_cfg.max_connections,
+        });
+        let port = bound.port();
+        let redirect: HandlerFactory =
+            Arc::new(move |_| Box::new(glasshouse::tls::redirect::ToHttps { port }));
+        let handles = reactor::spawn(
+            listener,
+            plain,
+            redirect,
+            vec![metrics.workers[shards].clone()],
+            life.clone(),
+        )
+        .map_err(|e| Fatal::Runtime(format!("cannot start the redirect worker: {e}")))?;
+        tracing::info!("redirecting http://{addr} to HTTPS");
+        workers.extend(handles);
+    }
     metrics.set_ready(true);
     // The ready line belongs to no span.
     drop(startup);

@@ -665,3 +665,50 @@ fn rsa_ec_and_pkcs8_key_files_are_read() {
         assert!(head.starts_with("HTTP/1.1 200"), "{key}: {head}");
     }
 }
+
+#[test]
+fn the_plaintext_listener_redirects_to_https_and_drains_with_the_server() {
+    let pki = Pki::new(false);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let redirect = format!("127.0.0.1:{port}");
+    let mut server = pki.start(&["--https-redirect", &redirect]);
+    assert!(
+        server.wait_log("redirecting http://", T),
+        "{}",
+        server.log()
+    );
+    let mut plain = tcp(redirect.parse().unwrap());
+    plain
+        .write_all(b"GET /a/b?x=1 HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut plain);
+    assert!(head.starts_with("HTTP/1.1 308"), "{head}");
+    let want = format!(
+        "location: https://localhost:{}/a/b?x=1",
+        server.addr().port()
+    );
+    assert!(head.to_ascii_lowercase().contains(&want), "{head}");
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: bad host\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut plain);
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    drop(plain);
+    server.signal(nix::libc::SIGTERM);
+    assert!(server.wait_exit(T).success());
+}
+
+#[test]
+fn https_redirect_without_tls_is_a_configuration_error() {
+    let (status, stderr) = Server::builder()
+        .args(&["--https-redirect", "127.0.0.1:0"])
+        .run_to_exit(T);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--https-redirect needs --tls-cert"),
+        "{stderr}"
+    );
+}

@@ -21,6 +21,7 @@ use crate::telemetry::metrics::TlsMetrics;
 pub mod certs;
 pub mod ktls;
 pub mod layer;
+pub mod redirect;
 pub mod session;
 
 pub use certs::CertPair;
