@@ -188,12 +188,6 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let tls = if config.tls.is_empty() {
         None
     } else {
-        if config.model != Model::Epoll {
-            return Err(Fatal::Config(format!(
-                "--tls-cert: HTTPS is served by --model epoll only, not {}",
-                config.model.name()
-            )));
-        }
         let acceptor =
             glasshouse::tls::Acceptor::new(config.tls.clone(), metrics.process.tls.clone())
                 .map_err(|e| Fatal::Config(format!("--tls-cert/--tls-key: {e}")))?;

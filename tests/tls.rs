@@ -455,6 +455,11 @@ fn an_expired_certificate_is_refused_by_the_client_and_counted() {
 
 #[test]
 fn sighup_reloads_the_certificate_without_dropping_open_connections() {
+    if support::needs_concurrency(
+        "sighup_reloads_the_certificate_without_dropping_open_connections",
+    ) {
+        return;
+    }
     let pki = Pki::new(false);
     let server = pki.start(&[]);
     let old_ca = pki.ca.clone();
