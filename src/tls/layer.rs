@@ -60,6 +60,8 @@ pub struct TlsConnection<O: Observer> {
     failed: bool,
     /// Handshake outcome counted (once per connection).
     counted: bool,
+    /// `outgoing` is lent to a completion transport (`take_bytes`).
+    lent: bool,
     /// The client's SNI, seen by the certificate resolver.
     sni: Option<String>,
     metrics: Arc<TlsMetrics>,
@@ -82,6 +84,7 @@ impl<O: Observer> TlsConnection<O> {
             close_notify_queued: false,
             failed: false,
             counted: false,
+            lent: false,
             sni: None,
             metrics,
         }
@@ -300,6 +303,11 @@ impl<O: Observer> TlsConnection<O> {
     }
 
     pub fn poll(&mut self, env: &mut Env<'_, O>) -> Action<'_> {
+        if self.lent {
+            // The ciphertext is with the kernel: nothing else may be
+            // encrypted after it until it comes back.
+            return Action::Wait;
+        }
         if self.sent < self.outgoing.len() {
             return Action::Send(Send::Bytes {
                 data: &self.outgoing[self.sent..],
@@ -397,6 +405,31 @@ impl<O: Observer> TlsConnection<O> {
 
     pub fn advance(&mut self, _env: &mut Env<'_, O>, n: usize) {
         self.sent = (self.sent + n).min(self.outgoing.len());
+    }
+
+    /// For a completion transport, after `poll` offered bytes: takes the
+    /// unsent ciphertext out for the kernel; `spare` takes its place.
+    pub fn take_bytes(&mut self, spare: Vec<u8>) -> Option<Vec<u8>> {
+        if self.lent || self.sent >= self.outgoing.len() {
+            return None;
+        }
+        let mut buf = std::mem::replace(&mut self.outgoing, spare);
+        self.outgoing.clear();
+        buf.drain(..self.sent);
+        self.sent = 0;
+        self.lent = true;
+        Some(buf)
+    }
+
+    /// The buffer from [`TlsConnection::take_bytes`] comes back with `n`
+    /// of its bytes sent; the rest goes first next time. Returns a buffer,
+    /// emptied, for reuse.
+    pub fn give_back(&mut self, _env: &mut Env<'_, O>, buf: Vec<u8>, n: usize) -> Vec<u8> {
+        self.lent = false;
+        let mut spare = std::mem::replace(&mut self.outgoing, buf);
+        self.sent = n.min(self.outgoing.len());
+        spare.clear();
+        spare
     }
 
     pub fn write_shut(&mut self, env: &Env<'_, O>) {

@@ -52,6 +52,16 @@ impl<O: Observer> Session<O> {
         each!(self, c => c.advance(env, n))
     }
 
+    /// For a completion transport: see [`Connection::take_bytes`].
+    pub fn take_bytes(&mut self, spare: Vec<u8>) -> Option<Vec<u8>> {
+        each!(self, c => c.take_bytes(spare))
+    }
+
+    /// See [`Connection::give_back`].
+    pub fn give_back(&mut self, env: &mut Env<'_, O>, buf: Vec<u8>, n: usize) -> Vec<u8> {
+        each!(self, c => c.give_back(env, buf, n))
+    }
+
     pub fn write_shut(&mut self, env: &Env<'_, O>) {
         each!(self, c => c.write_shut(env))
     }
