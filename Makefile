@@ -24,7 +24,7 @@ lint:
 test-rust:
 	$(CARGO) test --locked
 
-# The raw-HTTP, llhttp replay and shutdown suites again, against every
+# The raw-HTTP, llhttp replay, shutdown and HTTPS suites again, against every
 # server model besides the default (epoll, covered by test-rust); the
 # harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
 # each model's slow-client and SIGTERM-under-load cases.
@@ -32,7 +32,7 @@ MODELS ?= iterative threaded prethreaded poll
 test-models:
 	@set -e; for m in $(MODELS); do \
 		echo "== --model $$m"; \
-		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance --test limits --test faults; \
+		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance --test limits --test faults --test tls; \
 	done
 
 test-py: build

@@ -182,6 +182,23 @@ pub struct Cli {
     /// Comma-separated Origins allowed to open WebSockets (default: any).
     #[arg(long, env = "GLASSHOUSE_WS_ALLOWED_ORIGINS")]
     pub ws_allowed_origins: Option<String>,
+
+    /// Serve HTTPS on --listen with this PEM certificate chain (leaf
+    /// first). Repeat with --tls-key for several certificates: the
+    /// client's SNI picks the first one valid for its name, the first
+    /// pair is the default. SIGHUP re-reads the files.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// The PEM private key (PKCS#8, RSA or EC) of the --tls-cert at the
+    /// same position.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Vec<PathBuf>,
+
+    /// With --tls-cert: also listen on this address for plain HTTP and
+    /// answer every request with a 308 redirect to the HTTPS URL.
+    #[arg(long, value_name = "ADDR")]
+    pub https_redirect: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,6 +247,10 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Header rules and compression (the config file's sections).
     pub policy: crate::service::rules::Policy,
+    /// HTTPS certificate/key pairs; empty for plain HTTP.
+    pub tls: Vec<crate::tls::CertPair>,
+    /// The plaintext listener that redirects to HTTPS.
+    pub https_redirect: Option<SocketAddr>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -242,6 +263,26 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 }
 
 impl Cli {
+    /// `--tls-cert` and `--tls-key` paired by position.
+    fn tls_pairs(&self) -> Result<Vec<crate::tls::CertPair>, String> {
+        if self.tls_cert.len() != self.tls_key.len() {
+            return Err(format!(
+                "--tls-cert given {} times and --tls-key {} times: give them in pairs",
+                self.tls_cert.len(),
+                self.tls_key.len()
+            ));
+        }
+        Ok(self
+            .tls_cert
+            .iter()
+            .zip(&self.tls_key)
+            .map(|(cert, key)| crate::tls::CertPair {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .collect())
+    }
+
     /// Checks values that clap cannot and resolves defaults.
     pub fn validate(&self) -> Result<Config, String> {
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
@@ -297,6 +338,16 @@ impl Cli {
             prometheus_url: urls(&self.prometheus_url),
             ws_max_message: self.ws_max_message,
             ws_ping_interval: seconds("ws-ping-interval", self.ws_ping_interval)?,
+            tls: self.tls_pairs()?,
+            https_redirect: match &self.https_redirect {
+                None => None,
+                Some(_) if self.tls_cert.is_empty() => {
+                    return Err("--https-redirect needs --tls-cert and --tls-key".into());
+                }
+                Some(a) => Some(a.parse().map_err(|_| {
+                    format!("invalid --https-redirect address {a:?}: expected HOST:PORT")
+                })?),
+            },
             ws_allowed_origins: self.ws_allowed_origins.as_ref().map(|s| {
                 s.split(',')
                     .map(|o| o.trim().to_string())

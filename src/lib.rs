@@ -23,4 +23,5 @@ pub mod service;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod telemetry;
+pub mod tls;
 pub mod ws;

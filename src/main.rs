@@ -187,7 +187,9 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         .map_err(|e| Fatal::Runtime(e.to_string()))?;
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
-    let metrics = Metrics::new(glasshouse::models::shards(config.model, config.workers));
+    // The --https-redirect listener's worker has a shard of its own, last.
+    let shards = glasshouse::models::shards(config.model, config.workers);
+    let metrics = Metrics::new(shards + usize::from(config.https_redirect.is_some()));
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
     let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
@@ -220,6 +222,19 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         let state = state.clone();
         Arc::new(move |_worker| Box::new(App::new(state.clone(), files.for_worker())))
     };
+    let tls = if config.tls.is_empty() {
+        None
+    } else {
+        let acceptor =
+            glasshouse::tls::Acceptor::new(config.tls.clone(), metrics.process.tls.clone())
+                .map_err(|e| Fatal::Config(format!("--tls-cert/--tls-key: {e}")))?;
+        tracing::info!(
+            certificates = config.tls.len(),
+            path = glasshouse::tls::ktls_path(),
+            "HTTPS on --listen"
+        );
+        Some(Arc::new(acceptor))
+    };
     let life = Arc::new(Lifecycle::new(server_state).map_err(|e| Fatal::Runtime(e.to_string()))?);
     let reactor_cfg = Arc::new(ReactorConfig {
         engine: glasshouse::engine::Config {
@@ -233,11 +248,12 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
             ..glasshouse::engine::Config::default()
         },
         max_connections: config.max_connections,
+        tls: tls.clone(),
     });
-    let workers = match config.model {
+    let mut workers = match config.model {
         Model::Epoll => reactor::spawn(
             listeners,
-            reactor_cfg,
+            reactor_cfg.clone(),
             factory,
             metrics.workers.clone(),
             life.clone(),
@@ -245,16 +261,38 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         model => glasshouse::models::spawn(
             model,
             listeners[0].clone(),
-            reactor_cfg,
+            reactor_cfg.clone(),
             factory,
             metrics.workers.clone(),
             life.clone(),
         ),
     }
     .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
+    if let Some(addr) = config.https_redirect {
+        let listener = bind_all(addr, 1, AcceptMode::Reuseport).map_err(Fatal::Config)?;
+        let plain = Arc::new(ReactorConfig {
+            tls: None,
+            engine: reactor_cfg.engine.clone(),
+            max_connections: reactor_cfg.max_connections,
+        });
+        let port = bound.port();
+        let redirect: HandlerFactory =
+            Arc::new(move |_| Box::new(glasshouse::tls::redirect::ToHttps { port }));
+        let handles = reactor::spawn(
+            listener,
+            plain,
+            redirect,
+            vec![metrics.workers[shards].clone()],
+            life.clone(),
+        )
+        .map_err(|e| Fatal::Runtime(format!("cannot start the redirect worker: {e}")))?;
+        tracing::info!("redirecting http://{addr} to HTTPS");
+        workers.extend(handles);
+    }
     metrics.set_ready(true);
     // The ready line belongs to no span.
     drop(startup);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let host = match bound {
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
@@ -265,7 +303,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         max_connections = config.max_connections,
         nofile,
         root = %config.root.display(),
-        "listening on http://{host}:{}",
+        "listening on {scheme}://{host}:{}",
         bound.port()
     );
     let drain_timeout = config.drain_timeout;
@@ -276,6 +314,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         policy,
         metrics,
         shutdown: None,
+        tls,
     };
     let exit = controller::run(signals, life, workers, drain_timeout, &mut hooks);
     // Last: flush traces, logs and metrics so a stopped server's final spans
@@ -306,6 +345,8 @@ struct MainHooks {
     metrics: Arc<Metrics>,
     /// The `shutdown` span, from the signal to the end of the drain.
     shutdown: Option<ShutdownSpan>,
+    /// Re-read on SIGHUP; new connections get the new certificates.
+    tls: Option<Arc<glasshouse::tls::Acceptor>>,
 }
 
 impl Hooks for MainHooks {
@@ -348,6 +389,12 @@ impl Hooks for MainHooks {
         self.running.trusted_proxies = new.trusted_proxies;
         self.running.policy = new.policy;
         self.running.config_file = new.config_file;
+        if let Some(tls) = &self.tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                Err(e) => tracing::warn!(error = %e, "SIGHUP: TLS certificates not changed"),
+            }
+        }
     }
 
     fn drain_started(&mut self, signal: Sig) {

@@ -54,6 +54,7 @@ fn panicking_handler_gets_500_and_the_worker_keeps_serving() {
             ..glasshouse::engine::Config::default()
         },
         max_connections: 100,
+        tls: None,
     });
     let factory: HandlerFactory = Arc::new(|_| Box::new(Boom));
     let workers = reactor::spawn(

@@ -32,7 +32,9 @@ pub fn serve(
 ) {
     let _admission = admission;
     lent.refresh();
-    let mut engine = lent.connection(&stream, peer);
+    let Some(mut engine) = lent.connection(&stream, peer) else {
+        return;
+    };
     // The state this connection last acted on; a connection accepted in a
     // drain is told about it on the first turn, as the epoll drain does.
     let mut seen = State::Running;
@@ -126,7 +128,7 @@ fn catch_up(
     lent: &mut Lent,
     scratch: &mut [u8],
     stream: &Stream,
-    engine: &mut crate::engine::Connection<crate::telemetry::HttpObserver>,
+    engine: &mut crate::tls::Session<crate::telemetry::HttpObserver>,
 ) -> bool {
     let instant = Duration::from_micros(1);
     if stream.set_read_timeout(instant).is_err() || stream.set_write_timeout(instant).is_err() {

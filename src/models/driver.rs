@@ -16,6 +16,7 @@ use crate::http::date::DateCache;
 use crate::reactor::{Lifecycle, State};
 use crate::sys::socket::{would_block, Stream};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
+use crate::tls::Session;
 
 /// Size of a thread's read buffer, as in the epoll workers.
 pub const SCRATCH: usize = 64 * 1024;
@@ -77,16 +78,30 @@ impl Lent {
         &self.shared
     }
 
-    /// A new engine for an accepted stream.
-    pub fn connection(&mut self, stream: &Stream, peer: SocketAddr) -> Connection<HttpObserver> {
+    /// A new engine for an accepted stream (behind TLS when the server
+    /// serves HTTPS); `None` when no TLS session could be made (logged).
+    pub fn connection(
+        &mut self,
+        stream: &Stream,
+        peer: SocketAddr,
+    ) -> Option<Session<HttpObserver>> {
         let _ = stream.set_nodelay();
         let local = stream.local_addr().unwrap_or(peer);
-        self.metrics().connection_accepted();
-        Connection::new(peer, local, &self.env())
+        let engine = Connection::new(peer, local, &self.env());
+        match crate::tls::wrap(self.shared.cfg.tls.as_deref(), engine) {
+            Ok(session) => {
+                self.metrics().connection_accepted();
+                Some(session)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS session not created");
+                None
+            }
+        }
     }
 
     /// The drain began: what the engine found is counted for the span.
-    pub fn drain(&mut self, engine: &mut Connection<HttpObserver>) {
+    pub fn drain(&mut self, engine: &mut Session<HttpObserver>) {
         let outcome = engine.drain(&mut self.env());
         let life = self.life();
         life.in_flight
@@ -96,7 +111,7 @@ impl Lent {
     }
 
     /// Requests the engine completed during a drain, for the counts.
-    pub fn collect_drained(&self, engine: &mut Connection<HttpObserver>) {
+    pub fn collect_drained(&self, engine: &mut Session<HttpObserver>) {
         let drained = engine.take_drained();
         if drained > 0 {
             self.life()
@@ -108,7 +123,7 @@ impl Lent {
     /// The connection ends: the engine accounts for what was in flight
     /// (owned by us when `forced`), then the counts. The stream (dropped
     /// by the caller) and the admission go with it.
-    pub fn close(&mut self, mut engine: Connection<HttpObserver>, forced: bool) {
+    pub fn close(&mut self, mut engine: Session<HttpObserver>, forced: bool) {
         engine.finish(&mut self.env(), forced);
         self.collect_drained(&mut engine);
         if forced {
@@ -174,7 +189,7 @@ pub enum Step {
 /// wants input, and `may_read` — one read.
 pub fn step(
     stream: &Stream,
-    engine: &mut Connection<HttpObserver>,
+    engine: &mut Session<HttpObserver>,
     env: &mut Env<'_, HttpObserver>,
     scratch: &mut [u8],
     may_read: bool,

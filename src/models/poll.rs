@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use super::driver::{step, Admission, Lent, Step, SCRATCH};
 use super::{listener_closed, Done, Shared};
-use crate::engine::Connection;
 use crate::reactor::{State, WorkerHandle};
 use crate::sys::eventfd::Bell;
 use crate::sys::poll::{PollSet, Want};
 use crate::sys::socket::{Accepted, Listener, Stream};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
+use crate::tls::Session;
 
 /// Connections taken per listener report, so that a burst of new ones
 /// cannot starve those already open.
@@ -35,7 +35,7 @@ const SWEEP: Duration = Duration::from_secs(1);
 
 struct Conn {
     stream: Stream,
-    engine: Connection<HttpObserver>,
+    engine: Session<HttpObserver>,
     /// The last write would have blocked: wait for `POLLOUT`. Also set when
     /// a turn's step budget ran out with work left, so the next poll
     /// returns at once.
@@ -184,7 +184,9 @@ impl Loop {
         else {
             return;
         };
-        let engine = self.lent.connection(&stream, peer);
+        let Some(engine) = self.lent.connection(&stream, peer) else {
+            return;
+        };
         self.conns.push(Conn {
             stream,
             engine,

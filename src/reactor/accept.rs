@@ -47,7 +47,10 @@ impl Io {
             self.life.open.fetch_sub(1, Ordering::AcqRel);
             self.metrics.connection_rejected();
             // Best effort: the socket buffer of a fresh connection has room.
-            let _ = stream.write(&self.overloaded);
+            // A TLS client could not read a plaintext 503: it is just closed.
+            if self.tls.is_none() {
+                let _ = stream.write(&self.overloaded);
+            }
             let _ = stream.shutdown_write();
             return;
         }
@@ -58,7 +61,14 @@ impl Io {
             Some(addr) => addr,
             None => stream.local_addr().unwrap_or(peer),
         };
-        let engine = Connection::new(peer, local, env);
+        let engine = match crate::tls::wrap(self.tls.as_deref(), Connection::new(peer, local, env))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS session not created");
+                return;
+            }
+        };
         let token = self.conns.insert_with(|_| Conn {
             stream,
             engine,

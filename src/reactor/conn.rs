@@ -1,15 +1,16 @@
-//! What the epoll driver keeps per connection: the socket, the connection
-//! engine that decides everything about it, and the timer it asked for.
+//! What the epoll driver keeps per connection: the socket, the session
+//! (the connection engine that decides everything about it, behind TLS or
+//! not: the driver cannot tell) and the timer it asked for.
 
 use std::time::Instant;
 
-use crate::engine::Connection;
 use crate::sys::socket::Stream;
 use crate::telemetry::HttpObserver;
+use crate::tls::Session;
 
 pub struct Conn {
     pub stream: Stream,
-    pub engine: Connection<HttpObserver>,
+    pub engine: Session<HttpObserver>,
     /// The earliest timer entry this connection has in the heap, so that a
     /// deadline that only moves later costs no new entry.
     pub scheduled: Option<Instant>,

@@ -35,6 +35,8 @@ const SWEEP: Duration = Duration::from_secs(1);
 pub struct ReactorConfig {
     pub engine: engine::Config,
     pub max_connections: usize,
+    /// HTTPS: every accepted connection is wrapped in TLS.
+    pub tls: Option<Arc<crate::tls::Acceptor>>,
 }
 
 /// The controller's handle on a worker.
@@ -140,6 +142,7 @@ pub(super) struct Io {
     pub reserve: Reserve,
     pub accept_paused_until: Option<Instant>,
     pub max_connections: usize,
+    pub tls: Option<Arc<crate::tls::Acceptor>>,
     /// The canned 503 for connections over the limit.
     pub overloaded: Vec<u8>,
     /// The lifecycle state this worker last acted on.
@@ -171,6 +174,7 @@ impl Worker {
             .ok()
             .filter(|a| !a.ip().is_unspecified());
         let max_connections = cfg.max_connections;
+        let tls = cfg.tls.clone();
         Worker {
             app: Shared {
                 id,
@@ -196,6 +200,7 @@ impl Worker {
                 reserve: Reserve::new(),
                 accept_paused_until: None,
                 max_connections,
+                tls,
                 overloaded: engine::overloaded(),
                 seen: State::Running,
                 next_sweep: now + SWEEP,

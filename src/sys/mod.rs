@@ -7,6 +7,7 @@
 pub mod epoll;
 pub mod eventfd;
 pub mod fs;
+pub mod ktls;
 pub mod poll;
 pub mod rlimit;
 pub mod signals;

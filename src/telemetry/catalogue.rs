@@ -182,6 +182,22 @@ pub const COMPRESSION_SAVED: MetricDef = def(
     "Response bytes saved by on-the-fly compression (identity size minus compressed size).",
     &[],
 );
+pub const TLS_HANDSHAKES: MetricDef = def(
+    "glasshouse.tls.handshakes",
+    "glasshouse_tls_handshakes_total",
+    Kind::Counter,
+    "",
+    "TLS handshakes completed.",
+    &[],
+);
+pub const TLS_HANDSHAKE_FAILURES: MetricDef = def(
+    "glasshouse.tls.handshake_failures",
+    "glasshouse_tls_handshake_failures_total",
+    Kind::Counter,
+    "",
+    "TLS handshakes that failed, by reason (timeout, closed, incompatible, certificate_rejected, peer_alert, no_alpn, protocol, other).",
+    &["reason"],
+);
 pub const READY: MetricDef = def(
     "glasshouse.ready",
     "glasshouse_ready",
@@ -250,7 +266,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 19] = [
+pub const ALL: [MetricDef; 21] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -264,6 +280,8 @@ pub const ALL: [MetricDef; 19] = [
     SHUTDOWN_DRAINED,
     SHUTDOWN_FORCED,
     COMPRESSION_SAVED,
+    TLS_HANDSHAKES,
+    TLS_HANDSHAKE_FAILURES,
     READY,
     TELEMETRY_DROPPED,
     PROCESS_CPU,

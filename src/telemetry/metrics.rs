@@ -213,6 +213,43 @@ pub struct ProcessMetrics {
     pub compression_saved: AtomicU64,
     /// 1 while accepting, 0 before and once draining (`glasshouse_ready`).
     pub ready: AtomicBool,
+    pub tls: Arc<TlsMetrics>,
+}
+
+/// Why a TLS handshake failed: the `reason` label of
+/// `glasshouse_tls_handshake_failures_total`, a fixed set so that a
+/// misbehaving client cannot mint label values.
+pub const TLS_FAILURE_REASONS: [&str; 8] = [
+    "timeout",
+    "closed",
+    "incompatible",
+    "certificate_rejected",
+    "peer_alert",
+    "no_alpn",
+    "protocol",
+    "other",
+];
+
+/// TLS handshakes, process-wide (a handshake is rare next to a request).
+#[derive(Debug, Default)]
+pub struct TlsMetrics {
+    pub handshakes: AtomicU64,
+    /// One counter per entry of [`TLS_FAILURE_REASONS`].
+    pub failures: [AtomicU64; TLS_FAILURE_REASONS.len()],
+}
+
+impl TlsMetrics {
+    pub fn handshake_completed(&self) {
+        self.handshakes.fetch_add(1, Relaxed);
+    }
+    /// A failed handshake; an unknown reason counts as `other`.
+    pub fn handshake_failed(&self, reason: &str) {
+        let i = TLS_FAILURE_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(TLS_FAILURE_REASONS.len() - 1);
+        self.failures[i].fetch_add(1, Relaxed);
+    }
 }
 
 /// All shards plus process-wide figures.

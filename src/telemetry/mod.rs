@@ -292,6 +292,21 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         .with_callback(move |o| o.observe(m.process.compression_saved.load(Relaxed), &[]))
         .build();
     let m = Arc::clone(metrics);
+    counter(&meter, TLS_HANDSHAKES)
+        .with_callback(move |o| o.observe(m.process.tls.handshakes.load(Relaxed), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    counter(&meter, TLS_HANDSHAKE_FAILURES)
+        .with_callback(move |o| {
+            for (r, n) in metrics::TLS_FAILURE_REASONS
+                .iter()
+                .zip(&m.process.tls.failures)
+            {
+                o.observe(n.load(Relaxed), &[KeyValue::new("reason", *r)]);
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
     meter
         .i64_observable_gauge(READY.name)
         .with_description(READY.description)

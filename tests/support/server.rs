@@ -275,11 +275,15 @@ impl Builder {
     }
 }
 
-/// The address in a `listening on http://HOST:PORT` line (JSON or text).
+/// The address in a `listening on http://HOST:PORT` (or `https://`) line.
 /// An unspecified host (`0.0.0.0`) means loopback for a test.
 pub fn ready_addr(line: &str) -> Option<SocketAddr> {
     const READY: &str = "listening on http://";
-    let rest = &line[line.find(READY)? + READY.len()..];
+    const READY_TLS: &str = "listening on https://";
+    let rest = match line.find(READY) {
+        Some(at) => &line[at + READY.len()..],
+        None => &line[line.find(READY_TLS)? + READY_TLS.len()..],
+    };
     // HOST:PORT ends at the first character that cannot be part of it
     // (a quote in JSON logs, a space in text logs).
     let end = rest

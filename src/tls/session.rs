@@ -1,0 +1,104 @@
+//! What a transport holds per connection: the engine alone (plain HTTP) or
+//! the engine behind the TLS layer. Both answer the same transport-facing
+//! calls, so a transport drives a [`Session`] without knowing which it is.
+
+use std::time::Instant;
+
+use super::layer::TlsConnection;
+use crate::engine::{Action, Connection, DrainOutcome, Env, Observer};
+
+/// One connection as a transport sees it. The plain engine is kept
+/// inline: boxing it would cost every plain connection an indirection.
+#[allow(clippy::large_enum_variant)]
+pub enum Session<O: Observer> {
+    Plain(Connection<O>),
+    Tls(Box<TlsConnection<O>>),
+}
+
+macro_rules! each {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            Session::Plain($c) => $e,
+            Session::Tls($c) => $e,
+        }
+    };
+}
+
+impl<O: Observer> Session<O> {
+    pub fn engine(&self) -> &Connection<O> {
+        match self {
+            Session::Plain(c) => c,
+            Session::Tls(t) => t.engine(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Session::Tls(_))
+    }
+
+    pub fn receive(&mut self, env: &mut Env<'_, O>, input: &[u8]) {
+        each!(self, c => c.receive(env, input))
+    }
+
+    pub fn receive_eof(&mut self, env: &mut Env<'_, O>) {
+        each!(self, c => c.receive_eof(env))
+    }
+
+    pub fn poll(&mut self, env: &mut Env<'_, O>) -> Action<'_> {
+        each!(self, c => c.poll(env))
+    }
+
+    pub fn advance(&mut self, env: &mut Env<'_, O>, n: usize) {
+        each!(self, c => c.advance(env, n))
+    }
+
+    /// For a completion transport: see [`Connection::take_bytes`].
+    pub fn take_bytes(&mut self, spare: Vec<u8>) -> Option<Vec<u8>> {
+        each!(self, c => c.take_bytes(spare))
+    }
+
+    /// See [`Connection::give_back`].
+    pub fn give_back(&mut self, env: &mut Env<'_, O>, buf: Vec<u8>, n: usize) -> Vec<u8> {
+        each!(self, c => c.give_back(env, buf, n))
+    }
+
+    pub fn write_shut(&mut self, env: &Env<'_, O>) {
+        each!(self, c => c.write_shut(env))
+    }
+
+    pub fn wants_read(&self, env: &Env<'_, O>) -> bool {
+        each!(self, c => c.wants_read(env))
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        each!(self, c => c.next_deadline())
+    }
+
+    pub fn on_timer(&mut self, env: &mut Env<'_, O>) {
+        each!(self, c => c.on_timer(env))
+    }
+
+    pub fn drain(&mut self, env: &mut Env<'_, O>) -> DrainOutcome {
+        each!(self, c => c.drain(env))
+    }
+
+    pub fn finish(&mut self, env: &mut Env<'_, O>, forced: bool) {
+        each!(self, c => c.finish(env, forced))
+    }
+
+    pub fn take_drained(&mut self) -> u32 {
+        each!(self, c => c.take_drained())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        each!(self, c => c.is_closed())
+    }
+
+    pub fn is_idle(&self) -> bool {
+        each!(self, c => c.is_idle())
+    }
+
+    pub fn shrink(&mut self) {
+        each!(self, c => c.shrink())
+    }
+}
