@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
+.PHONY: soak deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -67,6 +67,12 @@ test-fuzz:
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do bash scripts/fuzz.sh $$t $(FUZZ_SECONDS); done
+
+# The soak (not in CI): 30 minutes of mixed load, RSS/descriptors/threads
+# sampled every 10 s, plot into bench-out/soak (matplotlib).
+SOAK_MINUTES ?= 30
+soak: build
+	python3 scripts/soak.py $(BIN) --minutes $(SOAK_MINUTES)
 
 # The real collector, Jaeger, Prometheus (and k6) built from Go modules and
 # cached outside the tree (scripts/native_build.sh); minutes when cold.
