@@ -28,7 +28,7 @@ test-rust:
 # server model besides the default (epoll, covered by test-rust); the
 # harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
 # each model's slow-client and SIGTERM-under-load cases.
-MODELS ?= iterative threaded prethreaded poll
+MODELS ?= iterative forking threaded prethreaded poll
 test-models:
 	@set -e; for m in $(MODELS); do \
 		echo "== --model $$m"; \

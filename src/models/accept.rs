@@ -30,13 +30,25 @@ pub fn run(
     listener: &Listener,
     life: &Arc<Lifecycle>,
     id: usize,
+    serve: impl FnMut(Stream, SocketAddr),
+) {
+    run_tending(listener, life, id, serve, || {});
+}
+
+/// [`run`], calling `tend` at every tick that passed with nobody
+/// connecting (the process models reap their children there).
+pub fn run_tending(
+    listener: &Listener,
+    life: &Arc<Lifecycle>,
+    id: usize,
     mut serve: impl FnMut(Stream, SocketAddr),
+    mut tend: impl FnMut(),
 ) {
     while life.state() == State::Running {
         match listener.accept_blocking() {
             Ok(Accepted::Stream(stream, peer)) => serve(stream, peer),
             // The tick passed with nobody connecting.
-            Ok(Accepted::None) => {}
+            Ok(Accepted::None) => tend(),
             Err(e) => {
                 tracing::warn!(worker = id, error = %e, "accept failed");
                 std::thread::sleep(ACCEPT_BACKOFF);

@@ -33,9 +33,12 @@
 mod accept;
 mod blocking;
 mod driver;
+mod figures;
+mod forking;
 mod iterative;
 mod poll;
 mod prethreaded;
+mod processes;
 mod threaded;
 
 use std::io;
@@ -80,6 +83,7 @@ pub fn spawn(
         Model::Threaded => threaded::spawn(listener, shared, metrics),
         Model::Prethreaded => prethreaded::spawn(listener, shared, metrics),
         Model::Poll => poll::spawn(listener, shared, metrics),
+        Model::Forking => forking::spawn(listener, shared, metrics),
         other => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("--model {} is not built yet", other.name()),

@@ -8,6 +8,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod fs;
 pub mod poll;
+pub mod process;
 pub mod rlimit;
 pub mod signals;
 pub mod socket;

@@ -1,0 +1,349 @@
+//! The figures of the process models' children, relayed to the parent:
+//! a child counts into a fresh metrics shard of its own and, at the start
+//! and the end of every connection, sends what changed since its last
+//! report as one datagram over a Unix datagram socket the parent made
+//! before forking. The parent adds each report to the shard of that child
+//! (its slot), so `/metrics`, `/api/stats` and the OTLP export, all read
+//! from the parent's shards, count what children served. A datagram is
+//! delivered whole or not at all, so reports of many children never mix.
+//!
+//! Limits: a connection's requests reach the parent when it closes (and
+//! its being open when it starts); the gauges a child holds (requests in
+//! progress, WebSockets open) reach it as those reports do; a child killed
+//! by a signal loses what it had not reported yet.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::Arc;
+
+use crate::reactor::Lifecycle;
+use crate::telemetry::metrics::{Series, SeriesKey, WorkerMetrics, BUCKETS};
+
+/// Largest report read; a report is a few lines per labelled series.
+const MAX_REPORT: usize = 64 * 1024;
+
+/// Counters and gauges of a shard, then the lifecycle counts of a drain,
+/// in the order they are written.
+const FIELDS: usize = 13;
+
+/// A shard's figures (and the drain counts) at one moment, or the
+/// difference of two such moments.
+#[derive(Clone, Default, Debug, PartialEq)]
+struct Figures {
+    fields: [i64; FIELDS],
+    buckets: [u64; BUCKETS],
+    series: HashMap<SeriesKey, Series>,
+}
+
+impl Figures {
+    fn read(m: &WorkerMetrics, life: &Lifecycle) -> Figures {
+        let fields = [
+            m.connections_open.load(Relaxed),
+            m.connections_accepted.load(Relaxed) as i64,
+            m.connections_rejected.load(Relaxed) as i64,
+            m.websockets_open.load(Relaxed),
+            m.requests_total.load(Relaxed) as i64,
+            m.active_requests.load(Relaxed),
+            m.bytes_sent.load(Relaxed) as i64,
+            m.ws_received.load(Relaxed) as i64,
+            m.ws_sent.load(Relaxed) as i64,
+            life.in_flight.load(Relaxed) as i64,
+            life.drained.load(Relaxed) as i64,
+            life.idle_closed.load(Relaxed) as i64,
+            life.forced.load(Relaxed) as i64,
+        ];
+        let mut buckets = [0; BUCKETS];
+        for (b, a) in buckets.iter_mut().zip(m.duration_buckets.iter()) {
+            *b = a.load(Relaxed);
+        }
+        // One key may stand for two series of the shard: the same labels
+        // with the parent's copy of a name and with the child's own.
+        let mut series: HashMap<SeriesKey, Series> = HashMap::new();
+        for (k, s) in m.series_snapshot() {
+            let e = series.entry(k).or_default();
+            for (a, b) in e.buckets.iter_mut().zip(s.buckets.iter()) {
+                *a += b;
+            }
+            e.sum += s.sum;
+            e.count += s.count;
+        }
+        Figures {
+            fields,
+            buckets,
+            series,
+        }
+    }
+
+    /// What changed from `before` to `self`.
+    fn minus(&self, before: &Figures) -> Figures {
+        let mut d = Figures::default();
+        for i in 0..FIELDS {
+            d.fields[i] = self.fields[i] - before.fields[i];
+        }
+        for i in 0..BUCKETS {
+            d.buckets[i] = self.buckets[i].saturating_sub(before.buckets[i]);
+        }
+        for (k, now) in &self.series {
+            let was = before.series.get(k).cloned().unwrap_or_default();
+            if now.count == was.count {
+                continue;
+            }
+            let mut s = Series::default();
+            for i in 0..BUCKETS {
+                s.buckets[i] = now.buckets[i].saturating_sub(was.buckets[i]);
+            }
+            s.sum = now.sum - was.sum;
+            s.count = now.count.saturating_sub(was.count);
+            d.series.insert(*k, s);
+        }
+        d
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fields.iter().all(|&f| f == 0) && self.series.is_empty()
+    }
+
+    /// Text, one record a line: `slot`, the fields, the buckets, then a
+    /// line per series (method, route, status, sum, count, buckets), tab
+    /// separated (routes are patterns with no tab).
+    fn encode(&self, slot: usize) -> String {
+        let join = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join("\t");
+        let mut out = format!("{slot}\n");
+        out += &join(&mut self.fields.iter().map(|f| f.to_string()));
+        out.push('\n');
+        out += &join(&mut self.buckets.iter().map(|b| b.to_string()));
+        out.push('\n');
+        for ((method, route, status), s) in &self.series {
+            out += &format!("{method}\t{route}\t{status}\t{}\t{}\t", s.sum, s.count);
+            out += &join(&mut s.buckets.iter().map(|b| b.to_string()));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn decode(text: &str, names: &mut Names) -> Option<(usize, Figures)> {
+        let mut lines = text.lines();
+        let slot = lines.next()?.parse().ok()?;
+        let mut f = Figures::default();
+        let fields: Vec<i64> = numbers(lines.next()?)?;
+        let buckets: Vec<u64> = numbers(lines.next()?)?;
+        f.fields = fields.try_into().ok()?;
+        f.buckets = buckets.try_into().ok()?;
+        for line in lines {
+            let mut cols = line.splitn(6, '\t');
+            let method = names.intern(cols.next()?);
+            let route = names.intern(cols.next()?);
+            let status = cols.next()?.parse().ok()?;
+            let sum = cols.next()?.parse().ok()?;
+            let count = cols.next()?.parse().ok()?;
+            let buckets: Vec<u64> = numbers(cols.next()?)?;
+            let s = Series {
+                buckets: buckets.try_into().ok()?,
+                sum,
+                count,
+            };
+            f.series.insert((method, route, status), s);
+        }
+        Some((slot, f))
+    }
+
+    /// Adds a report to a parent's shard and lifecycle counts.
+    fn apply(&self, m: &WorkerMetrics, life: &Lifecycle) {
+        let [open, accepted, rejected, ws_open, requests, active, bytes, ws_rx, ws_tx, in_flight, drained, idle, forced] =
+            self.fields;
+        m.connections_open.fetch_add(open, Relaxed);
+        m.connections_accepted.fetch_add(accepted as u64, Relaxed);
+        m.connections_rejected.fetch_add(rejected as u64, Relaxed);
+        m.websockets_open.fetch_add(ws_open, Relaxed);
+        m.requests_total.fetch_add(requests as u64, Relaxed);
+        m.active_requests.fetch_add(active, Relaxed);
+        m.bytes_sent.fetch_add(bytes as u64, Relaxed);
+        m.ws_received.fetch_add(ws_rx as u64, Relaxed);
+        m.ws_sent.fetch_add(ws_tx as u64, Relaxed);
+        for (a, b) in m.duration_buckets.iter().zip(self.buckets.iter()) {
+            a.fetch_add(*b, Relaxed);
+        }
+        for (k, s) in &self.series {
+            m.add_series(*k, s);
+        }
+        life.in_flight.fetch_add(in_flight as u64, AcqRel);
+        life.drained.fetch_add(drained as u64, AcqRel);
+        life.idle_closed.fetch_add(idle as u64, AcqRel);
+        life.forced.fetch_add(forced as u64, AcqRel);
+    }
+}
+
+fn numbers<T: std::str::FromStr>(line: &str) -> Option<Vec<T>> {
+    line.split('\t').map(|n| n.parse().ok()).collect()
+}
+
+/// Label values received from children, each kept once for the life of
+/// the process: they are method labels and route patterns, a small fixed
+/// set, so the table stays small.
+#[derive(Default)]
+struct Names(HashMap<String, &'static str>);
+
+impl Names {
+    fn intern(&mut self, s: &str) -> &'static str {
+        if let Some(v) = self.0.get(s) {
+            return v;
+        }
+        let v: &'static str = Box::leak(s.to_string().into_boxed_str());
+        self.0.insert(s.to_string(), v);
+        v
+    }
+}
+
+/// The two ends: the parent's, and the one every child inherits.
+pub fn channel() -> io::Result<(Inbox, UnixDatagram)> {
+    let (rx, tx) = UnixDatagram::pair()?;
+    rx.set_nonblocking(true)?;
+    Ok((
+        Inbox {
+            rx,
+            names: Names::default(),
+            buf: vec![0; MAX_REPORT],
+        },
+        tx,
+    ))
+}
+
+/// The parent's end: reports from every child.
+pub struct Inbox {
+    rx: UnixDatagram,
+    names: Names,
+    buf: Vec<u8>,
+}
+
+impl Inbox {
+    /// Adds every waiting report to the shard of its slot.
+    pub fn collect(&mut self, shards: &[Arc<WorkerMetrics>], life: &Lifecycle) {
+        while let Ok(n) = self.rx.recv(&mut self.buf) {
+            let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
+            match Figures::decode(&text, &mut self.names) {
+                Some((slot, f)) => match shards.get(slot) {
+                    Some(m) => f.apply(m, life),
+                    None => tracing::warn!(slot, "figures from a child for no shard"),
+                },
+                None => tracing::warn!("unreadable figures from a child"),
+            }
+        }
+    }
+}
+
+impl AsFd for Inbox {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.rx.as_fd()
+    }
+}
+
+/// A child's end: what it counted since its last report.
+pub struct Reporter {
+    tx: UnixDatagram,
+    slot: usize,
+    metrics: Arc<WorkerMetrics>,
+    life: Arc<Lifecycle>,
+    sent: Figures,
+}
+
+impl Reporter {
+    /// `metrics` is the child's own fresh shard; the lifecycle counts of
+    /// the child's copy are zeroed, so that all it reports is its own.
+    pub fn new(
+        tx: UnixDatagram,
+        slot: usize,
+        metrics: Arc<WorkerMetrics>,
+        life: Arc<Lifecycle>,
+    ) -> Reporter {
+        for c in [
+            &life.in_flight,
+            &life.drained,
+            &life.idle_closed,
+            &life.forced,
+        ] {
+            c.store(0, Relaxed);
+        }
+        life.open.store(0, Relaxed);
+        let sent = Figures::read(&metrics, &life);
+        Reporter {
+            tx,
+            slot,
+            metrics,
+            life,
+            sent,
+        }
+    }
+
+    /// A connection is about to be served: tells the parent now that it is
+    /// open. The engine counts it when serving starts, and the baseline
+    /// moves with this report, so the next one does not count it twice.
+    pub fn announce(&mut self) {
+        let mut d = Figures::default();
+        d.fields[0] = 1;
+        d.fields[1] = 1;
+        if self.tx.send(d.encode(self.slot).as_bytes()).is_ok() {
+            self.sent.fields[0] += 1;
+            self.sent.fields[1] += 1;
+        }
+    }
+
+    /// Sends what changed since the last report, if anything did. A report
+    /// that cannot be sent (the parent is gone) is dropped.
+    pub fn report(&mut self) {
+        let now = Figures::read(&self.metrics, &self.life);
+        let delta = now.minus(&self.sent);
+        if delta.is_empty() {
+            return;
+        }
+        if self.tx.send(delta.encode(self.slot).as_bytes()).is_ok() {
+            self.sent = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::ServerState;
+
+    #[test]
+    fn a_report_carries_exactly_what_changed() {
+        let life = Arc::new(Lifecycle::new(Arc::new(ServerState::default())).unwrap());
+        let child = Arc::new(WorkerMetrics::default());
+        let (mut inbox, tx) = channel().unwrap();
+        let mut reporter = Reporter::new(tx, 1, child.clone(), life.clone());
+        child.connection_accepted();
+        child.request_started();
+        child.request_finished("GET", "/healthz", 200, 0.002);
+        child.bytes_sent(120);
+        reporter.report();
+        // Nothing new: no second datagram.
+        reporter.report();
+        child.connection_closed();
+        reporter.report();
+
+        let parent_life = Lifecycle::new(Arc::new(ServerState::default())).unwrap();
+        let shards = [
+            Arc::new(WorkerMetrics::default()),
+            Arc::new(WorkerMetrics::default()),
+        ];
+        inbox.collect(&shards, &parent_life);
+        let m = &shards[1];
+        assert_eq!(m.requests_total.load(Relaxed), 1);
+        assert_eq!(m.connections_accepted.load(Relaxed), 1);
+        assert_eq!(m.connections_open.load(Relaxed), 0);
+        assert_eq!(m.active_requests.load(Relaxed), 0);
+        assert_eq!(m.bytes_sent.load(Relaxed), 120);
+        let series = m.series_snapshot();
+        assert_eq!(series.len(), 1);
+        assert_eq!(
+            (series[0].0 .0, series[0].0 .1, series[0].0 .2),
+            ("GET", "/healthz", 200)
+        );
+        assert_eq!(series[0].1.count, 1);
+        assert_eq!(shards[0].requests_total.load(Relaxed), 0);
+    }
+}
