@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
+.PHONY: ladder deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -28,7 +28,7 @@ test-rust:
 # server model besides the default (epoll, covered by test-rust); the
 # harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
 # each model's slow-client and SIGTERM-under-load cases.
-MODELS ?= iterative forking threaded prethreaded poll
+MODELS ?= iterative forking preforked threaded prethreaded poll
 test-models:
 	@set -e; for m in $(MODELS); do \
 		echo "== --model $$m"; \
@@ -86,6 +86,11 @@ test-e2e: build
 
 test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
 	@echo "make test: all suites passed"
+
+# Every --model under the same load, table and plot in docs/ladder (see
+# docs/ladder.md; needs a quiet machine).
+ladder: build
+	bash scripts/ladder.sh
 
 bench: build
 	bash scripts/bench.sh

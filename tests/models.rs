@@ -72,6 +72,11 @@ fn forking_cuts_off_a_slow_client_and_serves_others() {
     slow_client_is_cut_off_while_others_are_served("forking", 2);
 }
 
+#[test]
+fn preforked_cuts_off_a_slow_client_and_serves_others() {
+    slow_client_is_cut_off_while_others_are_served("preforked", 2);
+}
+
 /// In `iterative` the slow client holds the only thread: the other client
 /// waits in the backlog and is served once the slow one has had its 408
 /// and been closed — the stats it gets count only itself open, and the
@@ -216,13 +221,20 @@ fn forking_drains_under_load() {
 }
 
 #[test]
+fn preforked_drains_under_load() {
+    sigterm_under_load("preforked");
+}
+
+#[test]
 fn epoll_drains_under_load() {
     sigterm_under_load("epoll");
 }
 
 #[test]
 fn models_not_built_yet_are_a_clear_configuration_error() {
-    for model in ["preforked", "io_uring"] {
+    // The one model this branch does not build (another engineer's).
+    #[allow(clippy::single_element_loop)]
+    for model in ["io_uring"] {
         let (status, stderr) =
             support::run_to_exit(&["--model", model, "--listen", "127.0.0.1:0"], PATIENCE);
         assert_eq!(status.code(), Some(2), "{model}: {stderr}");
@@ -335,6 +347,92 @@ fn forking_refuses_over_the_child_cap() {
         }
         r.assert_json_error(503);
         assert!(Instant::now() < end, "the freed place never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pids of the live (not zombie) children of `pid`.
+fn live_children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (state, ppid) = (fields.next(), fields.next());
+        if state != Some("Z") && ppid == Some(pid.to_string().as_str()) {
+            out.push(child);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `preforked` keeps its pool: a worker process killed with SIGKILL is
+/// reaped and replaced (a new pid appears, the pool is back to
+/// `--workers`), and the server keeps answering throughout; the stats,
+/// answered by whichever child, count the work of all of them.
+#[test]
+fn preforked_replaces_a_killed_worker_process() {
+    let server = Server::start(&["--model", "preforked", "--workers", "3"]);
+    let addr = server.addr();
+    let end = Instant::now() + PATIENCE;
+    let before = loop {
+        let kids = live_children_of(server.pid());
+        if kids.len() == 3 {
+            break kids;
+        }
+        assert!(Instant::now() < end, "pool never reached 3: {kids:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for _ in 0..30 {
+        assert_eq!(support::get_close(addr, "/healthz").status, 200);
+    }
+    let victim = before[0];
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .expect("kill(1)");
+    assert!(killed.success());
+    // A connection the victim took just before it died is lost with it;
+    // the others are served by the rest of the pool.
+    let end = Instant::now() + PATIENCE;
+    loop {
+        let _ = support::get(addr, "/healthz", &[]);
+        let kids = live_children_of(server.pid());
+        if kids.len() == 3 && !kids.contains(&victim) {
+            assert!(kids.iter().any(|k| !before.contains(k)), "{kids:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no new worker process: {kids:?}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..30 {
+        assert_eq!(support::get_close(addr, "/healthz").status, 200);
+    }
+    assert!(
+        server.wait_log("worker process ended; starting another", PATIENCE),
+        "{}",
+        server.log()
+    );
+    let end = Instant::now() + PATIENCE;
+    loop {
+        let v = Client::connect(addr).get("/api/stats").json();
+        assert_eq!(v["model"], "preforked", "{v}");
+        if v["requests_total"].as_u64() >= Some(30) {
+            break;
+        }
+        assert!(Instant::now() < end, "children's work not counted: {v}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -150,6 +150,24 @@ impl Figures {
         Some((slot, f))
     }
 
+    /// Makes a shard hold these figures (totals, not a report).
+    fn store(&self, m: &WorkerMetrics) {
+        let f = &self.fields;
+        m.connections_open.store(f[0], Relaxed);
+        m.connections_accepted.store(f[1] as u64, Relaxed);
+        m.connections_rejected.store(f[2] as u64, Relaxed);
+        m.websockets_open.store(f[3], Relaxed);
+        m.requests_total.store(f[4] as u64, Relaxed);
+        m.active_requests.store(f[5], Relaxed);
+        m.bytes_sent.store(f[6] as u64, Relaxed);
+        m.ws_received.store(f[7] as u64, Relaxed);
+        m.ws_sent.store(f[8] as u64, Relaxed);
+        for (a, b) in m.duration_buckets.iter().zip(self.buckets.iter()) {
+            a.store(*b, Relaxed);
+        }
+        m.replace_series(self.series.clone());
+    }
+
     /// Adds a report to a parent's shard and lifecycle counts.
     fn apply(&self, m: &WorkerMetrics, life: &Lifecycle) {
         let [open, accepted, rejected, ws_open, requests, active, bytes, ws_rx, ws_tx, in_flight, drained, idle, forced] =
@@ -173,6 +191,90 @@ impl Figures {
         life.drained.fetch_add(drained as u64, AcqRel);
         life.idle_closed.fetch_add(idle as u64, AcqRel);
         life.forced.fetch_add(forced as u64, AcqRel);
+    }
+}
+
+/// The parent's shards, copied to each preforked child, which keeps them
+/// in its copies of the shards of the other slots: so the stats a child
+/// answers count what its siblings served too (as of the last copy). Only
+/// shards that changed since the last copy are sent, several to a
+/// datagram, each datagram under [`MIRROR_DATAGRAM`].
+pub struct Mirror {
+    names: Names,
+    buf: Vec<u8>,
+    /// The parent's side: each shard as last sent.
+    sent: Vec<String>,
+}
+
+/// Records of one mirror datagram are separated by this byte.
+const RECORD: char = '\u{1e}';
+
+/// Largest mirror datagram the parent builds (well under the default
+/// socket buffer, so a send to a reading child never fails for size).
+const MIRROR_DATAGRAM: usize = 32 * 1024;
+
+impl Mirror {
+    pub fn new() -> Mirror {
+        Mirror {
+            names: Names::default(),
+            buf: vec![0; MAX_REPORT],
+            sent: Vec::new(),
+        }
+    }
+
+    /// The parent's side: the shards that changed, to every child (a child
+    /// that is not reading loses copies; the parent never blocks).
+    pub fn send<'a>(
+        &mut self,
+        to: impl Iterator<Item = &'a UnixDatagram> + Clone,
+        shards: &[Arc<WorkerMetrics>],
+        life: &Lifecycle,
+    ) {
+        self.sent.resize(shards.len(), String::new());
+        let mut datagrams = vec![String::new()];
+        for (slot, m) in shards.iter().enumerate() {
+            let text = Figures::read(m, life).encode(slot);
+            if text == self.sent[slot] {
+                continue;
+            }
+            let last = datagrams.last_mut().expect("one datagram");
+            if !last.is_empty() && last.len() + text.len() > MIRROR_DATAGRAM {
+                datagrams.push(String::new());
+            }
+            let last = datagrams.last_mut().expect("one datagram");
+            last.push_str(&text);
+            last.push(RECORD);
+            self.sent[slot] = text;
+        }
+        for d in datagrams.iter().filter(|d| !d.is_empty()) {
+            for child in to.clone() {
+                let _ = child.send(d.as_bytes());
+            }
+        }
+    }
+
+    /// The child's side: stores every copy waiting on `from`, except its
+    /// own slot's, which it keeps itself.
+    pub fn receive(&mut self, from: &UnixDatagram, shards: &[Arc<WorkerMetrics>], own: usize) {
+        while let Ok(n) = from.recv(&mut self.buf) {
+            let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
+            for record in text.split(RECORD).filter(|r| !r.is_empty()) {
+                let Some((slot, f)) = Figures::decode(record, &mut self.names) else {
+                    continue;
+                };
+                if slot != own {
+                    if let Some(m) = shards.get(slot) {
+                        f.store(m);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Default for Mirror {
+    fn default() -> Self {
+        Mirror::new()
     }
 }
 
@@ -292,15 +394,17 @@ impl Reporter {
 
     /// Sends what changed since the last report, if anything did. A report
     /// that cannot be sent (the parent is gone) is dropped.
-    pub fn report(&mut self) {
+    /// True when something had changed.
+    pub fn report(&mut self) -> bool {
         let now = Figures::read(&self.metrics, &self.life);
         let delta = now.minus(&self.sent);
         if delta.is_empty() {
-            return;
+            return false;
         }
         if self.tx.send(delta.encode(self.slot).as_bytes()).is_ok() {
             self.sent = now;
         }
+        true
     }
 }
 

@@ -26,10 +26,7 @@ pub fn spawn(
     metrics: Vec<Arc<WorkerMetrics>>,
 ) -> io::Result<Vec<WorkerHandle>> {
     accept::blocking(&listener)?;
-    let shard = metrics
-        .first()
-        .cloned()
-        .ok_or(io::ErrorKind::InvalidInput)?;
+    let shards = metrics.clone();
     let mut children: Children<Admission> = Children::new(metrics, shared.life.clone())?;
     let bell = Arc::new(Bell::new()?);
     children.herald(bell.clone())?;
@@ -48,7 +45,7 @@ pub fn spawn(
                     let mut children = children.borrow_mut();
                     // Places of children that ended are given back first.
                     children.tend(|_, _, _| {});
-                    let Some(admission) = Admission::take(&life, max, &stream, &shard) else {
+                    let Some(admission) = Admission::take(&life, max, &stream, &shards[0]) else {
                         return;
                     };
                     let outbox = children.outbox.try_clone();
@@ -62,7 +59,9 @@ pub fn spawn(
                         }
                     };
                     let forked = outbox.and_then(|outbox| {
-                        children.fork(admission, || fork_child(&shared, &outbox, 0, &shard, serve))
+                        children.fork(admission, || {
+                            fork_child(&shared, &outbox, 0, &shards, None, serve)
+                        })
                     });
                     if let Err(e) = forked {
                         tracing::warn!(error = %e, "fork failed; connection closed");

@@ -37,6 +37,7 @@ mod figures;
 mod forking;
 mod iterative;
 mod poll;
+mod preforked;
 mod prethreaded;
 mod processes;
 mod threaded;
@@ -84,6 +85,7 @@ pub fn spawn(
         Model::Prethreaded => prethreaded::spawn(listener, shared, metrics),
         Model::Poll => poll::spawn(listener, shared, metrics),
         Model::Forking => forking::spawn(listener, shared, metrics),
+        Model::Preforked => preforked::spawn(listener, shared, metrics),
         other => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("--model {} is not built yet", other.name()),

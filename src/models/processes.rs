@@ -14,10 +14,10 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::driver::Lent;
-use super::figures::{self, Inbox, Reporter};
+use super::figures::{self, Inbox, Mirror, Reporter};
 use super::{Shared, TICK};
 use crate::reactor::{Lifecycle, State};
 use crate::sys::epoll::{Events, Interest, Poller};
@@ -39,6 +39,11 @@ pub struct Children<T> {
     life: Arc<Lifecycle>,
     /// Reported by every child: the end the children inherit.
     pub outbox: UnixDatagram,
+    /// The parent's end of each child's mirror ([`Mirror`]), when the
+    /// model keeps its children's view of the figures up to date.
+    mirrors: HashMap<i32, UnixDatagram>,
+    mirrored: Instant,
+    mirror: Mirror,
 }
 
 impl<T> Children<T> {
@@ -52,6 +57,9 @@ impl<T> Children<T> {
             shards,
             life,
             outbox,
+            mirrors: HashMap::new(),
+            mirrored: Instant::now(),
+            mirror: Mirror::new(),
         })
     }
 
@@ -65,6 +73,31 @@ impl<T> Children<T> {
         pids.insert(pid);
         self.live.insert(pid, keep);
         Ok(pid)
+    }
+
+    /// [`Children::fork`] for a child that keeps a mirror of the parent's
+    /// figures: `fork` is given the child's end.
+    pub fn fork_mirrored(
+        &mut self,
+        keep: T,
+        fork: impl FnOnce(UnixDatagram) -> io::Result<i32>,
+    ) -> io::Result<i32> {
+        let (ours, theirs) = UnixDatagram::pair()?;
+        ours.set_nonblocking(true)?;
+        let pid = self.fork(keep, || fork(theirs))?;
+        self.mirrors.insert(pid, ours);
+        Ok(pid)
+    }
+
+    /// Sends every mirrored child the parent's figures, at most every
+    /// [`REPORT_EVERY`].
+    pub fn mirror(&mut self) {
+        if self.mirrors.is_empty() || self.mirrored.elapsed() < REPORT_EVERY {
+            return;
+        }
+        self.mirrored = Instant::now();
+        self.mirror
+            .send(self.mirrors.values(), &self.shards, &self.life);
     }
 
     /// Starts the herald: when `bell` rings (the controller rings it when
@@ -98,10 +131,11 @@ impl<T> Children<T> {
     pub fn tend(&mut self, mut ended: impl FnMut(i32, T, Ended)) {
         self.inbox.collect(&self.shards, &self.life);
         self.sigchld.clear();
-        let live = &mut self.live;
+        let (live, mirrors) = (&mut self.live, &mut self.mirrors);
         let mut pids = self.pids.lock().unwrap_or_else(|p| p.into_inner());
         process::reap(|pid, how| {
             pids.remove(&pid);
+            mirrors.remove(&pid);
             if let Some(keep) = live.remove(&pid) {
                 ended(pid, keep, how);
             }
@@ -154,6 +188,9 @@ impl<T> Children<T> {
 /// the children closely.
 const REPORT_EVERY: Duration = Duration::from_millis(20);
 
+/// The longest an idle child waits between looks at its figures.
+const IDLE_REPORT: Duration = Duration::from_secs(1);
+
 /// A child's reporter, shared by its serving code and its signal thread.
 pub type SharedReporter = Mutex<Reporter>;
 
@@ -166,14 +203,23 @@ pub fn fork_child(
     shared: &Shared,
     outbox: &UnixDatagram,
     slot: usize,
-    shard: &Arc<WorkerMetrics>,
+    shards: &[Arc<WorkerMetrics>],
+    mirror: Option<UnixDatagram>,
     body: impl FnOnce(&mut Lent, &SharedReporter),
 ) -> io::Result<i32> {
+    let shard = shards.get(slot).ok_or(io::ErrorKind::InvalidInput)?;
+    let parent = process::pid();
     match process::fork()? {
         Forked::Parent(pid) => Ok(pid),
         Forked::Child => {
+            if !process::die_with_parent(parent) {
+                process::exit_child(1);
+            }
             let code = match outbox.try_clone() {
-                Ok(tx) => child(shared, tx, slot, shard.clone(), body),
+                Ok(tx) => {
+                    let mirror = mirror.map(|m| (m, shards.to_vec()));
+                    child(shared, tx, slot, shard.clone(), mirror, body)
+                }
                 Err(_) => 1,
             };
             process::exit_child(code)
@@ -181,11 +227,15 @@ pub fn fork_child(
     }
 }
 
+/// A child's end of its mirror, and its copies of the parent's shards.
+type MirrorEnd = (UnixDatagram, Vec<Arc<WorkerMetrics>>);
+
 fn child(
     shared: &Shared,
     tx: UnixDatagram,
     slot: usize,
     shard: Arc<WorkerMetrics>,
+    mirror: Option<MirrorEnd>,
     body: impl FnOnce(&mut Lent, &SharedReporter),
 ) -> i32 {
     let life = shared.life.clone();
@@ -195,7 +245,7 @@ fn child(
         shard.clone(),
         life.clone(),
     )));
-    if watch(life, reporter.clone()).is_err() {
+    if watch(life, reporter.clone(), slot, mirror).is_err() {
         return 1;
     }
     let mut lent = Lent::new(slot, shared.clone(), shard);
@@ -215,20 +265,32 @@ pub fn lock(reporter: &SharedReporter) -> std::sync::MutexGuard<'_, Reporter> {
 }
 
 /// The child's own thread: reports its figures every [`REPORT_EVERY`]
-/// when they changed, and turns the parent's signals into the child's
+/// while they change (less often, down to [`IDLE_REPORT`], while idle), and turns the parent's signals into the child's
 /// lifecycle: SIGTERM or SIGINT starts the child's drain (the parent may
 /// send it twice: from its herald and when it stops accepting), SIGQUIT
 /// forces it; the parent's own forced stop is SIGKILL.
-fn watch(life: Arc<Lifecycle>, reporter: Arc<SharedReporter>) -> io::Result<()> {
+fn watch(
+    life: Arc<Lifecycle>,
+    reporter: Arc<SharedReporter>,
+    slot: usize,
+    mirror: Option<MirrorEnd>,
+) -> io::Result<()> {
     let signals = Signals::new()?;
     let poll = Poller::new()?;
     poll.add(&signals, 0, Interest::READ)?;
+    if let Some((from, _)) = &mirror {
+        from.set_nonblocking(true)?;
+        poll.add(from, 1, Interest::READ)?;
+    }
+    let mut copies = Mirror::new();
     std::thread::Builder::new()
         .name("child-watch".into())
         .spawn(move || {
             let mut events = Events::with_capacity(2);
+            // An idle child looks less often, up to once a second.
+            let mut wait = REPORT_EVERY;
             loop {
-                if poll.wait(&mut events, Some(REPORT_EVERY)).is_err() {
+                if poll.wait(&mut events, Some(wait)).is_err() {
                     return;
                 }
                 while let Ok(Some(sig)) = signals.next() {
@@ -238,7 +300,14 @@ fn watch(life: Arc<Lifecycle>, reporter: Arc<SharedReporter>) -> io::Result<()> 
                         Sig::Quit => life.advance(State::Forced),
                     }
                 }
-                lock(&reporter).report();
+                if let Some((from, shards)) = &mirror {
+                    copies.receive(from, shards, slot);
+                }
+                wait = if lock(&reporter).report() {
+                    REPORT_EVERY
+                } else {
+                    (wait * 2).min(IDLE_REPORT)
+                };
             }
         })?;
     Ok(())

@@ -28,14 +28,25 @@ pub enum Forked {
 /// socket, a fresh metrics shard, the allocator, whose fork handlers glibc
 /// installs) and leave with [`exit_child`].
 pub fn fork() -> io::Result<Forked> {
-    // SAFETY: fork itself is sound; the hazard is the child touching state
-    // another thread left locked, which the callers avoid (see above). No
-    // Rust object is duplicated unsoundly: memory is copied, descriptors
-    // are shared and each side closes what it does not use.
+    // SAFETY: fork is sound; its hazard (the child touching state another
+    // thread left locked) the callers avoid, see above; memory is copied,
+    // descriptors shared, and each side closes what it does not use.
     match unsafe { nix::unistd::fork() }.map_err(from_nix)? {
         ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
         ForkResult::Child => Ok(Forked::Child),
     }
+}
+
+/// Asks the kernel to SIGKILL the calling child when the thread that
+/// forked it ends (the parent's supervising thread, or the parent dying
+/// however it dies), so no child outlives its server. False when the
+/// parent is already gone (it ended before this call), in which case the
+/// child should leave at once.
+pub fn die_with_parent(parent: i32) -> bool {
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
+        return false;
+    }
+    nix::unistd::getppid().as_raw() == parent
 }
 
 /// Ends a child at once with `code`, without unwinding or atexit handlers.
@@ -113,5 +124,61 @@ impl ChildSignals {
 impl AsFd for ChildSignals {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Counters in memory shared by a parent and the children it forks after
+/// making them (an anonymous `MAP_SHARED` mapping): atomics that every
+/// process sees, for limits that span processes.
+pub struct SharedCounters {
+    ptr: std::ptr::NonNull<std::sync::atomic::AtomicUsize>,
+    len: usize,
+}
+
+// SAFETY: the mapping holds only atomics, which are Sync; the pointer is
+// owned by this value and unmapped once, on drop.
+unsafe impl Send for SharedCounters {}
+// SAFETY: as above: every access goes through `AtomicUsize`.
+unsafe impl Sync for SharedCounters {}
+
+impl SharedCounters {
+    /// `len` counters, all zero.
+    pub fn new(len: usize) -> io::Result<SharedCounters> {
+        let len = len.max(1);
+        let bytes = len * std::mem::size_of::<std::sync::atomic::AtomicUsize>();
+        // SAFETY: a fresh anonymous mapping, no address hint: the kernel
+        // gives zeroed page-aligned memory or MAP_FAILED (checked below).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(p.cast()).ok_or(io::ErrorKind::Other)?;
+        Ok(SharedCounters { ptr, len })
+    }
+
+    /// Counter `i` (panics past the end, like a slice).
+    pub fn get(&self, i: usize) -> &std::sync::atomic::AtomicUsize {
+        assert!(i < self.len, "counter {i} of {}", self.len);
+        // SAFETY: `i` is in bounds of the mapping, which lives as long as
+        // `self`; zeroed memory is a valid AtomicUsize.
+        unsafe { &*self.ptr.as_ptr().add(i) }
+    }
+}
+
+impl Drop for SharedCounters {
+    fn drop(&mut self) {
+        let bytes = self.len * std::mem::size_of::<std::sync::atomic::AtomicUsize>();
+        // SAFETY: the mapping made in `new`, unmapped once; no reference
+        // from `get` outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), bytes) };
     }
 }

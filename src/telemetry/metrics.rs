@@ -201,6 +201,17 @@ impl WorkerMetrics {
             .merge(more);
     }
 
+    /// Replaces this shard's labelled histogram with figures kept elsewhere
+    /// (a preforked child's mirror of its parent's shards).
+    pub fn replace_series(&self, all: impl IntoIterator<Item = (SeriesKey, Series)>) {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        series.clear();
+        for (key, s) in all {
+            let id = (key.0.as_ptr() as usize, static_id(key.1), key.2);
+            series.insert(id, (key, s));
+        }
+    }
+
     /// A copy of this shard's labelled histogram.
     pub fn series_snapshot(&self) -> Vec<(SeriesKey, Series)> {
         let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
