@@ -41,6 +41,7 @@ pub fn spawn(
                 &listener,
                 &life,
                 0,
+                &shards[0].clone(),
                 |stream, peer| {
                     let mut children = children.borrow_mut();
                     // Places of children that ended are given back first.

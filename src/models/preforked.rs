@@ -117,7 +117,8 @@ fn serve(
     let life = lent.life().clone();
     let max = lent.shared().cfg.max_connections;
     let mut scratch = vec![0; SCRATCH];
-    accept::run(listener, &life, slot, |stream, peer| {
+    let shard = lent.metrics().clone();
+    accept::run(listener, &life, slot, &shard, |stream, peer| {
         if places.get(0).fetch_add(1, Ordering::AcqRel) >= max {
             places.get(0).fetch_sub(1, Ordering::AcqRel);
             refuse(&stream, lent.metrics());
