@@ -1,8 +1,10 @@
 //! The classic server models of the architecture ladder, each a thin
 //! driver of the same connection engine ([`crate::engine::Connection`]):
-//! `iterative` (one thread, one connection at a time), `threaded` (a
-//! thread per connection), `prethreaded` (a pool of threads accepting in
-//! turn) and `poll` (one thread, poll(2) over every socket). The `epoll`
+//! `iterative` (one thread, one connection at a time), `forking` (a
+//! child process per connection), `preforked` (a pool of processes
+//! accepting in turn), `threaded` (a thread per connection),
+//! `prethreaded` (a pool of threads accepting in turn) and `poll` (one
+//! thread, poll(2) over every socket). The `epoll`
 //! model is [`crate::reactor`]. They differ only in how sockets reach an
 //! engine and how a thread waits; everything HTTP and WebSocket is the
 //! engine's.
@@ -10,8 +12,10 @@
 //! Code map: `driver` (what a serving thread lends the engine, admission
 //! under `--max-connections`, one engine step over a socket, the close
 //! accounting), `blocking` (one connection served to its end with blocking
-//! calls), `accept` (the blocking accept loop and its part of the drain),
-//! and one file per model.
+//! calls), `accept` (the blocking accept loop, its part of the drain and
+//! EMFILE), `processes` (children of the process models: reaping, drain,
+//! the child's start), `figures` (children's metrics relayed to the
+//! parent), and one file per model.
 //!
 //! How a blocking thread notices the drain: a thread blocked in
 //! `accept(2)`, `read(2)` or `send(2)` cannot be woken by the controller's
