@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: soak deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
+.PHONY: soak ladder deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -28,11 +28,20 @@ test-rust:
 # server model besides the default (epoll, covered by test-rust); the
 # harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
 # each model's slow-client and SIGTERM-under-load cases.
-MODELS ?= iterative threaded prethreaded poll
+# preforked passes its own tests (tests/models.rs) and all but one of the
+# shared suites (http_raw abandoned_connections_are_all_released fails under
+# load: see docs/ladder.md), so it is not in the list yet.
+MODELS ?= iterative forking threaded prethreaded poll
+# TLS over every model but forking: there a child now and then never
+# answers one handshake-failure case (1 run in 3 with the suite in
+# parallel), suspected to be a lock inherited mid-hold across fork(2)
+# (see src/sys/process.rs). Open in issue 11's note.
+TLS_MODELS ?= iterative threaded prethreaded poll
 test-models:
 	@set -e; for m in $(MODELS); do \
 		echo "== --model $$m"; \
-		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance --test limits --test faults --test tls; \
+		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance --test limits --test faults; \
+		case " $(TLS_MODELS) " in *" $$m "*) GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test tls;; esac; \
 	done
 
 test-py: build
@@ -93,6 +102,11 @@ test-e2e: build
 
 test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
 	@echo "make test: all suites passed"
+
+# Every --model under the same load, table and plot in docs/ladder (see
+# docs/ladder.md; needs a quiet machine).
+ladder: build
+	bash scripts/ladder.sh
 
 bench: build
 	bash scripts/bench.sh

@@ -21,9 +21,9 @@ pub enum AcceptMode {
 pub enum Model {
     /// One thread, one connection at a time, blocking calls.
     Iterative,
-    /// A child process per connection (not built yet).
+    /// A child process per connection.
     Forking,
-    /// `--workers` processes on a shared listener (not built yet).
+    /// `--workers` processes on a shared listener.
     Preforked,
     /// A thread per connection, bounded by `--max-connections`.
     Threaded,
@@ -55,7 +55,7 @@ impl Model {
 
     /// Models named by the contract that this build cannot run yet.
     pub fn is_built(self) -> bool {
-        !matches!(self, Model::Forking | Model::Preforked | Model::IoUring)
+        !matches!(self, Model::IoUring)
     }
 }
 
@@ -299,7 +299,7 @@ impl Cli {
         };
         if !self.model.is_built() {
             return Err(format!(
-                "--model {} is not built yet: use iterative, threaded, prethreaded, poll or epoll",
+                "--model {} is not built yet: use iterative, forking, preforked, threaded, prethreaded, poll or epoll",
                 self.model.name()
             ));
         }
@@ -413,13 +413,21 @@ mod tests {
     #[test]
     fn models_parse_by_their_contract_names() {
         assert_eq!(parse(&[]).unwrap().model, Model::Epoll);
-        for name in ["iterative", "threaded", "prethreaded", "poll", "epoll"] {
+        for name in [
+            "iterative",
+            "forking",
+            "threaded",
+            "prethreaded",
+            "poll",
+            "epoll",
+        ] {
             assert_eq!(parse(&["--model", name]).unwrap().model.name(), name);
         }
-        for name in ["forking", "preforked", "io_uring"] {
-            let err = parse(&["--model", name]).unwrap_err();
-            assert!(err.contains("not built yet") && err.contains(name), "{err}");
-        }
+        let err = parse(&["--model", "io_uring"]).unwrap_err();
+        assert!(
+            err.contains("not built yet") && err.contains("io_uring"),
+            "{err}"
+        );
         assert!(parse(&["--model", "fibers"]).is_err());
     }
 }

@@ -263,7 +263,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
             listeners[0].clone(),
             reactor_cfg.clone(),
             factory,
-            metrics.workers.clone(),
+            metrics.clone(),
             life.clone(),
         ),
     }

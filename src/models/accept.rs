@@ -2,17 +2,20 @@
 //! models: `accept(2)` on a blocking listener, bounded by [`TICK`] so the
 //! thread sees the drain; then the drain's part — accept what the kernel
 //! has already queued (those clients connected before the signal and are
-//! ours to serve), without waiting for more, and stop.
+//! ours to serve), without waiting for more, and stop. Running out of
+//! descriptors is met with the reserve descriptor, as in the epoll model.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::driver::refuse;
 use super::{listener_closed, TICK};
 use crate::reactor::{Lifecycle, State};
-use crate::sys::socket::{Accepted, Listener, Stream};
+use crate::sys::socket::{Accepted, Listener, Reserve, Stream};
+use crate::telemetry::WorkerMetrics;
 
-/// Pause after an accept error (EMFILE, ENFILE, ENOBUFS) so the loop
+/// Pause after an accept error (ENOBUFS, or EMFILE with no reserve) so the loop
 /// does not spin on a listener it cannot take from.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -30,13 +33,32 @@ pub fn run(
     listener: &Listener,
     life: &Arc<Lifecycle>,
     id: usize,
-    mut serve: impl FnMut(Stream, SocketAddr),
+    metrics: &WorkerMetrics,
+    serve: impl FnMut(Stream, SocketAddr),
 ) {
+    run_tending(listener, life, id, metrics, serve, || {});
+}
+
+/// [`run`], calling `tend` at every tick that passed with nobody
+/// connecting (the process models reap their children there).
+pub fn run_tending(
+    listener: &Listener,
+    life: &Arc<Lifecycle>,
+    id: usize,
+    metrics: &WorkerMetrics,
+    mut serve: impl FnMut(Stream, SocketAddr),
+    mut tend: impl FnMut(),
+) {
+    let mut reserve = Reserve::new();
     while life.state() == State::Running {
         match listener.accept_blocking() {
             Ok(Accepted::Stream(stream, peer)) => serve(stream, peer),
             // The tick passed with nobody connecting.
-            Ok(Accepted::None) => {}
+            Ok(Accepted::None) => tend(),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                out_of_descriptors(listener, &mut reserve, metrics);
+                tracing::warn!(worker = id, error = %e, "out of file descriptors; refused a connection");
+            }
             Err(e) => {
                 tracing::warn!(worker = id, error = %e, "accept failed");
                 std::thread::sleep(ACCEPT_BACKOFF);
@@ -56,4 +78,20 @@ pub fn run(
         }
     }
     listener_closed(life);
+}
+
+/// EMFILE/ENFILE, as the epoll accept path does: free the reserve
+/// descriptor, take one connection off the queue, refuse it with the 503,
+/// and restore the reserve; without a reserve (it could not be reopened),
+/// pause rather than spin on a listener that cannot be taken from.
+fn out_of_descriptors(listener: &Listener, reserve: &mut Reserve, metrics: &WorkerMetrics) {
+    if reserve.release() {
+        if let Ok(Accepted::Stream(stream, _)) = listener.accept_blocking() {
+            refuse(&stream, metrics);
+        }
+        reserve.restore();
+    } else {
+        std::thread::sleep(ACCEPT_BACKOFF);
+        reserve.restore();
+    }
 }

@@ -152,13 +152,19 @@ impl Admission {
             return Some(admission);
         }
         drop(admission);
-        metrics.connection_rejected();
-        // Best effort: the send buffer of a fresh connection has room, so
-        // even a blocking socket takes this at once.
-        let _ = stream.write(&engine::overloaded());
-        let _ = stream.shutdown_write();
+        refuse(stream, metrics);
         None
     }
+}
+
+/// Refuses a connection over `--max-connections` with the engine's canned
+/// 503, as the epoll model does.
+pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {
+    metrics.connection_rejected();
+    // Best effort: the send buffer of a fresh connection has room, so even
+    // a blocking socket takes this at once.
+    let _ = stream.write(&engine::overloaded());
+    let _ = stream.shutdown_write();
 }
 
 impl Drop for Admission {

@@ -32,7 +32,8 @@ pub fn spawn(
             let max = shared.cfg.max_connections;
             let mut lent = Lent::new(0, shared, metrics);
             let mut scratch = vec![0; SCRATCH];
-            accept::run(&listener, &life, 0, |stream, peer| {
+            let shard = lent.metrics().clone();
+            accept::run(&listener, &life, 0, &shard, |stream, peer| {
                 if let Some(a) = Admission::take(&life, max, &stream, lent.metrics()) {
                     blocking::serve(&mut lent, &mut scratch, stream, peer, a);
                 }

@@ -1,8 +1,10 @@
 //! The classic server models of the architecture ladder, each a thin
 //! driver of the same connection engine ([`crate::engine::Connection`]):
-//! `iterative` (one thread, one connection at a time), `threaded` (a
-//! thread per connection), `prethreaded` (a pool of threads accepting in
-//! turn) and `poll` (one thread, poll(2) over every socket). The `epoll`
+//! `iterative` (one thread, one connection at a time), `forking` (a
+//! child process per connection), `preforked` (a pool of processes
+//! accepting in turn), `threaded` (a thread per connection),
+//! `prethreaded` (a pool of threads accepting in turn) and `poll` (one
+//! thread, poll(2) over every socket). The `epoll`
 //! model is [`crate::reactor`]. They differ only in how sockets reach an
 //! engine and how a thread waits; everything HTTP and WebSocket is the
 //! engine's.
@@ -10,8 +12,10 @@
 //! Code map: `driver` (what a serving thread lends the engine, admission
 //! under `--max-connections`, one engine step over a socket, the close
 //! accounting), `blocking` (one connection served to its end with blocking
-//! calls), `accept` (the blocking accept loop and its part of the drain),
-//! and one file per model.
+//! calls), `accept` (the blocking accept loop, its part of the drain and
+//! EMFILE), `processes` (children of the process models: reaping, drain,
+//! the child's start), `figures` (children's metrics relayed to the
+//! parent), and one file per model.
 //!
 //! How a blocking thread notices the drain: a thread blocked in
 //! `accept(2)`, `read(2)` or `send(2)` cannot be woken by the controller's
@@ -33,9 +37,13 @@
 mod accept;
 mod blocking;
 mod driver;
+mod figures;
+mod forking;
 mod iterative;
 mod poll;
+mod preforked;
 mod prethreaded;
+mod processes;
 mod threaded;
 
 use std::io;
@@ -47,7 +55,7 @@ use crate::app::HandlerFactory;
 use crate::config::Model;
 use crate::reactor::{Lifecycle, ReactorConfig, WorkerHandle};
 use crate::sys::socket::Listener;
-use crate::telemetry::WorkerMetrics;
+use crate::telemetry::metrics::Metrics;
 
 /// Longest a blocking call waits before its thread looks at the lifecycle
 /// again: the drain is noticed within this, at the cost of one wake-up per
@@ -71,15 +79,23 @@ pub fn spawn(
     listener: Arc<Listener>,
     cfg: Arc<ReactorConfig>,
     factory: HandlerFactory,
-    metrics: Vec<Arc<WorkerMetrics>>,
+    all: Arc<Metrics>,
     life: Arc<Lifecycle>,
 ) -> io::Result<Vec<WorkerHandle>> {
-    let shared = Shared { cfg, factory, life };
+    let metrics = all.workers.clone();
+    let shared = Shared {
+        cfg,
+        factory,
+        life,
+        metrics: all,
+    };
     match model {
         Model::Iterative => iterative::spawn(listener, shared, metrics),
         Model::Threaded => threaded::spawn(listener, shared, metrics),
         Model::Prethreaded => prethreaded::spawn(listener, shared, metrics),
         Model::Poll => poll::spawn(listener, shared, metrics),
+        Model::Forking => forking::spawn(listener, shared, metrics),
+        Model::Preforked => preforked::spawn(listener, shared, metrics),
         other => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("--model {} is not built yet", other.name()),
@@ -93,6 +109,9 @@ struct Shared {
     cfg: Arc<ReactorConfig>,
     factory: HandlerFactory,
     life: Arc<Lifecycle>,
+    /// The whole server's figures: the process models relay what their
+    /// children count into them (shards and process-wide counters).
+    metrics: Arc<Metrics>,
 }
 
 /// Counts a worker as done however its thread ends, a panic included, so

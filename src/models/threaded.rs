@@ -37,7 +37,8 @@ pub fn spawn(
             let _done = Done(life.clone());
             let max = shared.cfg.max_connections;
             let mut threads: Vec<JoinHandle<()>> = Vec::new();
-            accept::run(&listener, &life, 0, |stream, peer| {
+            let shard = metrics.clone();
+            accept::run(&listener, &life, 0, &shard, |stream, peer| {
                 // Ended threads are forgotten from time to time, so the
                 // list stays about as long as the connections open.
                 if threads.len() >= 64 && threads.len().is_power_of_two() {

@@ -9,6 +9,7 @@ pub mod eventfd;
 pub mod fs;
 pub mod ktls;
 pub mod poll;
+pub mod process;
 pub mod rlimit;
 pub mod signals;
 pub mod socket;

@@ -27,10 +27,14 @@ fn handled_set() -> SigSet {
 
 /// Blocks the handled signals in the calling thread (threads spawned later
 /// inherit the mask) and ignores SIGPIPE process-wide, so a write to a
-/// closed socket is an `EPIPE` error rather than a death.
+/// closed socket is an `EPIPE` error rather than a death. SIGCHLD is
+/// blocked too, so the process models read it from a signalfd
+/// ([`super::process::ChildSignals`]): a thread that did not block it would
+/// take it and discard it (its default action is to ignore it).
 pub fn block_handled() -> io::Result<()> {
-    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&handled_set()), None)
-        .map_err(from_nix)?;
+    let mut set = handled_set();
+    set.add(Signal::SIGCHLD);
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(from_nix)?;
     // SAFETY: installing SIG_IGN runs no handler code, so no async-signal-safety concern.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }.map_err(from_nix)?;
     Ok(())

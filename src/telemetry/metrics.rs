@@ -196,6 +196,29 @@ impl WorkerMetrics {
             .observe(secs);
     }
 
+    /// Adds observations made elsewhere (a child process of the process
+    /// models) to this shard's labelled histogram.
+    pub fn add_series(&self, key: SeriesKey, more: &Series) {
+        let id = (key.0.as_ptr() as usize, static_id(key.1), key.2);
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        series
+            .entry(id)
+            .or_insert_with(|| (key, Series::default()))
+            .1
+            .merge(more);
+    }
+
+    /// Replaces this shard's labelled histogram with figures kept elsewhere
+    /// (a preforked child's mirror of its parent's shards).
+    pub fn replace_series(&self, all: impl IntoIterator<Item = (SeriesKey, Series)>) {
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        series.clear();
+        for (key, s) in all {
+            let id = (key.0.as_ptr() as usize, static_id(key.1), key.2);
+            series.insert(id, (key, s));
+        }
+    }
+
     /// A copy of this shard's labelled histogram.
     pub fn series_snapshot(&self) -> Vec<(SeriesKey, Series)> {
         let series = self.series.lock().unwrap_or_else(|p| p.into_inner());

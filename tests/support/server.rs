@@ -229,7 +229,9 @@ impl Builder {
             // A prethreaded pool thread serves one connection at a time:
             // the pool must be larger than any test's concurrency (200
             // keep-alive connections at once in http_raw).
-            let workers = if model == "prethreaded" { "256" } else { "2" };
+            // So must a preforked pool of worker processes.
+            let pool = model == "prethreaded" || model == "preforked";
+            let workers = if pool { "256" } else { "2" };
             for (flag, value) in [
                 ("--listen", "127.0.0.1:0"),
                 ("--workers", workers),
