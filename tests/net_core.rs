@@ -24,7 +24,15 @@ struct Out {
     payload: Vec<u8>,
 }
 
-fn packet(sport: u16, flags: u8, seq: u32, ack: u32, window: u16, opts: Options, payload: &[u8]) -> Vec<u8> {
+fn packet(
+    sport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    window: u16,
+    opts: Options,
+    payload: &[u8],
+) -> Vec<u8> {
     let s = Segment {
         src_port: sport,
         dst_port: 80,
@@ -72,11 +80,21 @@ impl T {
         f(&mut cfg);
         let mut s = Stack::new(cfg);
         s.listen(80, 128);
-        T { s, now: 0, pnxt: PISS + 1, snxt: 0, ts_on: true, win: 65535 }
+        T {
+            s,
+            now: 0,
+            pnxt: PISS + 1,
+            snxt: 0,
+            ts_on: true,
+            win: 65535,
+        }
     }
 
     fn opts(&self) -> Options {
-        Options { timestamps: self.ts_on.then_some((self.now as u32 + 1, 0)), ..Options::default() }
+        Options {
+            timestamps: self.ts_on.then_some((self.now as u32 + 1, 0)),
+            ..Options::default()
+        }
     }
 
     fn inject(&mut self, p: &[u8]) {
@@ -86,7 +104,15 @@ impl T {
 
     /// A segment from the peer with the current sequence numbers.
     fn seg(&mut self, flags: u8, payload: &[u8]) {
-        let p = packet(5000, flags, self.pnxt, self.snxt, self.win, self.opts(), payload);
+        let p = packet(
+            5000,
+            flags,
+            self.pnxt,
+            self.snxt,
+            self.win,
+            self.opts(),
+            payload,
+        );
         self.inject(&p);
     }
 
@@ -99,7 +125,8 @@ impl T {
             if ip.protocol != ipv4::PROTO_TCP {
                 continue;
             }
-            let s = wtcp::parse(ip.src, ip.dst, ip.payload).expect("the stack's TCP checksum checks");
+            let s =
+                wtcp::parse(ip.src, ip.dst, ip.payload).expect("the stack's TCP checksum checks");
             v.push(Out {
                 flags: s.flags,
                 seq: s.seq.0,
@@ -119,7 +146,22 @@ impl T {
 
     /// SYN, SYN-ACK, ACK; the accepted handle.
     fn handshake(&mut self) -> Handle {
-        let p = packet(5000, SYN, PISS, 0, 65535, if self.ts_on { syn_opts(1) } else { Options { mss: Some(1460), ..Options::default() } }, b"");
+        let p = packet(
+            5000,
+            SYN,
+            PISS,
+            0,
+            65535,
+            if self.ts_on {
+                syn_opts(1)
+            } else {
+                Options {
+                    mss: Some(1460),
+                    ..Options::default()
+                }
+            },
+            b"",
+        );
         self.inject(&p);
         let o = self.out();
         assert_eq!(o.len(), 1, "one SYN-ACK: {o:?}");
@@ -129,7 +171,10 @@ impl T {
         self.advance(10);
         self.seg(ACK, b"");
         assert!(self.out().is_empty());
-        let h = self.s.accept(80).expect("an established connection in the accept queue");
+        let h = self
+            .s
+            .accept(80)
+            .expect("an established connection in the accept queue");
         assert_eq!(self.s.state(h), State::Established);
         h
     }
@@ -159,12 +204,19 @@ fn passive_handshake_negotiates_options() {
     // 256 KiB of receive buffer needs a shift of 3 to fit 16 bits.
     assert_eq!(sa.opts.wscale, Some(3));
     assert!(sa.opts.sack_permitted);
-    assert_eq!(sa.opts.timestamps.map(|t| t.1), Some(77), "TSecr echoes our TSval");
+    assert_eq!(
+        sa.opts.timestamps.map(|t| t.1),
+        Some(77),
+        "TSecr echoes our TSval"
+    );
     assert!(t.s.accept(80).is_none(), "not established before the ACK");
     // The peer's SYN again (our SYN-ACK was lost): the same SYN-ACK again.
     t.inject(&p);
     let again = t.out();
-    assert_eq!((again.len(), again[0].flags, again[0].seq), (1, SYN | ACK, sa.seq));
+    assert_eq!(
+        (again.len(), again[0].flags, again[0].seq),
+        (1, SYN | ACK, sa.seq)
+    );
     t.snxt = sa.seq + 1;
     t.now = 100; // later than the SYN's TSval 77, or PAWS drops the ACK
     t.seg(ACK, b"");
@@ -187,8 +239,15 @@ fn a_syn_without_options_gets_none_back_and_mss_536() {
     let h = t.s.accept(80).unwrap();
     t.s.send(h, &[7u8; 3000]).unwrap();
     let o = t.out();
-    assert!(o.iter().all(|s| s.payload.len() == 536), "MSS 536 without the option");
-    assert_eq!(o.len(), 5, "Nagle keeps the short tail while data is in flight");
+    assert!(
+        o.iter().all(|s| s.payload.len() == 536),
+        "MSS 536 without the option"
+    );
+    assert_eq!(
+        o.len(),
+        5,
+        "Nagle keeps the short tail while data is in flight"
+    );
     t.snxt += 5 * 536;
     t.seg(ACK, b"");
     let o = t.out();
@@ -221,7 +280,10 @@ fn data_both_ways_with_delayed_ack() {
     assert_eq!(t.s.send(h, b"world").unwrap(), 5);
     let o = t.out();
     assert_eq!(o.len(), 1);
-    assert_eq!((o[0].flags, o[0].seq, &o[0].payload[..]), (ACK | PSH, t.snxt, &b"world"[..]));
+    assert_eq!(
+        (o[0].flags, o[0].seq, &o[0].payload[..]),
+        (ACK | PSH, t.snxt, &b"world"[..])
+    );
     assert!(o[0].opts.timestamps.is_some());
 }
 
@@ -319,7 +381,15 @@ fn rst_exact_resets_in_window_challenges_outside_is_ignored() {
     let mut t = T::new();
     let h = t.handshake();
     // Outside the window: silently dropped.
-    let p = packet(5000, RST, t.pnxt.wrapping_add(1 << 30), 0, 0, Options::default(), b"");
+    let p = packet(
+        5000,
+        RST,
+        t.pnxt.wrapping_add(1 << 30),
+        0,
+        0,
+        Options::default(),
+        b"",
+    );
     t.inject(&p);
     assert!(t.out().is_empty());
     // In the window but not RCV.NXT: a challenge ACK (RFC 5961 §3.2).
@@ -370,16 +440,27 @@ fn passive_close_through_close_wait_and_last_ack() {
     t.seg(ACK | FIN, b"bye");
     t.pnxt += 4;
     let o = t.out();
-    assert_eq!((o.len(), o[0].ack), (1, t.pnxt), "a FIN is acknowledged at once");
+    assert_eq!(
+        (o.len(), o[0].ack),
+        (1, t.pnxt),
+        "a FIN is acknowledged at once"
+    );
     assert_eq!(t.s.state(h), State::CloseWait);
     assert_eq!(t.read(h), b"bye");
-    assert_eq!(t.s.recv(h, &mut [0u8; 4]), Ok(0), "then the end of the stream");
+    assert_eq!(
+        t.s.recv(h, &mut [0u8; 4]),
+        Ok(0),
+        "then the end of the stream"
+    );
     // Half-close: we may still send.
     t.s.send(h, b"still here").unwrap();
     t.s.close(h);
     let o = t.out();
     assert_eq!(o.len(), 1);
-    assert_eq!((o[0].flags, &o[0].payload[..]), (ACK | PSH | FIN, &b"still here"[..]));
+    assert_eq!(
+        (o[0].flags, &o[0].payload[..]),
+        (ACK | PSH | FIN, &b"still here"[..])
+    );
     assert_eq!(t.s.state(h), State::LastAck);
     t.s.release(t.now, h);
     t.snxt += 11;
@@ -449,7 +530,19 @@ fn simultaneous_open_through_syn_received() {
     let lport = syn.src_port;
     let iss = syn.seq.0;
     let pkt = |flags, seq, ack| {
-        let s = Segment { src_port: 5000, dst_port: lport, seq: Seq(seq), ack: Seq(ack), flags, window: 1000, options: Options { mss: Some(1000), ..Options::default() }, payload: &[] };
+        let s = Segment {
+            src_port: 5000,
+            dst_port: lport,
+            seq: Seq(seq),
+            ack: Seq(ack),
+            flags,
+            window: 1000,
+            options: Options {
+                mss: Some(1000),
+                ..Options::default()
+            },
+            payload: &[],
+        };
         let mut p = Vec::new();
         ipv4::emit(&mut p, PEER, US, ipv4::PROTO_TCP, 1, wtcp::emitted_len(&s));
         wtcp::emit(&s, PEER, US, &mut p);
@@ -478,8 +571,20 @@ fn active_open_to_a_refusing_peer_reports_reset() {
     let ip = ipv4::parse(&p).unwrap();
     let syn = wtcp::parse(ip.src, ip.dst, ip.payload).unwrap();
     // A RST whose ACK is wrong is ignored; the right one refuses.
-    for (ack, state) in [(syn.seq.0 + 7, State::SynSent), (syn.seq.0 + 1, State::Closed)] {
-        let r = Segment { src_port: 5000, dst_port: syn.src_port, seq: Seq(0), ack: Seq(ack), flags: RST | ACK, window: 0, options: Options::default(), payload: &[] };
+    for (ack, state) in [
+        (syn.seq.0 + 7, State::SynSent),
+        (syn.seq.0 + 1, State::Closed),
+    ] {
+        let r = Segment {
+            src_port: 5000,
+            dst_port: syn.src_port,
+            seq: Seq(0),
+            ack: Seq(ack),
+            flags: RST | ACK,
+            window: 0,
+            options: Options::default(),
+            payload: &[],
+        };
         let mut p = Vec::new();
         ipv4::emit(&mut p, PEER, US, ipv4::PROTO_TCP, 1, wtcp::emitted_len(&r));
         wtcp::emit(&r, PEER, US, &mut p);
@@ -511,13 +616,25 @@ fn syn_retransmissions_give_up() {
 fn closed_ports_get_resets_per_rfc_9293() {
     let mut t = T::new();
     // A SYN to a port nobody listens on: RST|ACK acknowledging it.
-    let s = Segment { src_port: 5000, dst_port: 81, seq: Seq(10), ack: Seq(0), flags: SYN, window: 100, options: Options::default(), payload: b"ab" };
+    let s = Segment {
+        src_port: 5000,
+        dst_port: 81,
+        seq: Seq(10),
+        ack: Seq(0),
+        flags: SYN,
+        window: 100,
+        options: Options::default(),
+        payload: b"ab",
+    };
     let mut p = Vec::new();
     ipv4::emit(&mut p, PEER, US, ipv4::PROTO_TCP, 1, wtcp::emitted_len(&s));
     wtcp::emit(&s, PEER, US, &mut p);
     t.inject(&p);
     let o = t.out();
-    assert_eq!((o.len(), o[0].flags, o[0].seq, o[0].ack), (1, RST | ACK, 0, 13));
+    assert_eq!(
+        (o.len(), o[0].flags, o[0].seq, o[0].ack),
+        (1, RST | ACK, 0, 13)
+    );
     // An ACK to the listener that matches no connection: RST at its ACK.
     let p = packet(6000, ACK, 1, 12345, 100, Options::default(), b"");
     t.inject(&p);
@@ -568,10 +685,25 @@ fn paws_drops_old_timestamps() {
     t.pnxt += 3;
     assert_eq!(t.read(h), b"new");
     // A segment whose TSval is older than the last one seen.
-    let p = packet(5000, ACK, t.pnxt, t.snxt, 65535, Options { timestamps: Some((5, 0)), ..Options::default() }, b"old");
+    let p = packet(
+        5000,
+        ACK,
+        t.pnxt,
+        t.snxt,
+        65535,
+        Options {
+            timestamps: Some((5, 0)),
+            ..Options::default()
+        },
+        b"old",
+    );
     t.inject(&p);
     let o = t.out();
-    assert_eq!((o.len(), o[0].ack), (1, t.pnxt), "an ACK, and the data dropped");
+    assert_eq!(
+        (o.len(), o[0].ack),
+        (1, t.pnxt),
+        "an ACK, and the data dropped"
+    );
     assert!(t.read(h).is_empty());
 }
 
@@ -596,8 +728,15 @@ fn zero_window_is_probed_until_it_opens() {
         }
     }
     assert!(probes.len() >= 3, "probes: {probes:?}");
-    assert!(probes.windows(3).all(|w| w[2] - w[1] >= w[1] - w[0]), "probes back off: {probes:?}");
-    assert_eq!(t.s.state(h), State::Established, "a peer that answers probes is kept");
+    assert!(
+        probes.windows(3).all(|w| w[2] - w[1] >= w[1] - w[0]),
+        "probes back off: {probes:?}"
+    );
+    assert_eq!(
+        t.s.state(h),
+        State::Established,
+        "a peer that answers probes is kept"
+    );
     // The window opens: all of the data goes.
     let p = packet(5000, ACK, t.pnxt, t.snxt, 65535, t.opts(), b"");
     t.inject(&p);
@@ -614,7 +753,10 @@ fn nagle_holds_small_writes_while_data_is_in_flight() {
     assert_eq!(t.out().len(), 1);
     t.s.send(h, b"b").unwrap();
     t.s.send(h, b"c").unwrap();
-    assert!(t.out().is_empty(), "Nagle: one small segment in flight at a time");
+    assert!(
+        t.out().is_empty(),
+        "Nagle: one small segment in flight at a time"
+    );
     t.snxt += 1;
     t.seg(ACK, b"");
     let o = t.out();
@@ -641,7 +783,10 @@ fn peer_window_is_scaled_and_respected() {
     t.snxt += 640;
     t.win = 2;
     t.seg(ACK, b"");
-    assert!(t.out().is_empty(), "256 bytes of a 1280 window: silly, wait");
+    assert!(
+        t.out().is_empty(),
+        "256 bytes of a 1280 window: silly, wait"
+    );
     let mut waited = 0;
     while t.out().is_empty() {
         t.advance(1);
@@ -675,7 +820,12 @@ fn our_window_shrinks_as_data_waits_and_reopens_when_read() {
 #[test]
 fn icmp_echo_and_unreachable() {
     let mut t = T::new();
-    let m = icmp::Icmp { kind: icmp::ECHO_REQUEST, code: 0, rest: [0, 9, 0, 1], body: b"ping!" };
+    let m = icmp::Icmp {
+        kind: icmp::ECHO_REQUEST,
+        code: 0,
+        rest: [0, 9, 0, 1],
+        body: b"ping!",
+    };
     let mut p = Vec::new();
     ipv4::emit(&mut p, PEER, US, ipv4::PROTO_ICMP, 1, icmp::len(&m));
     icmp::emit(&m, &mut p);
@@ -683,7 +833,10 @@ fn icmp_echo_and_unreachable() {
     let r = t.s.transmit().unwrap();
     let ip = ipv4::parse(&r).unwrap();
     let e = icmp::parse(ip.payload).unwrap();
-    assert_eq!((ip.dst, e.kind, e.rest, e.body), (PEER, icmp::ECHO_REPLY, [0, 9, 0, 1], &b"ping!"[..]));
+    assert_eq!(
+        (ip.dst, e.kind, e.rest, e.body),
+        (PEER, icmp::ECHO_REPLY, [0, 9, 0, 1], &b"ping!"[..])
+    );
     // UDP to us: port unreachable quoting the datagram.
     let mut p = Vec::new();
     ipv4::emit(&mut p, PEER, US, ipv4::PROTO_UDP, 1, 12);
@@ -699,7 +852,14 @@ fn icmp_echo_and_unreachable() {
     bad[8] = 1;
     t.s.receive(0, &bad);
     let mut other = Vec::new();
-    ipv4::emit(&mut other, PEER, Ipv4Addr::new(10, 0, 0, 9), ipv4::PROTO_UDP, 1, 0);
+    ipv4::emit(
+        &mut other,
+        PEER,
+        Ipv4Addr::new(10, 0, 0, 9),
+        ipv4::PROTO_UDP,
+        1,
+        0,
+    );
     t.s.receive(0, &other);
     assert!(t.s.transmit().is_none());
     assert_eq!((t.s.counters.bad_ip, t.s.counters.not_ours), (1, 1));
@@ -716,13 +876,22 @@ fn fragmentation_needed_lowers_the_mss() {
     let mut quote = Vec::new();
     ipv4::emit(&mut quote, US, PEER, ipv4::PROTO_TCP, 0, 20);
     quote.extend_from_slice(&[0, 80, 0x13, 0x88, 0, 0, 0, 0]);
-    let m = icmp::Icmp { kind: icmp::UNREACHABLE, code: icmp::CODE_FRAG_NEEDED, rest: [0, 0, 0x05, 0xdc - 0x64], body: &quote };
+    let m = icmp::Icmp {
+        kind: icmp::UNREACHABLE,
+        code: icmp::CODE_FRAG_NEEDED,
+        rest: [0, 0, 0x05, 0xdc - 0x64],
+        body: &quote,
+    };
     let mut p = Vec::new();
     ipv4::emit(&mut p, PEER, US, ipv4::PROTO_ICMP, 1, icmp::len(&m));
     icmp::emit(&m, &mut p);
     t.inject(&p);
     let o = t.out();
-    assert!(!o.is_empty() && o.iter().all(|s| s.payload.len() <= 1400 - 40), "{:?}", o.iter().map(|s| s.payload.len()).collect::<Vec<_>>());
+    assert!(
+        !o.is_empty() && o.iter().all(|s| s.payload.len() <= 1400 - 40),
+        "{:?}",
+        o.iter().map(|s| s.payload.len()).collect::<Vec<_>>()
+    );
     assert_eq!(t.s.status(h).unwrap().mss, 1360);
 }
 

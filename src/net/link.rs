@@ -25,19 +25,30 @@ impl MemoryLink {
     pub fn pair() -> (MemoryLink, MemoryLink) {
         let a: Queue = Arc::default();
         let b: Queue = Arc::default();
-        (MemoryLink { tx: a.clone(), rx: b.clone() }, MemoryLink { tx: b, rx: a })
+        (
+            MemoryLink {
+                tx: a.clone(),
+                rx: b.clone(),
+            },
+            MemoryLink { tx: b, rx: a },
+        )
     }
 }
 
 impl Link for MemoryLink {
     fn send(&mut self, packet: &[u8]) -> io::Result<()> {
-        self.tx.lock().map_err(|_| io::ErrorKind::BrokenPipe)?.push_back(packet.to_vec());
+        self.tx
+            .lock()
+            .map_err(|_| io::ErrorKind::BrokenPipe)?
+            .push_back(packet.to_vec());
         Ok(())
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let mut q = self.rx.lock().map_err(|_| io::ErrorKind::BrokenPipe)?;
-        let Some(p) = q.pop_front() else { return Ok(None) };
+        let Some(p) = q.pop_front() else {
+            return Ok(None);
+        };
         let n = p.len().min(buf.len());
         buf[..n].copy_from_slice(&p[..n]);
         Ok(Some(n))

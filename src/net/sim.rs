@@ -21,7 +21,13 @@ pub struct Impairments {
 
 impl Impairments {
     pub fn clean(delay: Millis) -> Impairments {
-        Impairments { loss: 0, duplicate: 0, reorder: 0, reorder_by: 0, delay }
+        Impairments {
+            loss: 0,
+            duplicate: 0,
+            reorder: 0,
+            reorder_by: 0,
+            delay,
+        }
     }
 }
 
@@ -33,7 +39,7 @@ impl Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -42,7 +48,7 @@ impl Rng {
     }
 
     fn per_mille(&mut self, p: u32) -> bool {
-        (self.next() % 1000) < u64::from(p)
+        (self.next_u64() % 1000) < u64::from(p)
     }
 }
 
@@ -60,7 +66,15 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(a: Stack, b: Stack, net: Impairments, seed: u64) -> Sim {
-        Sim { now: 0, stacks: [a, b], net, rng: Rng::new(seed), flight: Vec::new(), delivered: 0, dropped: 0 }
+        Sim {
+            now: 0,
+            stacks: [a, b],
+            net,
+            rng: Rng::new(seed),
+            flight: Vec::new(),
+            delivered: 0,
+            dropped: 0,
+        }
     }
 
     /// Moves everything the stacks want to send onto the wire.
@@ -73,11 +87,15 @@ impl Sim {
                     self.dropped += 1;
                     continue;
                 }
-                let copies = if self.rng.per_mille(self.net.duplicate) { 2 } else { 1 };
+                let copies = if self.rng.per_mille(self.net.duplicate) {
+                    2
+                } else {
+                    1
+                };
                 for _ in 0..copies {
                     let mut at = self.now + self.net.delay;
                     if self.rng.per_mille(self.net.reorder) && self.net.reorder_by > 0 {
-                        at += 1 + self.rng.next() % self.net.reorder_by;
+                        at += 1 + self.rng.next_u64() % self.net.reorder_by;
                     }
                     self.flight.push((at, to, p.clone()));
                 }

@@ -131,7 +131,11 @@ impl Stack {
     pub fn listen(&mut self, port: u16, backlog: usize) {
         self.listeners.insert(
             port,
-            Listener { backlog: backlog.max(1), accept: VecDeque::new(), half_open: 0 },
+            Listener {
+                backlog: backlog.max(1),
+                accept: VecDeque::new(),
+                half_open: 0,
+            },
         );
     }
 
@@ -158,7 +162,13 @@ impl Stack {
         self.next_port = if port == u16::MAX { 49152 } else { port + 1 };
         let local = SocketAddrV4::new(self.cfg.addr, port);
         let iss = self.isn.isn(now, local, remote);
-        let tcb = Tcb::connect(&self.cfg.tcp, local, remote, iss, self.isn.ts_offset(local, remote));
+        let tcb = Tcb::connect(
+            &self.cfg.tcp,
+            local,
+            remote,
+            iss,
+            self.isn.ts_offset(local, remote),
+        );
         let h = self.insert(tcb);
         self.mark(h.index);
         h
@@ -169,18 +179,28 @@ impl Stack {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(Slot { generation: 0, tcb: None, dirty: false });
+                self.slots.push(Slot {
+                    generation: 0,
+                    tcb: None,
+                    dirty: false,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
         let slot = &mut self.slots[index as usize];
         slot.tcb = Some(tcb);
         self.table.insert(key, index);
-        Handle { index, generation: slot.generation }
+        Handle {
+            index,
+            generation: slot.generation,
+        }
     }
 
     fn handle(&self, index: u32) -> Handle {
-        Handle { index, generation: self.slots[index as usize].generation }
+        Handle {
+            index,
+            generation: self.slots[index as usize].generation,
+        }
     }
 
     fn tcb_mut(&mut self, h: Handle) -> Option<&mut Tcb> {
@@ -215,11 +235,13 @@ impl Stack {
     }
 
     pub fn send(&mut self, h: Handle, data: &[u8]) -> Result<usize, TcpError> {
-        self.with(h, |t| t.send(data)).unwrap_or(Err(TcpError::Closed))
+        self.with(h, |t| t.send(data))
+            .unwrap_or(Err(TcpError::Closed))
     }
 
     pub fn recv(&mut self, h: Handle, buf: &mut [u8]) -> Result<usize, TcpError> {
-        self.with(h, |t| t.recv(buf)).unwrap_or(Err(TcpError::Closed))
+        self.with(h, |t| t.recv(buf))
+            .unwrap_or(Err(TcpError::Closed))
     }
 
     pub fn close(&mut self, h: Handle) {
@@ -246,7 +268,10 @@ impl Stack {
 
     /// STATUS of every connection, the listeners' included.
     pub fn connections(&self) -> impl Iterator<Item = Status> + '_ {
-        self.slots.iter().filter_map(|s| s.tcb.as_ref()).map(Tcb::status)
+        self.slots
+            .iter()
+            .filter_map(|s| s.tcb.as_ref())
+            .map(Tcb::status)
     }
 
     pub fn len(&self) -> usize {
@@ -283,7 +308,9 @@ impl Stack {
         if self.next_timer.is_some_and(|t| t <= now) {
             let mut next: Option<Millis> = None;
             for i in 0..self.slots.len() {
-                let Some(t) = self.slots[i].tcb.as_mut() else { continue };
+                let Some(t) = self.slots[i].tcb.as_mut() else {
+                    continue;
+                };
                 if t.deadline().is_some_and(|d| d <= now) {
                     let before = t.state;
                     t.on_timer(now);
@@ -304,14 +331,23 @@ impl Stack {
     }
 
     fn dispatch(&mut self, now: Millis, i: u32) {
-        let Some(mut t) = self.slots[i as usize].tcb.take() else { return };
+        let Some(mut t) = self.slots[i as usize].tcb.take() else {
+            return;
+        };
         let before = t.state;
         let (local, remote) = (*t.local.ip(), *t.remote.ip());
         let mut segs = Vec::new();
         t.dispatch(now, &mut |s| {
             let mut p = Vec::with_capacity(40 + wtcp::emitted_len(s));
             segs.push((s.flags, {
-                ipv4::emit(&mut p, local, remote, ipv4::PROTO_TCP, 0, wtcp::emitted_len(s));
+                ipv4::emit(
+                    &mut p,
+                    local,
+                    remote,
+                    ipv4::PROTO_TCP,
+                    0,
+                    wtcp::emitted_len(s),
+                );
                 wtcp::emit(s, local, remote, &mut p);
                 p
             }));
@@ -333,7 +369,9 @@ impl Stack {
     /// counts, the accept queue, events, freeing.
     fn after(&mut self, i: u32, before: State) {
         let h = self.handle(i);
-        let Some(t) = self.slots[i as usize].tcb.as_mut() else { return };
+        let Some(t) = self.slots[i as usize].tcb.as_mut() else {
+            return;
+        };
         let now_state = t.state;
         let port = t.local.port();
         let passive = t.passive;
@@ -409,7 +447,14 @@ impl Stack {
 
     fn send_icmp(&mut self, dst: Ipv4Addr, m: &icmp::Icmp<'_>) {
         let mut p = Vec::new();
-        ipv4::emit(&mut p, self.cfg.addr, dst, ipv4::PROTO_ICMP, 0, icmp::len(m));
+        ipv4::emit(
+            &mut p,
+            self.cfg.addr,
+            dst,
+            ipv4::PROTO_ICMP,
+            0,
+            icmp::len(m),
+        );
         icmp::emit(m, &mut p);
         self.push_ip(p);
     }
@@ -418,7 +463,12 @@ impl Stack {
     fn unreachable(&mut self, ip: &ipv4::Ipv4<'_>, code: u8) {
         let mut quote = ip.header.to_vec();
         quote.extend_from_slice(&ip.payload[..ip.payload.len().min(8)]);
-        let m = icmp::Icmp { kind: icmp::UNREACHABLE, code, rest: [0; 4], body: &quote };
+        let m = icmp::Icmp {
+            kind: icmp::UNREACHABLE,
+            code,
+            rest: [0; 4],
+            body: &quote,
+        };
         self.counters.icmp_unreachable_sent += 1;
         self.send_icmp(ip.src, &m);
     }
@@ -431,7 +481,10 @@ impl Stack {
         match (m.kind, m.code) {
             (icmp::ECHO_REQUEST, 0) => {
                 self.counters.icmp_echo += 1;
-                let reply = icmp::Icmp { kind: icmp::ECHO_REPLY, ..m };
+                let reply = icmp::Icmp {
+                    kind: icmp::ECHO_REPLY,
+                    ..m
+                };
                 self.send_icmp(ip.src, &reply);
             }
             (icmp::UNREACHABLE, icmp::CODE_FRAG_NEEDED) => {
@@ -466,7 +519,9 @@ impl Stack {
         };
         let remote = SocketAddrV4::new(ip.src, seg.src_port);
         if let Some(&i) = self.table.get(&(remote, seg.dst_port)) {
-            let Some(t) = self.slots[i as usize].tcb.as_mut() else { return };
+            let Some(t) = self.slots[i as usize].tcb.as_mut() else {
+                return;
+            };
             // A full accept queue leaves the handshake unfinished; the
             // peer's retransmission will find room later.
             if t.passive && t.state == State::SynReceived && !seg.has(RST) {
@@ -547,10 +602,16 @@ impl Stack {
             payload: &[],
         };
         let mut p = Vec::new();
-        ipv4::emit(&mut p, self.cfg.addr, dst, ipv4::PROTO_TCP, 0, wtcp::emitted_len(&r));
+        ipv4::emit(
+            &mut p,
+            self.cfg.addr,
+            dst,
+            ipv4::PROTO_TCP,
+            0,
+            wtcp::emitted_len(&r),
+        );
         wtcp::emit(&r, self.cfg.addr, dst, &mut p);
         self.counters.rst_sent += 1;
         self.push_ip(p);
     }
 }
-

@@ -11,7 +11,7 @@ pub struct NewReno {
     pub ssthresh: usize,
     pub dupacks: u32,
     /// `snd_max` when recovery began (RFC 6582's "recover").
-    pub recover: Seq,
+    pub recover: Option<Seq>,
     pub in_recovery: bool,
     mss: usize,
 }
@@ -30,7 +30,7 @@ impl NewReno {
             cwnd: Self::initial(mss),
             ssthresh: usize::MAX,
             dupacks: 0,
-            recover: Seq(0),
+            recover: None,
             in_recovery: false,
             mss,
         }
@@ -51,7 +51,7 @@ impl NewReno {
     pub fn on_ack(&mut self, acked: usize, flight: usize, ack: Seq) -> Signal {
         self.dupacks = 0;
         if self.in_recovery {
-            if ack > self.recover {
+            if self.recover.is_none_or(|r| ack > r) {
                 // Full ACK: leave recovery (RFC 6582 §3.2 step 3, option 1).
                 self.in_recovery = false;
                 self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
@@ -79,10 +79,10 @@ impl NewReno {
         }
         // RFC 6582 §4.1: a third duplicate ACK for data below `recover`
         // belongs to the last recovery, not a new loss.
-        if self.dupacks == 3 && una > self.recover || self.dupacks == 3 && self.recover == Seq(0) {
+        if self.dupacks == 3 && self.recover.is_none_or(|r| una > r) {
             self.ssthresh = (flight / 2).max(2 * self.mss);
             self.cwnd = self.ssthresh + 3 * self.mss;
-            self.recover = snd_max;
+            self.recover = Some(snd_max);
             self.in_recovery = true;
             return Signal::Retransmit;
         }
@@ -96,7 +96,7 @@ impl NewReno {
         self.cwnd = self.mss;
         self.in_recovery = false;
         self.dupacks = 0;
-        self.recover = snd_max;
+        self.recover = Some(snd_max);
     }
 }
 
@@ -117,7 +117,10 @@ mod tests {
         c.cwnd = 20_000;
         assert_eq!(c.on_dupack(20_000, Seq(21_000), Seq(1000)), Signal::Nothing);
         assert_eq!(c.on_dupack(20_000, Seq(21_000), Seq(1000)), Signal::Nothing);
-        assert_eq!(c.on_dupack(20_000, Seq(21_000), Seq(1000)), Signal::Retransmit);
+        assert_eq!(
+            c.on_dupack(20_000, Seq(21_000), Seq(1000)),
+            Signal::Retransmit
+        );
         assert_eq!((c.ssthresh, c.cwnd), (10_000, 13_000));
         c.on_dupack(20_000, Seq(21_000), Seq(1000));
         assert_eq!(c.cwnd, 14_000);

@@ -37,7 +37,11 @@ impl Tcb {
     fn syn_sent(&mut self, now: Millis, seg: &Segment<'_>) -> Verdict {
         let ack_ok = seg.has(ACK) && seg.ack > self.iss && seg.ack <= self.snd_max;
         if seg.has(ACK) && !ack_ok {
-            return if seg.has(RST) { Verdict::Done } else { Verdict::Rst(seg.ack) };
+            return if seg.has(RST) {
+                Verdict::Done
+            } else {
+                Verdict::Rst(seg.ack)
+            };
         }
         if seg.has(RST) {
             if ack_ok {
@@ -91,7 +95,10 @@ impl Tcb {
             // A zero window still takes the ACK of a segment at RCV.NXT
             // (a window probe); its data is dropped below.
             (_, 0) => seg.seq == self.rcv_nxt,
-            _ => seg.seq.in_range(self.rcv_nxt, end) || (seg.seq + (len - 1)).in_range(self.rcv_nxt, end),
+            _ => {
+                seg.seq.in_range(self.rcv_nxt, end)
+                    || (seg.seq + (len - 1)).in_range(self.rcv_nxt, end)
+            }
         }
     }
 
@@ -301,7 +308,10 @@ impl Tcb {
 
     /// The segment's data and FIN (RFC 9293 §3.10.7.4, seventh and eighth).
     fn text(&mut self, now: Millis, seg: &Segment<'_>) {
-        if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
             return;
         }
         // Trim to the window: what lies before RCV.NXT was had, what lies

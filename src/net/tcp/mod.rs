@@ -61,7 +61,10 @@ impl State {
 
     /// Both sides' SYNs have been seen.
     pub fn synchronized(self) -> bool {
-        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 }
 
@@ -488,13 +491,18 @@ impl Tcb {
 
     /// Bytes queued but not yet sent.
     fn unsent(&self) -> usize {
-        let sent = if self.snd_nxt > self.snd_buf_seq { self.snd_nxt - self.snd_buf_seq } else { 0 };
+        let sent = if self.snd_nxt > self.snd_buf_seq {
+            self.snd_nxt - self.snd_buf_seq
+        } else {
+            0
+        };
         self.snd_buf.len().saturating_sub(sent)
     }
 
     /// The FIN's sequence number, once the application closed.
     fn fin_seq(&self) -> Option<Seq> {
-        self.fin_queued.then(|| self.snd_buf_seq + self.snd_buf.len())
+        self.fin_queued
+            .then(|| self.snd_buf_seq + self.snd_buf.len())
     }
 
     fn fin_acked(&self) -> bool {
@@ -518,17 +526,24 @@ impl Tcb {
 
     /// The earliest time `on_timer` has work.
     pub fn deadline(&self) -> Option<Millis> {
-        [self.rto_at, self.ack_at, self.persist_at, self.close_at].into_iter().flatten().min()
+        [self.rto_at, self.ack_at, self.persist_at, self.close_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Something is due to be sent at once.
     pub fn wants_dispatch(&self) -> bool {
-        self.ack_now || self.send_syn || self.send_rst || self.rexmit_una || self.probe
+        self.ack_now
+            || self.send_syn
+            || self.send_rst
+            || self.rexmit_una
+            || self.probe
             || (self.state.synchronized() || self.state == State::SynReceived)
-                && (self.unsent() > 0 || self.fin_queued && self.snd_max <= self.fin_seq().unwrap_or(self.snd_max))
+                && (self.unsent() > 0
+                    || self.fin_queued && self.snd_max <= self.fin_seq().unwrap_or(self.snd_max))
     }
 }
-
 
 impl Tcb {
     /// A challenge ACK the stack allowed (RFC 5961).

@@ -86,7 +86,11 @@ impl Tcb {
             o.sack_permitted = self.sack_ok;
         }
         if self.ts_ok {
-            let ecr = if self.state == State::SynSent { 0 } else { self.ts_recent };
+            let ecr = if self.state == State::SynSent {
+                0
+            } else {
+                self.ts_recent
+            };
             o.timestamps = Some((self.ts_now(now), ecr));
         }
         if !syn && self.sack_ok && self.rx.has_holes() {
@@ -105,7 +109,9 @@ impl Tcb {
         let space = self.rcv_space();
         let edge = self.rcv_nxt + space;
         let step = (self.cfg.recv_buffer / 2).min(self.cfg.mss);
-        if edge > self.rcv_adv && (edge - self.rcv_adv >= step || self.rcv_adv <= self.rcv_nxt && space >= step) {
+        if edge > self.rcv_adv
+            && (edge - self.rcv_adv >= step || self.rcv_adv <= self.rcv_nxt && space >= step)
+        {
             self.rcv_adv = edge;
         }
         if self.rcv_adv < self.rcv_nxt {
@@ -172,7 +178,13 @@ impl Tcb {
                 if self.ack_now {
                     self.ack_now = false;
                     let w = self.advertise();
-                    let s = base(self.snd_nxt, self.rcv_nxt, ACK, w, self.our_options(now, false));
+                    let s = base(
+                        self.snd_nxt,
+                        self.rcv_nxt,
+                        ACK,
+                        w,
+                        self.our_options(now, false),
+                    );
                     emit(&s);
                 }
                 return;
@@ -195,7 +207,10 @@ impl Tcb {
             let (from, end) = if self.snd_wnd == 0 {
                 (self.snd_una, self.snd_una + 1)
             } else {
-                let usable = self.snd_wnd.saturating_sub(self.snd_nxt - self.snd_una).max(1);
+                let usable = self
+                    .snd_wnd
+                    .saturating_sub(self.snd_nxt - self.snd_una)
+                    .max(1);
                 (self.snd_nxt, self.snd_nxt + usable.min(self.unsent()))
             };
             if end > from {
@@ -227,7 +242,14 @@ impl Tcb {
                 break;
             }
             let from = self.snd_nxt;
-            self.send_data(now, from, from + len + usize::from(all && fin_due), self.mss, &mut payload, emit);
+            self.send_data(
+                now,
+                from,
+                from + len + usize::from(all && fin_due),
+                self.mss,
+                &mut payload,
+                emit,
+            );
             sent = true;
         }
         // Data waits with nothing in flight: only the persist timer will
@@ -242,7 +264,13 @@ impl Tcb {
         }
         if !sent && self.ack_now {
             let w = self.advertise();
-            let s = base(self.snd_nxt, self.rcv_nxt, ACK, w, self.our_options(now, false));
+            let s = base(
+                self.snd_nxt,
+                self.rcv_nxt,
+                ACK,
+                w,
+                self.our_options(now, false),
+            );
             emit(&s);
             self.last_ack_sent = self.rcv_nxt;
             sent = true;
@@ -267,10 +295,16 @@ impl Tcb {
     ) {
         let off = from - self.snd_buf_seq;
         let data_end = self.snd_buf_seq + self.snd_buf.len();
-        let data_len = if from < data_end { (data_end - from).min(end - from).min(mss) } else { 0 };
+        let data_len = if from < data_end {
+            (data_end - from).min(end - from).min(mss)
+        } else {
+            0
+        };
         payload.clear();
         payload.extend(self.snd_buf.range(off..off + data_len));
-        let fin = self.fin_seq().is_some_and(|f| from + data_len == f && end > f);
+        let fin = self
+            .fin_seq()
+            .is_some_and(|f| from + data_len == f && end > f);
         let mut flags = ACK;
         if fin {
             flags |= FIN;

@@ -18,7 +18,13 @@ pub struct Rtt {
 
 impl Rtt {
     pub fn new(initial: Millis, min: Millis, max: Millis) -> Rtt {
-        Rtt { srtt8: None, rttvar8: 0, rto: initial, min, max }
+        Rtt {
+            srtt8: None,
+            rttvar8: 0,
+            rto: initial,
+            min,
+            max,
+        }
     }
 
     pub fn rto(&self) -> Millis {

@@ -91,7 +91,11 @@ impl RxBuffer {
     pub fn sack_blocks(&self) -> [Option<(Seq, Seq)>; 3] {
         let mut out = [None; 3];
         let mut n = 0;
-        let latest = self.latest.and_then(|l| self.ooo.iter().find(|(s, d)| l.in_range(*s, *s + d.len().max(1))));
+        let latest = self.latest.and_then(|l| {
+            self.ooo
+                .iter()
+                .find(|(s, d)| l.in_range(*s, *s + d.len().max(1)))
+        });
         if let Some((s, d)) = latest {
             out[0] = Some((*s, *s + d.len()));
             n = 1;

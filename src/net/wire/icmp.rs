@@ -52,11 +52,19 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let m = Icmp { kind: ECHO_REQUEST, code: 0, rest: [0, 1, 0, 2], body: b"ping" };
+        let m = Icmp {
+            kind: ECHO_REQUEST,
+            code: 0,
+            rest: [0, 1, 0, 2],
+            body: b"ping",
+        };
         let mut out = Vec::new();
         emit(&m, &mut out);
         let p = parse(&out).unwrap();
-        assert_eq!((p.kind, p.rest, p.body), (ECHO_REQUEST, [0, 1, 0, 2], &b"ping"[..]));
+        assert_eq!(
+            (p.kind, p.rest, p.body),
+            (ECHO_REQUEST, [0, 1, 0, 2], &b"ping"[..])
+        );
         out[8] ^= 1;
         assert!(parse(&out).is_none());
     }

@@ -89,7 +89,14 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut p = Vec::new();
-        emit(&mut p, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), PROTO_TCP, 7, 3);
+        emit(
+            &mut p,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+            PROTO_TCP,
+            7,
+            3,
+        );
         p.extend_from_slice(b"abc");
         let ip = parse(&p).unwrap();
         assert_eq!(ip.src, Ipv4Addr::new(10, 0, 0, 1));
