@@ -59,6 +59,15 @@ impl Model {
     }
 }
 
+/// Whose TCP/IP carries the connections (contract, "Userland TCP/IP").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StackKind {
+    /// The kernel's sockets, served by `--model`.
+    Kernel,
+    /// glasshouse's own TCP/IP (`net`) on `--link`, one thread.
+    User,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -162,6 +171,15 @@ pub struct Cli {
     /// Comma-separated Origins allowed to open WebSockets (default: any).
     #[arg(long, env = "GLASSHOUSE_WS_ALLOWED_ORIGINS")]
     pub ws_allowed_origins: Option<String>,
+
+    /// Whose TCP/IP carries the connections.
+    #[arg(long, env = "GLASSHOUSE_STACK", value_enum, default_value = "kernel")]
+    pub stack: StackKind,
+
+    /// With `--stack user`: the link, `tun:NAME` (an existing TUN device;
+    /// `--listen` is then the stack's own address).
+    #[arg(long, env = "GLASSHOUSE_LINK")]
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +216,9 @@ pub struct Config {
     pub ws_max_message: usize,
     pub ws_ping_interval: Duration,
     pub ws_allowed_origins: Option<Vec<String>>,
+    /// `--stack user`: the link (`tun:NAME`); `listen` is then IPv4 and
+    /// the stack's own address.
+    pub user_link: Option<String>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -236,6 +257,34 @@ impl Cli {
                 self.max_body
             ));
         }
+        let user_link = match (self.stack, &self.link) {
+            (StackKind::Kernel, None) => None,
+            (StackKind::Kernel, Some(_)) => {
+                return Err("--link needs --stack user".to_string());
+            }
+            (StackKind::User, None) => {
+                return Err("--stack user needs --link tun:NAME".to_string());
+            }
+            (StackKind::User, Some(link)) => {
+                let name = link.strip_prefix("tun:").unwrap_or("");
+                if link.starts_with("packet:") {
+                    return Err(format!(
+                        "--link {link}: AF_PACKET links are not built yet; use tun:NAME"
+                    ));
+                }
+                if name.is_empty() || name.len() > 15 {
+                    return Err(format!(
+                        "invalid --link {link:?}: expected tun:NAME (1 to 15 bytes)"
+                    ));
+                }
+                if !listen.is_ipv4() || listen.port() == 0 || listen.ip().is_unspecified() {
+                    return Err(format!(
+                        "--stack user needs --listen IPV4:PORT naming the stack's own address (not {listen})"
+                    ));
+                }
+                Some(link.clone())
+            }
+        };
         let urls = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
         Ok(Config {
             listen,
@@ -270,6 +319,7 @@ impl Cli {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
+            user_link,
         })
     }
 }

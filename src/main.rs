@@ -145,14 +145,32 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     } else {
         1
     };
-    let listeners =
-        bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?;
-    let bound = listeners[0]
-        .local_addr()
-        .map_err(|e| Fatal::Runtime(e.to_string()))?;
+    // `--stack user`: no kernel listener; the stack answers for --listen.
+    let user_stack = match (&config.user_link, config.listen) {
+        (Some(link), SocketAddr::V4(addr)) => Some(
+            glasshouse::models::usertcp::UserStack::open(link, addr)
+                .map_err(|e| Fatal::Config(format!("--link {link}: {e}")))?,
+        ),
+        _ => None,
+    };
+    let (listeners, bound) = if user_stack.is_some() {
+        (Vec::new(), config.listen)
+    } else {
+        let listeners =
+            bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?;
+        let bound = listeners[0]
+            .local_addr()
+            .map_err(|e| Fatal::Runtime(e.to_string()))?;
+        (listeners, bound)
+    };
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
-    let metrics = Metrics::new(glasshouse::models::shards(config.model, config.workers));
+    let shards = if user_stack.is_some() {
+        1
+    } else {
+        glasshouse::models::shards(config.model, config.workers)
+    };
+    let metrics = Metrics::new(shards);
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
     let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
@@ -196,15 +214,22 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         },
         max_connections: config.max_connections,
     });
-    let workers = match config.model {
-        Model::Epoll => reactor::spawn(
+    let workers = match (user_stack, config.model) {
+        (Some(us), _) => glasshouse::models::spawn_user_stack(
+            us,
+            reactor_cfg,
+            factory,
+            metrics.workers.clone(),
+            life.clone(),
+        ),
+        (None, Model::Epoll) => reactor::spawn(
             listeners,
             reactor_cfg,
             factory,
             metrics.workers.clone(),
             life.clone(),
         ),
-        model => glasshouse::models::spawn(
+        (None, model) => glasshouse::models::spawn(
             model,
             listeners[0].clone(),
             reactor_cfg,

@@ -4,6 +4,8 @@
 //! socket, and the accounting when a connection ends. Nothing here decides
 //! anything about HTTP: [`step`] does what the engine's `poll` says.
 
+use std::fs::File;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -77,6 +79,16 @@ impl Lent {
         &self.shared
     }
 
+    /// A new engine for a connection of the userland stack.
+    pub fn connection_at(
+        &mut self,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Connection<HttpObserver> {
+        self.metrics().connection_accepted();
+        Connection::new(peer, local, &self.env())
+    }
+
     /// A new engine for an accepted stream.
     pub fn connection(&mut self, stream: &Stream, peer: SocketAddr) -> Connection<HttpObserver> {
         let _ = stream.set_nodelay();
@@ -146,6 +158,20 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// Takes a place for a connection that has no socket to refuse on (the
+    /// userland stack's): `None` when the server is full.
+    pub fn enter(life: &Arc<Lifecycle>, max: usize, metrics: &WorkerMetrics) -> Option<Admission> {
+        let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
+        let admission = Admission(life.clone());
+        if open <= max {
+            return Some(admission);
+        }
+        metrics.connection_rejected();
+        None
+    }
+}
+
 impl Drop for Admission {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
@@ -169,11 +195,41 @@ pub enum Step {
     Close,
 }
 
+/// What [`step`] moves bytes through: a kernel socket, or a connection of
+/// the userland TCP/IP stack. Errors are the socket's: `EAGAIN` for "would
+/// block", anything else ends the connection.
+pub trait Pipe {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write(&self, data: &[u8]) -> io::Result<usize>;
+    /// A write with more to follow at once (`MSG_MORE` on a socket).
+    fn write_more(&self, data: &[u8]) -> io::Result<usize>;
+    fn sendfile(&self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Pipe for Stream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Stream::read(self, buf)
+    }
+    fn write(&self, data: &[u8]) -> io::Result<usize> {
+        Stream::write(self, data)
+    }
+    fn write_more(&self, data: &[u8]) -> io::Result<usize> {
+        Stream::write_more(self, data)
+    }
+    fn sendfile(&self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        Stream::sendfile(self, file, offset, count)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        Stream::shutdown_write(self)
+    }
+}
+
 /// Asks the engine what to do once and does it on `stream`: a send, a
 /// `sendfile`, a shutdown of the write side, or — when the engine waits and
 /// wants input, and `may_read` — one read.
 pub fn step(
-    stream: &Stream,
+    stream: &impl Pipe,
     engine: &mut Connection<HttpObserver>,
     env: &mut Env<'_, HttpObserver>,
     scratch: &mut [u8],
@@ -202,7 +258,7 @@ pub fn step(
         Action::Send(Send::File { file, offset, len }) => {
             let mut at = offset;
             let count = len.min(1 << 30) as usize;
-            match stream.sendfile(&**file, &mut at, count) {
+            match stream.sendfile(file, &mut at, count) {
                 // The file shrank under us: the promised length cannot be met.
                 Ok(0) => Step::Close,
                 Ok(n) => {

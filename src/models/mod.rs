@@ -37,6 +37,7 @@ mod iterative;
 mod poll;
 mod prethreaded;
 mod threaded;
+pub mod usertcp;
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -85,6 +86,18 @@ pub fn spawn(
             format!("--model {} is not built yet", other.name()),
         )),
     }
+}
+
+/// Starts `--stack user`: one thread serving over the userland TCP/IP on
+/// a TUN device (see [`usertcp`]).
+pub fn spawn_user_stack(
+    us: usertcp::UserStack,
+    cfg: Arc<ReactorConfig>,
+    factory: HandlerFactory,
+    metrics: Vec<Arc<WorkerMetrics>>,
+    life: Arc<Lifecycle>,
+) -> io::Result<Vec<WorkerHandle>> {
+    usertcp::spawn(us, Shared { cfg, factory, life }, metrics)
 }
 
 /// What every serving thread of a model is given.

@@ -45,7 +45,7 @@ impl StackConfig {
 
 /// A connection, as the application names it. Stale handles (of a freed
 /// connection whose slot was reused) are refused, not confused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Handle {
     index: u32,
     generation: u32,
