@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
+.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-usertcp test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -46,6 +46,11 @@ test-py-models: build
 		GLASSHOUSE_MODEL=$$m GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
 	done
 
+# The whole server over the userland TCP/IP stack (issue 13) in a network
+# namespace with a TUN device; needs root (CI runs as root).
+test-usertcp: build
+	bash tests/usertcp.sh $(CURDIR)/$(BIN)
+
 test-load: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/load_smoke.sh
 
@@ -84,7 +89,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
+test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-usertcp test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
 	@echo "make test: all suites passed"
 
 bench: build
