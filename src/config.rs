@@ -377,4 +377,79 @@ mod tests {
         }
         assert!(parse(&["--model", "fibers"]).is_err());
     }
+
+    #[test]
+    fn user_stack_needs_a_tun_link_and_a_concrete_ipv4_address() {
+        let ok = parse(&[
+            "--stack",
+            "user",
+            "--link",
+            "tun:tun0",
+            "--listen",
+            "10.77.0.2:80",
+        ])
+        .unwrap();
+        assert_eq!(ok.user_link.as_deref(), Some("tun:tun0"));
+        assert_eq!(parse(&[]).unwrap().user_link, None);
+        for (args, needle) in [
+            (
+                &["--stack", "user", "--listen", "10.77.0.2:80"][..],
+                "--link",
+            ),
+            (&["--link", "tun:tun0"][..], "--stack user"),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "eth0",
+                    "--listen",
+                    "10.77.0.2:80",
+                ][..],
+                "tun:NAME",
+            ),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "packet:eth0",
+                    "--listen",
+                    "10.77.0.2:80",
+                ][..],
+                "not built",
+            ),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "tun:tun0",
+                    "--listen",
+                    "0.0.0.0:80",
+                ][..],
+                "IPV4:PORT",
+            ),
+            (
+                &[
+                    "--stack", "user", "--link", "tun:tun0", "--listen", "[::1]:80",
+                ][..],
+                "IPV4:PORT",
+            ),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "tun:tun0",
+                    "--listen",
+                    "10.0.0.1:0",
+                ][..],
+                "IPV4:PORT",
+            ),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
 }

@@ -39,6 +39,9 @@ const STEPS: usize = 64;
 const MTU_BUF: usize = 65536;
 /// The accept queue of the listener.
 const BACKLOG: usize = 1024;
+/// How long a stopping server keeps the stack running for closes in
+/// progress, once every engine has finished.
+const LINGER: Duration = Duration::from_secs(2);
 
 fn errno(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
@@ -114,6 +117,14 @@ impl UserStack {
                 format!("unsupported --link {link:?}: expected tun:NAME"),
             )
         })?;
+        // TUNSETIFF would create a missing device (as root) that nothing
+        // routes to: the contract names an existing one.
+        if name.contains('/') || !std::path::Path::new("/sys/class/net").join(name).exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no network device {name:?} in this namespace (create it with scripts/usertcp.sh up)"),
+            ));
+        }
         Ok(UserStack {
             tun: Tun::open(name)?,
             addr,
@@ -161,6 +172,7 @@ pub(super) fn spawn(
                 seen: State::Running,
                 start: Instant::now(),
                 listening: true,
+                linger_until: None,
             };
             if let Err(e) = l.run() {
                 tracing::error!(error = %e, "usertcp loop failed");
@@ -183,6 +195,8 @@ struct Loop {
     /// The stack's clock counts milliseconds from here.
     start: Instant,
     listening: bool,
+    /// When the drain's last engine finished: the stack stops by then.
+    linger_until: Option<Instant>,
 }
 
 impl Loop {
@@ -229,9 +243,14 @@ impl Loop {
             }
             self.flush(now)?;
             if self.seen != State::Running && self.conns.is_empty() {
-                // Let the last FINs and ACKs go out before leaving.
-                self.flush(now)?;
-                return Ok(());
+                // The engines are done; the closes they began still need
+                // their FINs acknowledged (a peer left waiting for an ACK
+                // would retransmit into silence: nobody else answers for
+                // this address). Bounded by LINGER.
+                let linger = *self.linger_until.get_or_insert(self.lent.now + LINGER);
+                if self.stack.get_mut().active() == 0 || self.lent.now >= linger {
+                    return Ok(());
+                }
             }
             self.wait()?;
         }

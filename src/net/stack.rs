@@ -274,6 +274,15 @@ impl Stack {
             .map(Tcb::status)
     }
 
+    /// Connections still exchanging segments: not TIME-WAIT, not CLOSED.
+    pub fn active(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|s| s.tcb.as_ref())
+            .filter(|t| !matches!(t.state, State::TimeWait | State::Closed))
+            .count()
+    }
+
     pub fn len(&self) -> usize {
         self.table.len()
     }
