@@ -68,9 +68,11 @@ test-bundle-live: build
 FUZZ_SECONDS ?= 60
 test-fuzz:
 	bash scripts/fuzz.sh engine 60
+	bash scripts/fuzz.sh net_segment 60
 
 fuzz:
 	bash scripts/fuzz.sh engine $(FUZZ_SECONDS)
+	bash scripts/fuzz.sh net_segment $(FUZZ_SECONDS)
 
 # The real collector, Jaeger, Prometheus (and k6) built from Go modules and
 # cached outside the tree (scripts/native_build.sh); minutes when cold.

@@ -139,9 +139,20 @@ impl Stack {
         );
     }
 
-    /// Stops listening: half-open connections finish or time out on their own.
+    /// Stops listening. Connections waiting in the accept queue are reset
+    /// (as a closed listening socket does); half-open ones finish their
+    /// handshake into nothing and are then reset or time out.
     pub fn unlisten(&mut self, port: u16) {
-        self.listeners.remove(&port);
+        let Some(l) = self.listeners.remove(&port) else {
+            return;
+        };
+        for h in l.accept {
+            if let Some(t) = self.tcb_mut(h) {
+                t.queued = false;
+                t.abort();
+                self.mark(h.index);
+            }
+        }
     }
 
     /// Takes an established connection from a listener's queue.

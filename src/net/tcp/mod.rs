@@ -457,9 +457,11 @@ impl Tcb {
         self.snd_buf.clear();
     }
 
-    /// The application let go of its handle: an orphan in FIN-WAIT-2 is
-    /// not kept forever.
+    /// The application let go of its handle: our side is closed if it was
+    /// not, and an orphan in FIN-WAIT-2 is not kept forever.
     pub fn release(&mut self, now: Millis) {
+        // As close(2) on a socket: letting go closes our side.
+        self.close();
         self.owned = false;
         if self.state == State::FinWait2 && self.close_at.is_none() {
             self.close_at = Some(now + self.cfg.fin_wait2_timeout);
