@@ -3,7 +3,7 @@
 //! single-threaded driver of issue 13. The loop reads every packet the
 //! device has into the stack, lets the stack fire its timers, gives each
 //! established connection an engine, and runs the engines through the same
-//! [`step`] as the socket models, over a [`Pipe`] that is a connection of
+//! `driver::step` as the socket models, over a `driver::Pipe` that is a connection of
 //! the stack instead of a socket. File regions are read into the stack's
 //! send buffer (there is no `sendfile` into user space). It waits in
 //! poll(2) on the device and the bell, until the stack's or an engine's
