@@ -328,7 +328,7 @@ fn retransmission_timeout_doubles_and_an_ack_ends_it() {
 fn three_duplicate_acks_retransmit_before_the_timer() {
     let mut t = T::new();
     let h = t.handshake();
-    t.s.send(h, &vec![9u8; 1460 * 6]).unwrap();
+    t.s.send(h, &vec![9u8; 1448 * 6]).unwrap();
     let o = t.out();
     assert_eq!(o.len(), 6, "IW10 lets six segments go at once");
     // The first is lost; the peer acks the SYN's end three times more.
@@ -339,11 +339,12 @@ fn three_duplicate_acks_retransmit_before_the_timer() {
     t.seg(ACK, b"");
     let o = t.out();
     assert_eq!(o.len(), 1, "fast retransmit: {o:?}");
-    assert_eq!((o[0].seq, o[0].payload.len()), (t.snxt, 1460));
+    // 1460 less 12 bytes of timestamp option (RFC 6691).
+    assert_eq!((o[0].seq, o[0].payload.len()), (t.snxt, 1448));
     let st = t.s.status(h).unwrap();
-    assert_eq!(st.ssthresh, 6 * 1460 / 2);
+    assert_eq!(st.ssthresh, 6 * 1448 / 2);
     // The retransmission fills the hole: a full ACK ends recovery.
-    t.snxt += 1460 * 6;
+    t.snxt += 1448 * 6;
     t.seg(ACK, b"");
     assert!(t.s.status(h).unwrap().cwnd <= 3 * 1460 + 1460);
 }
@@ -871,7 +872,7 @@ fn fragmentation_needed_lowers_the_mss() {
     let h = t.handshake();
     t.s.send(h, &[1u8; 1460]).unwrap();
     let o = t.out();
-    assert_eq!(o[0].payload.len(), 1460);
+    assert_eq!(o[0].payload.len(), 1448, "the MSS less the timestamps");
     // The router's report quotes our segment.
     let mut quote = Vec::new();
     ipv4::emit(&mut quote, US, PEER, ipv4::PROTO_TCP, 0, 20);

@@ -11,11 +11,13 @@ BIN=${1:-target/debug/glasshouse}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 export USERTCP_NS=gh-ut-$$ USERTCP_DEV=tun0 USERTCP_PEER=10.77.0.1/24
 ADDR=10.77.0.2
+CL=gh-ut-cl-$$
 ROOT=$(mktemp -d)
 LOG=$ROOT.log
 PID=
 cleanup() {
     if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID" 2>/dev/null || true; fi
+    ip netns del "$CL" 2>/dev/null || true
     bash "$HERE/scripts/usertcp.sh" down
     rm -rf "$ROOT" "$LOG"
 }
@@ -108,6 +110,18 @@ need(off + ln)
 assert buf[off:off + ln] == msg, "echo differs"
 PY
 echo "ok: WebSocket echo"
+
+# A client in a second namespace, routed through the kernel to the TUN.
+ip netns add "$CL"
+ip link add cl0 netns "$CL" type veth peer name ut0 netns "$USERTCP_NS"
+ip -n "$CL" addr add 10.99.0.1/24 dev cl0
+ip -n "$USERTCP_NS" addr add 10.99.0.2/24 dev ut0
+ip -n "$CL" link set cl0 up; ip -n "$CL" link set lo up; ip -n "$USERTCP_NS" link set ut0 up
+ip -n "$CL" route add 10.77.0.0/24 via 10.99.0.2
+ip netns exec "$USERTCP_NS" sysctl -qw net.ipv4.ip_forward=1
+got=$(ip netns exec "$CL" curl -fsS --max-time 60 "http://$ADDR/blob.bin" | sha256sum | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "routed client: sha256 $got, want $want"
+echo "ok: a client in a second namespace, routed to the TUN: file intact"
 
 kill -TERM "$PID"
 rc=

@@ -6,7 +6,7 @@
 
 use super::{State, Tcb, TcpError};
 use crate::net::seq::Seq;
-use crate::net::wire::tcp::{Options, Segment, ACK, FIN, PSH, RST, SYN};
+use crate::net::wire::tcp::{self as wtcp, Options, Segment, ACK, FIN, PSH, RST, SYN};
 use crate::net::Millis;
 
 /// The most the persist timer backs off to.
@@ -71,6 +71,12 @@ impl Tcb {
             _ => return,
         }
         self.rto_at = Some(now + self.rtt.rto());
+    }
+
+    /// Payload bytes of a full data segment: the MSS less the timestamp
+    /// option's 12 bytes when it is in use.
+    fn payload_mss(&self) -> usize {
+        self.mss - if self.ts_ok { 12 } else { 0 }
     }
 
     fn our_options(&self, now: Millis, syn: bool) -> Options {
@@ -226,7 +232,8 @@ impl Tcb {
             if unsent == 0 && !fin_due {
                 break;
             }
-            let len = unsent.min(usable).min(self.mss);
+            let full = self.payload_mss();
+            let len = unsent.min(usable).min(full);
             let all = len == unsent;
             let idle = self.snd_nxt == self.snd_una;
             let ok = if unsent == 0 {
@@ -234,7 +241,7 @@ impl Tcb {
             } else if len == 0 {
                 false
             } else {
-                len == self.mss
+                len == full
                     || (all && (idle || self.cfg.nodelay || fin_due))
                     || (self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2 && idle)
             };
@@ -293,6 +300,16 @@ impl Tcb {
         payload: &mut Vec<u8>,
         emit: &mut dyn FnMut(&Segment<'_>),
     ) {
+        let window = self.advertise();
+        let options = self.our_options(now, false);
+        // The MSS bounds the segment less its options (RFC 6691): with
+        // timestamps and SACK blocks the payload is smaller, or the packet
+        // would exceed the MTU the peer announced.
+        let opt_len = wtcp::emitted_len(&Segment {
+            options,
+            ..Segment::empty()
+        }) - 20;
+        let mss = mss.saturating_sub(opt_len).max(1);
         let off = from - self.snd_buf_seq;
         let data_end = self.snd_buf_seq + self.snd_buf.len();
         let data_len = if from < data_end {
@@ -312,8 +329,6 @@ impl Tcb {
         if data_len > 0 && from + data_len == data_end {
             flags |= PSH;
         }
-        let window = self.advertise();
-        let options = self.our_options(now, false);
         let seg = Segment {
             src_port: self.local.port(),
             dst_port: self.remote.port(),

@@ -40,6 +40,20 @@ pub struct Segment<'a> {
 }
 
 impl Segment<'_> {
+    /// A segment of zeros and no options, to build others from.
+    pub fn empty() -> Segment<'static> {
+        Segment {
+            src_port: 0,
+            dst_port: 0,
+            seq: Seq(0),
+            ack: Seq(0),
+            flags: 0,
+            window: 0,
+            options: Options::default(),
+            payload: &[],
+        }
+    }
+
     pub fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
     }
