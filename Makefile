@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: soak ladder deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
+.PHONY: soak ladder deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-usertcp test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -55,6 +55,11 @@ test-py-models: build
 		GLASSHOUSE_MODEL=$$m GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
 	done
 
+# The whole server over the userland TCP/IP stack (issue 13) in a network
+# namespace with a TUN device; needs root (CI runs as root).
+test-usertcp: build
+	bash tests/usertcp.sh $(CURDIR)/$(BIN)
+
 test-load: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/load_smoke.sh
 
@@ -69,7 +74,7 @@ test-bundle-live: build
 
 # A short run of every fuzz target (cargo-fuzz, nightly); `make fuzz` runs
 # each longer: FUZZ_SECONDS=600 make fuzz (or FUZZ_TARGETS=head make fuzz).
-FUZZ_TARGETS ?= engine head chunked ws_session inflate static_path
+FUZZ_TARGETS ?= engine head chunked ws_session inflate static_path net_segment
 FUZZ_SECONDS ?= 600
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do bash scripts/fuzz.sh $$t 20; done
@@ -100,7 +105,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
+test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-usertcp test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
 	@echo "make test: all suites passed"
 
 # Every --model under the same load, table and plot in docs/ladder (see

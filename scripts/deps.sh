@@ -11,6 +11,7 @@ SUDO=""
 need_apt=()
 want() { command -v "$1" >/dev/null 2>&1 || need_apt+=("$2"); }
 want curl curl
+want ip iproute2
 want wrk wrk
 want ab apache2-utils
 want chromium chromium

@@ -59,6 +59,15 @@ impl Model {
     }
 }
 
+/// Whose TCP/IP carries the connections (contract, "Userland TCP/IP").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StackKind {
+    /// The kernel's sockets, served by `--model`.
+    Kernel,
+    /// glasshouse's own TCP/IP (`net`) on `--link`, one thread.
+    User,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -199,6 +208,14 @@ pub struct Cli {
     /// answer every request with a 308 redirect to the HTTPS URL.
     #[arg(long, value_name = "ADDR")]
     pub https_redirect: Option<String>,
+    /// Whose TCP/IP carries the connections.
+    #[arg(long, env = "GLASSHOUSE_STACK", value_enum, default_value = "kernel")]
+    pub stack: StackKind,
+
+    /// With `--stack user`: the link, `tun:NAME` (an existing TUN device;
+    /// `--listen` is then the stack's own address).
+    #[arg(long, env = "GLASSHOUSE_LINK")]
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +268,9 @@ pub struct Config {
     pub tls: Vec<crate::tls::CertPair>,
     /// The plaintext listener that redirects to HTTPS.
     pub https_redirect: Option<SocketAddr>,
+    /// `--stack user`: the link (`tun:NAME`); `listen` is then IPv4 and
+    /// the stack's own address.
+    pub user_link: Option<String>,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -309,6 +329,34 @@ impl Cli {
                 self.max_body
             ));
         }
+        let user_link = match (self.stack, &self.link) {
+            (StackKind::Kernel, None) => None,
+            (StackKind::Kernel, Some(_)) => {
+                return Err("--link needs --stack user".to_string());
+            }
+            (StackKind::User, None) => {
+                return Err("--stack user needs --link tun:NAME".to_string());
+            }
+            (StackKind::User, Some(link)) => {
+                let name = link.strip_prefix("tun:").unwrap_or("");
+                if link.starts_with("packet:") {
+                    return Err(format!(
+                        "--link {link}: AF_PACKET links are not built yet; use tun:NAME"
+                    ));
+                }
+                if name.is_empty() || name.len() > 15 {
+                    return Err(format!(
+                        "invalid --link {link:?}: expected tun:NAME (1 to 15 bytes)"
+                    ));
+                }
+                if !listen.is_ipv4() || listen.port() == 0 || listen.ip().is_unspecified() {
+                    return Err(format!(
+                        "--stack user needs --listen IPV4:PORT naming the stack's own address (not {listen})"
+                    ));
+                }
+                Some(link.clone())
+            }
+        };
         let urls = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
         Ok(Config {
             listen,
@@ -365,6 +413,7 @@ impl Cli {
                 .collect::<Result<_, _>>()?,
             config_file: None,
             policy: crate::service::rules::Policy::default(),
+            user_link,
         })
     }
 }
@@ -429,5 +478,80 @@ mod tests {
             "{err}"
         );
         assert!(parse(&["--model", "fibers"]).is_err());
+    }
+
+    #[test]
+    fn user_stack_needs_a_tun_link_and_a_concrete_ipv4_address() {
+        let ok = parse(&[
+            "--stack",
+            "user",
+            "--link",
+            "tun:tun0",
+            "--listen",
+            "10.77.0.2:80",
+        ])
+        .unwrap();
+        assert_eq!(ok.user_link.as_deref(), Some("tun:tun0"));
+        assert_eq!(parse(&[]).unwrap().user_link, None);
+        for (args, needle) in [
+            (
+                &["--stack", "user", "--listen", "10.77.0.2:80"][..],
+                "--link",
+            ),
+            (&["--link", "tun:tun0"][..], "--stack user"),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "eth0",
+                    "--listen",
+                    "10.77.0.2:80",
+                ][..],
+                "tun:NAME",
+            ),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "packet:eth0",
+                    "--listen",
+                    "10.77.0.2:80",
+                ][..],
+                "not built",
+            ),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "tun:tun0",
+                    "--listen",
+                    "0.0.0.0:80",
+                ][..],
+                "IPV4:PORT",
+            ),
+            (
+                &[
+                    "--stack", "user", "--link", "tun:tun0", "--listen", "[::1]:80",
+                ][..],
+                "IPV4:PORT",
+            ),
+            (
+                &[
+                    "--stack",
+                    "user",
+                    "--link",
+                    "tun:tun0",
+                    "--listen",
+                    "10.0.0.1:0",
+                ][..],
+                "IPV4:PORT",
+            ),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
     }
 }

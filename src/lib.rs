@@ -18,6 +18,7 @@ pub mod engine;
 pub mod http;
 pub mod lifecycle;
 pub mod models;
+pub mod net;
 pub mod reactor;
 pub mod service;
 #[allow(unsafe_code)]

@@ -173,22 +173,41 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     } else {
         1
     };
-    let listeners = match socket_activation().map_err(Fatal::Config)? {
-        // One passed socket serves every worker (they accept from it in
-        // turn, as with --accept-mode exclusive).
-        Some(passed) => {
-            let passed = Arc::new(passed);
-            vec![passed; n_listeners]
-        }
-        None => bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?,
+    // `--stack user`: no kernel listener; the stack answers for --listen.
+    let user_stack = match (&config.user_link, config.listen) {
+        (Some(link), SocketAddr::V4(addr)) => Some(
+            glasshouse::models::usertcp::UserStack::open(link, addr)
+                .map_err(|e| Fatal::Config(format!("--link {link}: {e}")))?,
+        ),
+        _ => None,
     };
-    let bound = listeners[0]
-        .local_addr()
-        .map_err(|e| Fatal::Runtime(e.to_string()))?;
+    let (listeners, bound) = if user_stack.is_some() {
+        (Vec::new(), config.listen)
+    } else {
+        let listeners = match socket_activation().map_err(Fatal::Config)? {
+            // One passed socket serves every worker (they accept from it in
+            // turn, as with --accept-mode exclusive).
+            Some(passed) => {
+                let passed = Arc::new(passed);
+                vec![passed; n_listeners]
+            }
+            None => {
+                bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?
+            }
+        };
+        let bound = listeners[0]
+            .local_addr()
+            .map_err(|e| Fatal::Runtime(e.to_string()))?;
+        (listeners, bound)
+    };
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
     // The --https-redirect listener's worker has a shard of its own, last.
-    let shards = glasshouse::models::shards(config.model, config.workers);
+    let shards = if user_stack.is_some() {
+        1
+    } else {
+        glasshouse::models::shards(config.model, config.workers)
+    };
     let metrics = Metrics::new(shards + usize::from(config.https_redirect.is_some()));
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
@@ -250,15 +269,22 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         max_connections: config.max_connections,
         tls: tls.clone(),
     });
-    let mut workers = match config.model {
-        Model::Epoll => reactor::spawn(
+    let mut workers = match (user_stack, config.model) {
+        (Some(us), _) => glasshouse::models::spawn_user_stack(
+            us,
+            reactor_cfg.clone(),
+            factory,
+            metrics.clone(),
+            life.clone(),
+        ),
+        (None, Model::Epoll) => reactor::spawn(
             listeners,
             reactor_cfg.clone(),
             factory,
             metrics.workers.clone(),
             life.clone(),
         ),
-        model => glasshouse::models::spawn(
+        (None, model) => glasshouse::models::spawn(
             model,
             listeners[0].clone(),
             reactor_cfg.clone(),

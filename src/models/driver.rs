@@ -4,6 +4,8 @@
 //! socket, and the accounting when a connection ends. Nothing here decides
 //! anything about HTTP: [`step`] does what the engine's `poll` says.
 
+use std::fs::File;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -78,16 +80,19 @@ impl Lent {
         &self.shared
     }
 
-    /// A new engine for an accepted stream (behind TLS when the server
-    /// serves HTTPS); `None` when no TLS session could be made (logged).
-    pub fn connection(
+    /// A new engine for a connection of the userland stack (behind TLS
+    /// when the server serves HTTPS); `None` when no TLS session could be
+    /// made (logged).
+    pub fn connection_at(
         &mut self,
-        stream: &Stream,
         peer: SocketAddr,
+        local: SocketAddr,
     ) -> Option<Session<HttpObserver>> {
-        let _ = stream.set_nodelay();
-        let local = stream.local_addr().unwrap_or(peer);
         let engine = Connection::new(peer, local, &self.env());
+        self.wrap(engine)
+    }
+
+    fn wrap(&mut self, engine: Connection<HttpObserver>) -> Option<Session<HttpObserver>> {
         match crate::tls::wrap(self.shared.cfg.tls.as_deref(), engine) {
             Ok(session) => {
                 self.metrics().connection_accepted();
@@ -98,6 +103,19 @@ impl Lent {
                 None
             }
         }
+    }
+
+    /// A new engine for an accepted stream (behind TLS when the server
+    /// serves HTTPS); `None` when no TLS session could be made (logged).
+    pub fn connection(
+        &mut self,
+        stream: &Stream,
+        peer: SocketAddr,
+    ) -> Option<Session<HttpObserver>> {
+        let _ = stream.set_nodelay();
+        let local = stream.local_addr().unwrap_or(peer);
+        let engine = Connection::new(peer, local, &self.env());
+        self.wrap(engine)
     }
 
     /// The drain began: what the engine found is counted for the span.
@@ -167,6 +185,20 @@ pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {
     let _ = stream.shutdown_write();
 }
 
+impl Admission {
+    /// Takes a place for a connection that has no socket to refuse on (the
+    /// userland stack's): `None` when the server is full.
+    pub fn enter(life: &Arc<Lifecycle>, max: usize, metrics: &WorkerMetrics) -> Option<Admission> {
+        let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
+        let admission = Admission(life.clone());
+        if open <= max {
+            return Some(admission);
+        }
+        metrics.connection_rejected();
+        None
+    }
+}
+
 impl Drop for Admission {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
@@ -190,11 +222,41 @@ pub enum Step {
     Close,
 }
 
+/// What [`step`] moves bytes through: a kernel socket, or a connection of
+/// the userland TCP/IP stack. Errors are the socket's: `EAGAIN` for "would
+/// block", anything else ends the connection.
+pub trait Pipe {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write(&self, data: &[u8]) -> io::Result<usize>;
+    /// A write with more to follow at once (`MSG_MORE` on a socket).
+    fn write_more(&self, data: &[u8]) -> io::Result<usize>;
+    fn sendfile(&self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Pipe for Stream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Stream::read(self, buf)
+    }
+    fn write(&self, data: &[u8]) -> io::Result<usize> {
+        Stream::write(self, data)
+    }
+    fn write_more(&self, data: &[u8]) -> io::Result<usize> {
+        Stream::write_more(self, data)
+    }
+    fn sendfile(&self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        Stream::sendfile(self, file, offset, count)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        Stream::shutdown_write(self)
+    }
+}
+
 /// Asks the engine what to do once and does it on `stream`: a send, a
 /// `sendfile`, a shutdown of the write side, or — when the engine waits and
 /// wants input, and `may_read` — one read.
 pub fn step(
-    stream: &Stream,
+    stream: &impl Pipe,
     engine: &mut Session<HttpObserver>,
     env: &mut Env<'_, HttpObserver>,
     scratch: &mut [u8],
@@ -223,7 +285,7 @@ pub fn step(
         Action::Send(Send::File { file, offset, len }) => {
             let mut at = offset;
             let count = len.min(1 << 30) as usize;
-            match stream.sendfile(&**file, &mut at, count) {
+            match stream.sendfile(file, &mut at, count) {
                 // The file shrank under us: the promised length cannot be met.
                 Ok(0) => Step::Close,
                 Ok(n) => {

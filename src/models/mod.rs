@@ -45,6 +45,7 @@ mod preforked;
 mod prethreaded;
 mod processes;
 mod threaded;
+pub mod usertcp;
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -101,6 +102,25 @@ pub fn spawn(
             format!("--model {} is not built yet", other.name()),
         )),
     }
+}
+
+/// Starts `--stack user`: one thread serving over the userland TCP/IP on
+/// a TUN device (see [`usertcp`]).
+pub fn spawn_user_stack(
+    us: usertcp::UserStack,
+    cfg: Arc<ReactorConfig>,
+    factory: HandlerFactory,
+    all: Arc<Metrics>,
+    life: Arc<Lifecycle>,
+) -> io::Result<Vec<WorkerHandle>> {
+    let metrics = all.workers.clone();
+    let shared = Shared {
+        cfg,
+        factory,
+        life,
+        metrics: all,
+    };
+    usertcp::spawn(us, shared, metrics)
 }
 
 /// What every serving thread of a model is given.

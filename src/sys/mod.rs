@@ -13,6 +13,7 @@ pub mod process;
 pub mod rlimit;
 pub mod signals;
 pub mod socket;
+pub mod tun;
 
 use std::io;
 

@@ -1,0 +1,25 @@
+//! glasshouse's own TCP/IP (issue 13): a sans-I/O IPv4 + ICMP + TCP stack.
+//! Packets go in (`Stack::receive`), packets come out (`Stack::transmit`),
+//! time is a number of milliseconds the caller passes in, and
+//! `Stack::poll_at` says when to call again; there are no threads, clocks
+//! or descriptors inside, so the same code runs under the TUN driver and
+//! under the deterministic simulator of the tests (`sim`). The design
+//! follows smoltcp's split: wire formats as plain parsed structs (`wire`),
+//! state machines that do no I/O (`tcp`), one interface that demultiplexes
+//! (`stack`).
+//!
+//! Architecture invariant: `net` knows no HTTP and no descriptor; the
+//! drivers that give it a link and an application live elsewhere.
+
+pub mod invariants;
+pub mod link;
+pub mod seq;
+pub mod sim;
+pub mod stack;
+pub mod tcp;
+pub mod wire;
+
+pub use stack::{Handle, Stack, StackConfig};
+
+/// The stack's clock: milliseconds since an arbitrary start.
+pub type Millis = u64;

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The whole server over the userland TCP/IP stack, the kernel as its peer:
+# a namespace with a TUN device (scripts/usertcp.sh), glasshouse
+# `--stack user` attached to it, and real clients on the kernel side:
+# curl for /healthz and a file (SHA-256 compared), a WebSocket echo
+# (Python's standard library, a masked frame out, the frame back), then
+# SIGTERM and exit 0. Every wait is bounded; the namespace goes in all
+# paths. Needs root. Usage: tests/usertcp.sh [path/to/glasshouse]
+set -euo pipefail
+BIN=${1:-target/debug/glasshouse}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+export USERTCP_NS=gh-ut-$$ USERTCP_DEV=tun0 USERTCP_PEER=10.77.0.1/24
+ADDR=10.77.0.2
+CL=gh-ut-cl-$$
+ROOT=$(mktemp -d)
+LOG=$ROOT.log
+PID=
+cleanup() {
+    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID" 2>/dev/null || true; fi
+    ip netns del "$CL" 2>/dev/null || true
+    bash "$HERE/scripts/usertcp.sh" down
+    rm -rf "$ROOT" "$LOG"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; tail -n 30 "$LOG" >&2 || true; exit 1; }
+in_ns() { ip netns exec "$USERTCP_NS" "$@"; }
+
+bash "$HERE/scripts/usertcp.sh" up >/dev/null
+head -c 3145728 /dev/urandom > "$ROOT/blob.bin"
+echo '<h1>over our own TCP</h1>' > "$ROOT/index.html"
+
+ip netns exec "$USERTCP_NS" "$BIN" --stack user --link "tun:$USERTCP_DEV" --listen "$ADDR:80" --root "$ROOT" \
+    --log-format text >"$LOG" 2>&1 &
+PID=$!
+
+ok=
+for _ in $(seq 1 100); do
+    if in_ns curl -fsS --max-time 2 "http://$ADDR/healthz" >/dev/null 2>&1; then ok=1; break; fi
+    kill -0 "$PID" 2>/dev/null || fail "the server exited early"
+    sleep 0.1
+done
+[ -n "$ok" ] || fail "/healthz never answered"
+echo "ok: /healthz over the user stack"
+
+in_ns timeout 10 python3 - "$ADDR" <<'PY' || fail "no ICMP echo reply from the stack"
+import os, socket, struct, sys
+def csum(b):
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(3)
+body = b"glasshouse-ping"
+ident = os.getpid() & 0xFFFF
+hdr = struct.pack("!BBHHH", 8, 0, 0, ident, 1)
+pkt = struct.pack("!BBHHH", 8, 0, csum(hdr + body), ident, 1) + body
+s.sendto(pkt, (sys.argv[1], 0))
+for _ in range(10):
+    data, src = s.recvfrom(2048)
+    icmp = data[(data[0] & 15) * 4:]
+    if src[0] == sys.argv[1] and icmp[0] == 0 and icmp[8:] == body:
+        sys.exit(0)
+sys.exit(1)
+PY
+echo "ok: ICMP echo"
+
+want=$(sha256sum < "$ROOT/blob.bin" | cut -d' ' -f1)
+got=$(in_ns curl -fsS --max-time 60 "http://$ADDR/blob.bin" | sha256sum | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "3 MiB file: sha256 $got, want $want"
+echo "ok: 3 MiB file intact (sha256)"
+
+# Keep-alive: two requests on one connection.
+n=$(in_ns curl -fsS --max-time 10 "http://$ADDR/index.html" "http://$ADDR/index.html" | grep -c 'our own TCP')
+[ "$n" = 2 ] || fail "keep-alive: $n answers"
+echo "ok: keep-alive"
+
+in_ns timeout 20 python3 - "$ADDR" <<'PY' || fail "WebSocket echo"
+import base64, os, socket, struct, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall((f"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    chunk = s.recv(4096)
+    assert chunk, "closed during the handshake"
+    head += chunk
+assert head.startswith(b"HTTP/1.1 101"), head[:40]
+rest = head.split(b"\r\n\r\n", 1)[1]
+msg = b"hello over glasshouse's own TCP" * 100
+mask = os.urandom(4)
+frame = bytes([0x81, 0xFE]) + struct.pack("!H", len(msg)) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(msg))
+s.sendall(frame)
+buf = rest
+def need(n):
+    global buf
+    while len(buf) < n:
+        chunk = s.recv(65536)
+        assert chunk, "closed before the echo"
+        buf += chunk
+need(2)
+assert buf[0] == 0x81, buf[:2]
+ln = buf[1] & 0x7F
+off = 2
+if ln == 126:
+    need(4); ln = struct.unpack("!H", buf[2:4])[0]; off = 4
+need(off + ln)
+assert buf[off:off + ln] == msg, "echo differs"
+PY
+echo "ok: WebSocket echo"
+
+# A client in a second namespace, routed through the kernel to the TUN.
+ip netns add "$CL"
+ip link add cl0 netns "$CL" type veth peer name ut0 netns "$USERTCP_NS"
+ip -n "$CL" addr add 10.99.0.1/24 dev cl0
+ip -n "$USERTCP_NS" addr add 10.99.0.2/24 dev ut0
+ip -n "$CL" link set cl0 up; ip -n "$CL" link set lo up; ip -n "$USERTCP_NS" link set ut0 up
+ip -n "$CL" route add 10.77.0.0/24 via 10.99.0.2
+ip netns exec "$USERTCP_NS" sysctl -qw net.ipv4.ip_forward=1
+got=$(ip netns exec "$CL" curl -fsS --max-time 60 "http://$ADDR/blob.bin" | sha256sum | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "routed client: sha256 $got, want $want"
+echo "ok: a client in a second namespace, routed to the TUN: file intact"
+
+kill -TERM "$PID"
+rc=
+for _ in $(seq 1 150); do
+    if ! kill -0 "$PID" 2>/dev/null; then wait "$PID" && rc=0 || rc=$?; break; fi
+    sleep 0.1
+done
+[ -n "$rc" ] || fail "no exit within 15 s of SIGTERM"
+PID=
+[ "$rc" = 0 ] || fail "exit $rc after SIGTERM"
+echo "ok: SIGTERM, exit 0"
