@@ -55,7 +55,7 @@ impl Model {
 
     /// Models named by the contract that this build cannot run yet.
     pub fn is_built(self) -> bool {
-        !matches!(self, Model::Forking | Model::Preforked | Model::IoUring)
+        !matches!(self, Model::Forking | Model::Preforked)
     }
 }
 
@@ -318,10 +318,17 @@ mod tests {
     #[test]
     fn models_parse_by_their_contract_names() {
         assert_eq!(parse(&[]).unwrap().model, Model::Epoll);
-        for name in ["iterative", "threaded", "prethreaded", "poll", "epoll"] {
+        for name in [
+            "iterative",
+            "threaded",
+            "prethreaded",
+            "poll",
+            "epoll",
+            "io_uring",
+        ] {
             assert_eq!(parse(&["--model", name]).unwrap().model.name(), name);
         }
-        for name in ["forking", "preforked", "io_uring"] {
+        for name in ["forking", "preforked"] {
             let err = parse(&["--model", name]).unwrap_err();
             assert!(err.contains("not built yet") && err.contains(name), "{err}");
         }

@@ -138,9 +138,9 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     let files = StaticFiles::new(&config.root, config.root_policy)
         .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
-    // Only epoll gives each worker a listener of its own; the other models
-    // share one (accepting in turn, or one thread accepting).
-    let n_listeners = if config.model == Model::Epoll {
+    // Only epoll and io_uring give each worker a listener of its own; the
+    // other models share one (accepting in turn, or one thread accepting).
+    let n_listeners = if matches!(config.model, Model::Epoll | Model::IoUring) {
         config.workers
     } else {
         1
@@ -204,6 +204,13 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             metrics.workers.clone(),
             life.clone(),
         ),
+        Model::IoUring => glasshouse::models::spawn_io_uring(
+            listeners,
+            reactor_cfg,
+            factory,
+            metrics.workers.clone(),
+            life.clone(),
+        ),
         model => glasshouse::models::spawn(
             model,
             listeners[0].clone(),
@@ -213,7 +220,11 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             life.clone(),
         ),
     }
-    .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
+    .map_err(|e| match e.kind() {
+        // The kernel refused io_uring: a setting to fix, said in one line.
+        std::io::ErrorKind::Unsupported => Fatal::Config(e.to_string()),
+        _ => Fatal::Runtime(format!("cannot start workers: {e}")),
+    })?;
     metrics.set_ready(true);
     // The ready line belongs to no span.
     drop(startup);

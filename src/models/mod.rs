@@ -2,8 +2,9 @@
 //! driver of the same connection engine ([`crate::engine::Connection`]):
 //! `iterative` (one thread, one connection at a time), `threaded` (a
 //! thread per connection), `prethreaded` (a pool of threads accepting in
-//! turn) and `poll` (one thread, poll(2) over every socket). The `epoll`
-//! model is [`crate::reactor`]. They differ only in how sockets reach an
+//! turn) and `poll` (one thread, poll(2) over every socket), and beside
+//! them the completion model `uring` (`--model io_uring`: a ring per
+//! worker, see its module). The `epoll` model is [`crate::reactor`]. They differ only in how sockets reach an
 //! engine and how a thread waits; everything HTTP and WebSocket is the
 //! engine's.
 //!
@@ -37,6 +38,9 @@ mod iterative;
 mod poll;
 mod prethreaded;
 mod threaded;
+mod uring;
+
+pub use uring::spawn as spawn_io_uring;
 
 use std::io;
 use std::sync::atomic::Ordering;

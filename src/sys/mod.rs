@@ -11,6 +11,7 @@ pub mod poll;
 pub mod rlimit;
 pub mod signals;
 pub mod socket;
+pub mod uring;
 
 use std::io;
 
