@@ -65,6 +65,11 @@ fn poll_cuts_off_a_slow_client_and_serves_others() {
     slow_client_is_cut_off_while_others_are_served("poll");
 }
 
+#[test]
+fn io_uring_cuts_off_a_slow_client_and_serves_others() {
+    slow_client_is_cut_off_while_others_are_served("io_uring");
+}
+
 /// In `iterative` the slow client holds the only thread: the other client
 /// waits in the backlog and is served once the slow one has had its 408
 /// and been closed — the stats it gets count only itself open, and the
@@ -209,8 +214,13 @@ fn epoll_drains_under_load() {
 }
 
 #[test]
+fn io_uring_drains_under_load() {
+    sigterm_under_load("io_uring");
+}
+
+#[test]
 fn models_not_built_yet_are_a_clear_configuration_error() {
-    for model in ["forking", "preforked", "io_uring"] {
+    for model in ["forking", "preforked"] {
         let (status, stderr) =
             support::run_to_exit(&["--model", model, "--listen", "127.0.0.1:0"], PATIENCE);
         assert_eq!(status.code(), Some(2), "{model}: {stderr}");
