@@ -1,6 +1,6 @@
 # The README's commands. `make run` builds the frontend and the server and
 # serves on http://localhost:8080; `make test` runs the whole suite (what CI runs).
-.PHONY: deps frontend build run test lint test-rust test-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
+.PHONY: deps frontend build run test lint test-rust test-models test-ws-models test-py-models test-py test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real native test-fuzz fuzz bench
 
 CARGO ?= cargo
 BIN := target/release/glasshouse
@@ -28,11 +28,20 @@ test-rust:
 # server model besides the default (epoll, covered by test-rust); the
 # harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
 # each model's slow-client and SIGTERM-under-load cases.
-MODELS ?= iterative threaded prethreaded poll
+MODELS ?= iterative threaded prethreaded poll io_uring
 test-models:
 	@set -e; for m in $(MODELS); do \
 		echo "== --model $$m"; \
 		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance; \
+	done
+
+# The WebSocket suites against the models whose WebSocket path differs
+# from epoll's (a completion transport lends the session's bytes out).
+WS_MODELS ?= io_uring
+test-ws-models:
+	@set -e; for m in $(WS_MODELS); do \
+		echo "== --model $$m (WebSocket)"; \
+		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test ws_raw --test websocket; \
 	done
 
 test-py: build
@@ -77,6 +86,7 @@ test-bundle-real: build native
 
 test-autobahn: build
 	bash scripts/autobahn.sh
+	AUTOBAHN_MODEL=io_uring bash scripts/autobahn.sh
 
 test-frontend: frontend
 	cd frontend && npm test && npm run size
@@ -84,7 +94,7 @@ test-frontend: frontend
 test-e2e: build
 	cd frontend && SERVER_CMD=$(CURDIR)/$(BIN) ARTIFACTS_DIR=$(CURDIR)/test-artifacts npm run e2e
 
-test: deps lint test-rust test-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
+test: deps lint test-rust test-models test-ws-models test-fuzz test-py test-py-models test-frontend test-e2e test-load test-prometheus test-autobahn test-bundle test-bundle-live test-bundle-real
 	@echo "make test: all suites passed"
 
 bench: build
