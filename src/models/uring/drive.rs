@@ -66,6 +66,15 @@ impl Conn {
         self.closing
     }
 
+    /// Gives back what an idle connection need not hold: the engine's
+    /// buffers and the spare one kept for the next send.
+    pub fn shrink(&mut self) {
+        self.engine.shrink();
+        if self.engine.is_idle() && !self.sending {
+            self.spare = Vec::new();
+        }
+    }
+
     fn idle_in_kernel(&self) -> bool {
         self.recv == Recv::Idle && !self.sending && !self.polling
     }

@@ -310,7 +310,7 @@ impl Io {
         self.next_sweep = now + SWEEP;
         for token in self.conns.tokens() {
             if let Some(c) = self.conns.get_mut(token) {
-                c.engine.shrink();
+                c.shrink();
             }
         }
     }
