@@ -35,13 +35,14 @@ test-models:
 		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test http_raw --test shutdown --test llhttp_conformance; \
 	done
 
-# The WebSocket suites against the models whose WebSocket path differs
-# from epoll's (a completion transport lends the session's bytes out).
+# The WebSocket suites and the out-of-descriptors test against the
+# models whose transport differs from epoll's there (a completion
+# transport lends the session's bytes out; its accept is a ring operation).
 WS_MODELS ?= io_uring
 test-ws-models:
 	@set -e; for m in $(WS_MODELS); do \
-		echo "== --model $$m (WebSocket)"; \
-		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test ws_raw --test websocket; \
+		echo "== --model $$m (WebSocket, EMFILE)"; \
+		GLASSHOUSE_TEST_MODEL=$$m $(CARGO) test --locked --test ws_raw --test websocket --test emfile; \
 	done
 
 test-py: build
