@@ -169,10 +169,10 @@ impl BufRing {
 
     fn slice(&self, bid: u16, len: usize) -> &[u8] {
         assert!(bid < self.count && len <= self.size);
-        // SAFETY: the buffer lies inside the mapping; the completion that
-        // named it handed it to us and the kernel writes it again only
-        // after `recycle` puts it back in the ring, which needs `&mut self`
-        // and so cannot happen while this borrow lives.
+        // The completion that named the buffer handed it to us; the kernel
+        // writes it again only after `recycle` puts it back in the ring,
+        // which needs `&mut self` and so cannot happen while this borrow lives.
+        // SAFETY: inside the mapping, and ours until recycled (above).
         unsafe { std::slice::from_raw_parts(self.bufs.add(usize::from(bid) * self.size), len) }
     }
 }
