@@ -2,7 +2,9 @@
 # Runs a cargo-fuzz target of fuzz/ for a while.
 #   scripts/fuzz.sh [TARGET] [SECONDS]     (default: engine 60)
 # New inputs go to a scratch corpus outside the work tree; the seeds in
-# fuzz/corpus/TARGET are read, never written. Builds are cached outside the
+# fuzz/corpus/TARGET are read, never written. The head and engine targets
+# are also seeded with the llhttp vectors of ../shared, decoded at run time
+# by tests/llhttp_conformance.rs into the cache (never into the repository). Builds are cached outside the
 # work tree (by toolchain) so that a CI run on a fresh clone stays quick.
 # cargo-fuzz needs a nightly toolchain (sanitizer flags): when none is
 # installed and none can be installed, say so and stop without failing —
@@ -29,11 +31,20 @@ nightly=$(rustup run nightly rustc --version | awk '{print $2 "-" $4}' | tr -d '
 target_dir="$cache/fuzz-target-$nightly"
 scratch="$cache/fuzz-corpus/$target"
 mkdir -p "$target_dir" "$scratch"
+corpora=("$scratch" "fuzz/corpus/$target")
+if [ "$target" = head ] || [ "$target" = engine ]; then
+  seeds="$cache/fuzz-llhttp"
+  if [ ! -d "$seeds/$target" ] && [ -d ../shared/conformance/llhttp ]; then
+    GLASSHOUSE_LLHTTP_SEEDS="$seeds" cargo test -q --locked --test llhttp_conformance \
+      -- --ignored --exact write_llhttp_fuzz_seeds >/dev/null
+  fi
+  [ -d "$seeds/$target" ] && corpora+=("$seeds/$target")
+fi
 log=$(mktemp)
 echo "fuzz: $target for ${seconds}s (nightly $nightly, build cache $target_dir)"
 set +e
 cargo +nightly fuzz run --fuzz-dir fuzz --target-dir "$target_dir" "$target" \
-  "$scratch" "fuzz/corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 \
+  "${corpora[@]}" -- -max_total_time="$seconds" -print_final_stats=1 \
   >"$log" 2>&1
 status=$?
 set -e

@@ -72,6 +72,21 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// TOML file with any of these flags (as `snake_case` keys) plus header
+    /// rules, CORS and compression; flags and environment win over it.
+    #[arg(long, env = "GLASSHOUSE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Refuse every symlink beneath --root (openat2 RESOLVE_NO_SYMLINKS);
+    /// by default symlinks that stay inside the root are followed.
+    #[arg(long, env = "GLASSHOUSE_NO_SYMLINKS")]
+    pub no_symlinks: bool,
+
+    /// Peers (CIDR, repeatable) whose `Forwarded`/`X-Forwarded-For` name
+    /// the client address; nobody else's are believed.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
+
     /// Address to bind; `127.0.0.1:0` picks a free port; `[::]:8080` for IPv6.
     #[arg(long, env = "GLASSHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: String,
@@ -107,6 +122,11 @@ pub struct Cli {
     /// Keep-alive idle limit in seconds.
     #[arg(long, default_value_t = 60.0)]
     pub idle_timeout: f64,
+
+    /// Seconds pending output may wait on a peer that reads none of it;
+    /// then the connection is closed (a slow-reader guard).
+    #[arg(long, default_value_t = 60.0)]
+    pub send_timeout: f64,
 
     /// Request body limit in bytes (413 above it).
     #[arg(long, default_value_t = 1_048_576)]
@@ -172,6 +192,9 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Validate the configuration (flags, environment, `--config FILE`)
+    /// without serving: exit 0 when valid, 2 with one line naming the problem.
+    Check,
 }
 
 /// Validated configuration.
@@ -188,6 +211,7 @@ pub struct Config {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    pub send_timeout: Duration,
     pub max_body: u64,
     pub log_json: bool,
     pub log_level: String,
@@ -198,6 +222,14 @@ pub struct Config {
     pub ws_max_message: usize,
     pub ws_ping_interval: Duration,
     pub ws_allowed_origins: Option<Vec<String>>,
+    /// Symlinks beneath the root are followed (not `--no-symlinks`).
+    pub follow_symlinks: bool,
+    /// `--trusted-proxy`, parsed.
+    pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
+    /// The config file this came from, if any (SIGHUP re-reads it).
+    pub config_file: Option<PathBuf>,
+    /// Header rules and compression (the config file's sections).
+    pub policy: crate::service::rules::Policy,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -255,6 +287,7 @@ impl Cli {
             max_connections: self.max_connections as usize,
             header_timeout: seconds("header-timeout", self.header_timeout)?,
             idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
+            send_timeout: seconds("send-timeout", self.send_timeout)?,
             max_body: self.max_body,
             log_json: self.log_format == LogFormat::Json,
             log_level: self.log_level.clone(),
@@ -270,6 +303,17 @@ impl Cli {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
+            follow_symlinks: !self.no_symlinks,
+            trusted_proxies: self
+                .trusted_proxy
+                .iter()
+                .map(|c| {
+                    c.parse()
+                        .map_err(|e| format!("invalid --trusted-proxy {c:?}: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
+            config_file: None,
+            policy: crate::service::rules::Policy::default(),
         })
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod config;
+pub mod config_file;
 pub mod controller;
 pub mod engine;
 pub mod http;

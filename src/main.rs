@@ -10,14 +10,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-
 use glasshouse::app::HandlerFactory;
 use glasshouse::config::{AcceptMode, Cli, Command, Config, Model};
+use glasshouse::config_file::{self, LoadError};
 use glasshouse::controller::{self, Exit, Hooks};
 use glasshouse::http::Limits;
 use glasshouse::lifecycle::ServerState;
 use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig};
+use glasshouse::service::rules::Live;
 use glasshouse::service::static_files::StaticFiles;
 use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
@@ -35,9 +35,10 @@ fn main() -> ExitCode {
         eprintln!("glasshouse: cannot block signals: {e}");
         return ExitCode::from(BAD_CONFIG);
     }
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) if e.use_stderr() => {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (cli, config) = match config_file::load(&argv) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Args(e)) if e.use_stderr() => {
             // One line naming the problem (the contract), not clap's tips.
             let text = e.to_string();
             let first = text
@@ -50,23 +51,25 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(BAD_CONFIG);
         }
-        Err(e) => {
+        Err(LoadError::Args(e)) => {
             // --help and --version.
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-    };
-    if let Some(Command::Healthcheck { url }) = &cli.command {
-        return healthcheck(&cli, url.as_deref());
-    }
-    let config = match cli.validate() {
-        Ok(c) => c,
-        Err(msg) => {
+        Err(LoadError::Invalid(msg)) => {
             eprintln!("glasshouse: {msg}");
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    match serve(config) {
+    match &cli.command {
+        Some(Command::Healthcheck { url }) => return healthcheck(&cli, url.as_deref()),
+        Some(Command::Check) => {
+            println!("glasshouse: configuration is valid");
+            return ExitCode::SUCCESS;
+        }
+        None => {}
+    }
+    match serve(config, argv) {
         Ok(Exit::Graceful) => ExitCode::SUCCESS,
         Ok(Exit::Abrupt) => ExitCode::from(1),
         Err(Fatal::Config(msg)) => {
@@ -113,7 +116,30 @@ fn bind_all(addr: SocketAddr, n: usize, mode: AcceptMode) -> Result<Vec<Arc<List
     Ok(all)
 }
 
-fn serve(config: Config) -> Result<Exit, Fatal> {
+/// systemd socket activation (`sd_listen_fds(3)`): with `LISTEN_PID` naming
+/// this process and `LISTEN_FDS` at least 1, the first passed descriptor
+/// (3) is the listener and `--listen` is not bound. Anything else passed
+/// is left alone.
+fn socket_activation() -> Result<Option<Listener>, String> {
+    let (Ok(pid), Ok(fds)) = (std::env::var("LISTEN_PID"), std::env::var("LISTEN_FDS")) else {
+        return Ok(None);
+    };
+    if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
+        return Ok(None);
+    }
+    let n: u32 = fds
+        .trim()
+        .parse()
+        .map_err(|_| format!("LISTEN_FDS={fds:?}: expected a count of descriptors"))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Listener::inherited(3)
+        .map(Some)
+        .map_err(|e| format!("socket activation: descriptor 3: {e}"))
+}
+
+fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     let reload = logging::init(config.log_json, &config.log_level).map_err(Fatal::Config)?;
     // Panics are caught per request, but their report still belongs in the
     // log stream, as one structured line.
@@ -125,6 +151,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         tracing::error!(thread = %thread, panic = %info, "panic");
     }));
     logging::set_access_log(config.access_log);
+    glasshouse::telemetry::set_trusted_proxies(config.trusted_proxies.clone());
     // From here to "listening on". The OTel span starts at its first entry
     // (below, once Telemetry::init has installed a tracer) but keeps this
     // start time.
@@ -135,8 +162,9 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         server.address = tracing::field::Empty,
         server.port = tracing::field::Empty,
     );
-    let files = StaticFiles::new(&config.root, config.root_policy)
-        .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
+    let files =
+        StaticFiles::with_symlinks(&config.root, config.root_policy, config.follow_symlinks)
+            .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
     // Only epoll and io_uring give each worker a listener of its own; the
     // other models share one (accepting in turn, or one thread accepting).
@@ -145,8 +173,15 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     } else {
         1
     };
-    let listeners =
-        bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?;
+    let listeners = match socket_activation().map_err(Fatal::Config)? {
+        // One passed socket serves every worker (they accept from it in
+        // turn, as with --accept-mode exclusive).
+        Some(passed) => {
+            let passed = Arc::new(passed);
+            vec![passed; n_listeners]
+        }
+        None => bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?,
+    };
     let bound = listeners[0]
         .local_addr()
         .map_err(|e| Fatal::Runtime(e.to_string()))?;
@@ -160,6 +195,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
     startup.record("server.address", tracing::field::display(bound.ip()));
     startup.record("server.port", bound.port());
     let server_state = Arc::new(ServerState::default());
+    let policy = Arc::new(Live::new(config.policy.clone()));
     let state = Arc::new(ServiceState {
         metrics: metrics.clone(),
         lifecycle: server_state.clone(),
@@ -178,6 +214,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             ..WsOptions::default()
         }),
         model: config.model.name(),
+        policy: policy.clone(),
     });
     let factory: HandlerFactory = {
         let state = state.clone();
@@ -192,6 +229,7 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
             },
             header_timeout: config.header_timeout,
             idle_timeout: config.idle_timeout,
+            send_timeout: config.send_timeout,
             ..glasshouse::engine::Config::default()
         },
         max_connections: config.max_connections,
@@ -241,13 +279,16 @@ fn serve(config: Config) -> Result<Exit, Fatal> {
         "listening on http://{host}:{}",
         bound.port()
     );
+    let drain_timeout = config.drain_timeout;
     let mut hooks = MainHooks {
         reload,
-        level: config.log_level.clone(),
+        argv,
+        running: config,
+        policy,
         metrics,
         shutdown: None,
     };
-    let exit = controller::run(signals, life, workers, config.drain_timeout, &mut hooks);
+    let exit = controller::run(signals, life, workers, drain_timeout, &mut hooks);
     // Last: flush traces, logs and metrics so a stopped server's final spans
     // reach the collector (bounded, whatever the collector does).
     let flush_deadline = match exit {
@@ -266,7 +307,13 @@ const TELEMETRY_FLUSH_ABRUPT: Duration = Duration::from_secs(1);
 
 struct MainHooks {
     reload: logging::LogReload,
-    level: String,
+    /// The command line, read again (with the environment and the config
+    /// file) on SIGHUP.
+    argv: Vec<std::ffi::OsString>,
+    /// The configuration in force: what started, plus what reloads changed.
+    running: Config,
+    /// The header rules and compression the workers read.
+    policy: Arc<Live>,
     metrics: Arc<Metrics>,
     /// The `shutdown` span, from the signal to the end of the drain.
     shutdown: Option<ShutdownSpan>,
@@ -275,11 +322,43 @@ struct MainHooks {
 impl Hooks for MainHooks {
     fn reload(&mut self) {
         let _span = tracing::info_span!(target: "glasshouse::lifecycle", "reload").entered();
-        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| self.level.clone());
-        match self.reload.set(&level) {
-            Ok(()) => tracing::info!(level = %level, "SIGHUP: log level reloaded"),
-            Err(e) => tracing::warn!(error = %e, "SIGHUP: log level not changed"),
+        // All or nothing: everything is validated before anything changes.
+        let new = match config_file::load(&self.argv) {
+            Ok((_, new)) => new,
+            Err(e) => {
+                let reason = match e {
+                    LoadError::Args(e) => e.to_string(),
+                    LoadError::Invalid(msg) => msg,
+                };
+                tracing::warn!(reason = %reason, "SIGHUP: configuration not reloaded; the old one stays");
+                return;
+            }
+        };
+        if let Err(e) = self.reload.set(&new.log_level) {
+            tracing::warn!(error = %e, "SIGHUP: log level not changed; configuration not reloaded, the old one stays");
+            return;
         }
+        tracing::info!(level = %new.log_level, "SIGHUP: log level reloaded");
+        logging::set_access_log(new.access_log);
+        glasshouse::telemetry::set_trusted_proxies(new.trusted_proxies.clone());
+        self.policy.replace(new.policy.clone());
+        let restart = config_file::needs_restart(&self.running, &new);
+        if !restart.is_empty() {
+            tracing::warn!(
+                settings = %restart.join(", "),
+                "SIGHUP: these settings need a restart and were not applied"
+            );
+        }
+        tracing::info!(
+            file = %new.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            rules = new.policy.rules.len(),
+            "SIGHUP: configuration reloaded"
+        );
+        self.running.log_level = new.log_level;
+        self.running.access_log = new.access_log;
+        self.running.trusted_proxies = new.trusted_proxies;
+        self.running.policy = new.policy;
+        self.running.config_file = new.config_file;
     }
 
     fn drain_started(&mut self, signal: Sig) {

@@ -233,6 +233,72 @@ fn a_slow_reader_gets_the_whole_stream_as_it_reads() {
 }
 
 #[test]
+fn a_peer_that_reads_nothing_is_cut_off_after_the_send_timeout() {
+    let mut t = transport();
+    t.window = Some(0);
+    t.send(b"GET /stream?n=1000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(t.take_received().is_empty());
+    t.advance(Duration::from_secs(59));
+    assert!(!t.closed, "within the send timeout");
+    // Reading a little is progress: the timeout starts again.
+    t.peer_reads(100);
+    let first = t.take_received();
+    assert_eq!(first.len(), 100);
+    t.advance(Duration::from_secs(59));
+    assert!(!t.closed, "the timeout restarted when the peer read");
+    t.advance(Duration::from_secs(1));
+    assert!(t.closed, "a peer that stops reading is dropped");
+    assert!(t.take_received().is_empty(), "nothing more was sent");
+}
+
+#[test]
+fn a_reading_peer_is_never_cut_off_by_the_send_timeout() {
+    let mut t = transport();
+    t.window = Some(0);
+    t.send(b"GET /stream?n=1000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut got = Vec::new();
+    for _ in 0..10_000 {
+        t.advance(Duration::from_secs(30));
+        t.peer_reads(64);
+        got.extend(t.take_received());
+        if all_complete(&got) {
+            break;
+        }
+        assert!(!t.closed, "closed after {} bytes", got.len());
+    }
+    let a = all(&got);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].body, b"chunk\n".repeat(1000));
+    assert!(!t.closed);
+    // Idle counts from when the answer was read, not when it was queued.
+    t.advance(Duration::from_secs(59));
+    assert!(!t.closed, "idle counts from the last byte read");
+    t.advance(Duration::from_secs(1));
+    assert!(t.closed, "then the idle timeout holds");
+}
+
+fn all_complete(bytes: &[u8]) -> bool {
+    let (a, rest) = answers(bytes);
+    a.len() == 1 && rest.is_empty()
+}
+
+#[test]
+fn a_lingering_connection_reads_only_so_much_before_it_closes() {
+    let mut t = transport();
+    t.send(b"GET / HTTP/9.9\r\nHost: x\r\n\r\n");
+    assert_eq!(all(&t.take_received())[0].status, 505);
+    assert!(t.write_shut && !t.closed, "a refusal lingers");
+    let junk = vec![b'x'; 64 * 1024];
+    for _ in 0..4 {
+        t.send(&junk);
+    }
+    assert!(!t.closed, "up to the bound, input is read and dropped");
+    t.send(&junk);
+    assert!(t.closed, "past it, the connection closes at once");
+    assert!(t.take_received().is_empty());
+}
+
+#[test]
 fn a_peer_that_half_closes_still_gets_its_answers() {
     let mut t = transport();
     t.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /file HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -594,3 +594,34 @@ fn decode_rules() {
     );
     assert_eq!(decode("q=\\\"b\\\"\n"), b"q=\\\"b\\\"");
 }
+
+/// Writes every decoded request vector as a fuzz seed (not a check: run by
+/// `scripts/fuzz.sh` with `GLASSHOUSE_LLHTTP_SEEDS=DIR`, so the vectors of
+/// `../shared` seed the `head` and `engine` targets without being copied
+/// into the repository). Each seed gets the selector bytes its target reads
+/// first: two for `head` (limits, split), one for `engine` (the plan).
+#[test]
+#[ignore = "writes fuzz seeds; run by scripts/fuzz.sh"]
+fn write_llhttp_fuzz_seeds() {
+    let out =
+        PathBuf::from(std::env::var("GLASSHOUSE_LLHTTP_SEEDS").expect("GLASSHOUSE_LLHTTP_SEEDS"));
+    let mut written = 0;
+    for entry in std::fs::read_dir(vectors_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        for (i, v) in parse_file(&path).into_iter().enumerate() {
+            for (target, prefix) in [("head", &[0xff, 0x80][..]), ("engine", &[0u8][..])] {
+                let dir = out.join(target);
+                std::fs::create_dir_all(&dir).unwrap();
+                let mut seed = prefix.to_vec();
+                seed.extend_from_slice(&v.input);
+                let name = format!("{}-{i}", v.id.replace(['/', '#'], "_"));
+                std::fs::write(dir.join(name), seed).unwrap();
+            }
+            written += 1;
+        }
+    }
+    assert!(written > 100, "only {written} vectors written");
+}

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::app::Response;
 use crate::http::{HttpError, RequestDecoder};
 
-use super::observe::Observer;
+use super::observe::{Limit, Observer};
 use super::output::{self, Output, Send};
 use super::respond::ReqMeta;
 use super::Env;
@@ -33,6 +33,10 @@ mod answer;
 mod websocket;
 
 use websocket::WsConn;
+
+/// Input a lingering connection reads and drops before it gives up on
+/// the peer and closes at once.
+pub const MAX_LINGER_INPUT: usize = 256 * 1024;
 
 /// How long a silent connection accepted before a drain may stay open.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
@@ -116,6 +120,12 @@ pub struct Connection<O: Observer> {
     closed: bool,
     /// A graceful drain has begun for this connection.
     draining: bool,
+    /// When pending output that the peer does not take is given up on:
+    /// set when output is first offered, moved on by every byte the peer
+    /// takes, cleared when nothing is left (the send timeout).
+    send_deadline: Option<Instant>,
+    /// Input dropped while lingering.
+    discarded: usize,
     /// Requests answered on this connection.
     requests: u64,
     /// Requests (and sessions) that ended well during a drain, not yet
@@ -142,6 +152,8 @@ impl<O: Observer> Connection<O> {
             linger: false,
             eof: false,
             closed: false,
+            send_deadline: None,
+            discarded: 0,
             draining: env.draining,
             requests: 0,
             drained: 0,
@@ -212,6 +224,14 @@ impl<O: Observer> Connection<O> {
         if self.closed {
             return None;
         }
+        let own = self.own_deadline();
+        match (own, self.send_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn own_deadline(&self) -> Option<Instant> {
         if let Some(ws) = &self.ws {
             return ws.session.next_deadline();
         }
@@ -220,7 +240,10 @@ impl<O: Observer> Connection<O> {
         let ending = self.out.is_pending() || self.close_after_write;
         let phase = match self.phase {
             Phase::Fresh | Phase::Reading if !ending => Some(self.deadline),
-            Phase::Idle | Phase::Lingering => Some(self.deadline),
+            // Idle starts when the last answer has gone, not when it was
+            // queued: until then the send timeout governs.
+            Phase::Idle if !self.out.is_pending() => Some(self.deadline),
+            Phase::Lingering => Some(self.deadline),
             _ => None,
         };
         match (&self.delayed, phase) {
@@ -234,7 +257,19 @@ impl<O: Observer> Connection<O> {
 
     /// Bytes arrived from the peer.
     pub fn receive(&mut self, env: &mut Env<'_, O>, input: &[u8]) {
-        if self.closed || self.phase == Phase::Lingering || input.is_empty() {
+        if self.phase == Phase::Lingering && !self.closed {
+            // Read and dropped so that the peer's bytes do not turn our
+            // close into a reset that destroys the answer; but only so many.
+            self.discarded = self.discarded.saturating_add(input.len());
+            if self.discarded > MAX_LINGER_INPUT {
+                tracing::debug!(peer = %self.peer, bytes = self.discarded,
+                    "closed: the peer kept sending after our final answer");
+                env.observer.limit_refused(Limit::LingerInput);
+                self.closed = true;
+            }
+            return;
+        }
+        if self.closed || input.is_empty() {
             return;
         }
         if self.ws.is_some() {
@@ -289,6 +324,9 @@ impl<O: Observer> Connection<O> {
             if self.closed {
                 return Action::Close;
             }
+            if self.send_deadline.is_none() && self.output_pending() {
+                self.send_deadline = Some(env.now + env.config.send_timeout);
+            }
             if self.out.lent > 0 {
                 // A completion transport has our bytes: one send at a time.
                 return Action::Wait;
@@ -321,6 +359,8 @@ impl<O: Observer> Connection<O> {
             }
             if self.ws.is_some() {
                 if self.ws_poll(env) {
+                    self.send_deadline
+                        .get_or_insert(env.now + env.config.send_timeout);
                     let data = self.ws.as_ref().map_or(&[][..], |ws| ws.session.output());
                     return Action::Send(Send::Bytes { data, more: false });
                 }
@@ -355,6 +395,11 @@ impl<O: Observer> Connection<O> {
 
     /// `n` bytes of what [`Connection::poll`] offered were sent.
     pub fn advance(&mut self, env: &mut Env<'_, O>, n: usize) {
+        self.advance_output(env, n);
+        self.sent(env, n);
+    }
+
+    fn advance_output(&mut self, env: &mut Env<'_, O>, n: usize) {
         if self.out.has_bytes() {
             self.out.advance_bytes(n);
             return;
@@ -403,6 +448,12 @@ impl<O: Observer> Connection<O> {
     /// bytes sent; the rest is sent first next time. Returns the buffer,
     /// emptied, for reuse.
     pub fn give_back(&mut self, env: &mut Env<'_, O>, buf: Vec<u8>, n: usize) -> Vec<u8> {
+        let buf = self.return_buffer(buf, n);
+        self.sent(env, n);
+        buf
+    }
+
+    fn return_buffer(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8> {
         // The bytes lent may be the queue's even on a WebSocket (the 101
         // answer, taken before the switch): only the session's go to it.
         if let Some(ws) = &mut self.ws {
@@ -414,8 +465,28 @@ impl<O: Observer> Connection<O> {
                 return buf;
             }
         }
-        let _ = env;
         self.out.give_back(buf, n)
+    }
+
+    /// Output not yet taken by the peer: ours or the session's.
+    fn output_pending(&self) -> bool {
+        self.out.is_pending()
+            || self
+                .ws
+                .as_ref()
+                .is_some_and(|ws| !ws.session.output().is_empty())
+    }
+
+    /// The peer took `n` bytes: the send timeout starts again, or stops
+    /// when nothing is left.
+    fn sent(&mut self, env: &Env<'_, O>, n: usize) {
+        if !self.output_pending() {
+            if self.send_deadline.take().is_some() && self.phase == Phase::Idle {
+                self.deadline = env.now + env.config.idle_timeout;
+            }
+        } else if n > 0 {
+            self.send_deadline = Some(env.now + env.config.send_timeout);
+        }
     }
 
     /// The transport shut the write side after [`Action::ShutdownWrite`]:
@@ -435,6 +506,12 @@ impl<O: Observer> Connection<O> {
     pub fn on_timer(&mut self, env: &mut Env<'_, O>) {
         if self.closed {
             return;
+        }
+        if self.send_deadline.is_some_and(|t| t <= env.now) && self.output_pending() {
+            tracing::info!(peer = %self.peer, timeout = ?env.config.send_timeout,
+                "closed: the peer read none of our output within the send timeout");
+            env.observer.limit_refused(Limit::SendTimeout);
+            return self.end(env, 499, "send_timeout", false);
         }
         if self.ws.is_some() {
             return self.ws_timer(env);
@@ -459,7 +536,8 @@ impl<O: Observer> Connection<O> {
                     self.refuse(env, HttpError::RequestTimeout);
                 }
             }
-            Phase::Idle | Phase::Lingering => self.closed = true,
+            Phase::Idle if !self.out.is_pending() => self.closed = true,
+            Phase::Lingering => self.closed = true,
             _ => {}
         }
     }
@@ -512,12 +590,18 @@ impl<O: Observer> Connection<O> {
     /// `forced` marks a forced stop, which is ours to own; otherwise an
     /// unfinished request means the peer left. Idempotent.
     pub fn finish(&mut self, env: &mut Env<'_, O>, forced: bool) {
-        self.end_ws(env, forced);
         let (status, error) = if forced {
             (503, "shutdown_forced")
         } else {
             (499, "client_closed")
         };
+        self.end(env, status, error, forced);
+    }
+
+    /// Ends what is in flight with `error` (and `status` for what had not
+    /// started to go out; all of it when `forced`), and closes.
+    fn end(&mut self, env: &mut Env<'_, O>, status: u16, error: &'static str, forced: bool) {
+        self.end_ws(env, forced);
         if let Some(d) = self.delayed.take() {
             self.complete(env, d.meta.span, status, Some(error));
         }

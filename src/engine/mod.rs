@@ -37,7 +37,7 @@ pub mod sample;
 pub mod upgrade;
 
 pub use connection::{Action, Connection, DrainOutcome};
-pub use observe::{Observer, Unobserved};
+pub use observe::{Limit, Observer, Unobserved};
 pub use output::Send;
 pub use respond::overloaded;
 
@@ -58,6 +58,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How long a closing connection lingers for the peer to read.
     pub linger: Duration,
+    /// How long output may wait on a peer that reads none of it before the
+    /// connection is closed: a slow reader holds at most one batch of
+    /// output (see `output::MAX_OUTPUT_BATCH`) and only for this long.
+    pub send_timeout: Duration,
     pub max_pending_input: usize,
 }
 
@@ -68,6 +72,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             linger: LINGER,
+            send_timeout: Duration::from_secs(60),
             max_pending_input: MAX_PENDING_INPUT,
         }
     }

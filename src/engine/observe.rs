@@ -47,6 +47,69 @@ pub struct Finished {
     pub error: Option<&'static str>,
 }
 
+/// A bound the peer ran into: what `glasshouse_limit_refusals_total`
+/// counts, by its `limit` label. Each costs the peer its request or its
+/// connection, never the server memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The head or a body's next bytes did not arrive in time (408).
+    RequestTimeout,
+    /// The head or its field count over the limit (431).
+    HeadersTooLarge,
+    /// The request-target over the limit (414).
+    UriTooLong,
+    /// The declared or decoded body over `--max-body` (413).
+    BodyTooLarge,
+    /// The peer read none of our output for `--send-timeout`: closed.
+    SendTimeout,
+    /// A WebSocket message, reassembled or inflated, over its limit (1009).
+    WsMessageTooBig,
+    /// A WebSocket peer that does not read its messages (1008).
+    WsOutputFull,
+    /// The peer kept sending after our final answer, past
+    /// `connection::MAX_LINGER_INPUT`: closed without lingering longer.
+    LingerInput,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 8] = [
+        Limit::RequestTimeout,
+        Limit::HeadersTooLarge,
+        Limit::UriTooLong,
+        Limit::BodyTooLarge,
+        Limit::SendTimeout,
+        Limit::WsMessageTooBig,
+        Limit::WsOutputFull,
+        Limit::LingerInput,
+    ];
+
+    /// The `limit` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::RequestTimeout => "request_timeout",
+            Limit::HeadersTooLarge => "headers_too_large",
+            Limit::UriTooLong => "uri_too_long",
+            Limit::BodyTooLarge => "body_too_large",
+            Limit::SendTimeout => "send_timeout",
+            Limit::WsMessageTooBig => "ws_message_too_big",
+            Limit::WsOutputFull => "ws_output_full",
+            Limit::LingerInput => "linger_input",
+        }
+    }
+
+    /// The limit behind a protocol refusal, if it was one.
+    pub fn of(e: crate::http::error::HttpError) -> Option<Limit> {
+        use crate::http::error::HttpError;
+        match e {
+            HttpError::RequestTimeout => Some(Limit::RequestTimeout),
+            HttpError::HeadersTooLarge => Some(Limit::HeadersTooLarge),
+            HttpError::UriTooLong => Some(Limit::UriTooLong),
+            HttpError::PayloadTooLarge => Some(Limit::BodyTooLarge),
+            _ => None,
+        }
+    }
+}
+
 /// The telemetry side of the engine. One observer serves every connection
 /// of a driver (a worker thread, a process); the engine keeps the
 /// [`Observer::Span`] of each request it is serving.
@@ -79,6 +142,9 @@ pub trait Observer {
     fn ws_messages(&mut self, ws: &mut Self::WsSpan, received: u64, sent: u64);
     /// The session ended; `code` is the close code received, else sent.
     fn ws_closed(&mut self, ws: Self::WsSpan, code: Option<u16>);
+    /// The peer ran into a bound (counted; the refusal itself is in the
+    /// request's span or the session's close code).
+    fn limit_refused(&mut self, limit: Limit);
 }
 
 /// An observer that records nothing: for tests, fuzzing and benchmarks of
@@ -104,4 +170,5 @@ impl Observer for Unobserved {
     fn ws_opened(&mut self, _: &(), _: &'static str) {}
     fn ws_messages(&mut self, _: &mut (), _: u64, _: u64) {}
     fn ws_closed(&mut self, _: (), _: Option<u16>) {}
+    fn limit_refused(&mut self, _: Limit) {}
 }

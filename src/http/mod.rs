@@ -8,7 +8,9 @@ pub mod date;
 pub mod decoder;
 pub mod encode;
 pub mod error;
+pub mod forwarded;
 pub mod head;
+pub mod invariants;
 
 pub use decoder::{Decoded, RequestDecoder};
 pub use error::HttpError;

@@ -7,6 +7,7 @@
 pub mod api;
 mod live;
 mod router;
+pub mod rules;
 pub mod static_files;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct ServiceState {
     /// The server model serving this process (`--model`), reported as
     /// `"model"` by `/api/stats` and `/ws/stats`.
     pub model: &'static str,
+    /// Header rules and compression in force; SIGHUP replaces them.
+    pub policy: Arc<rules::Live>,
 }
 
 impl ServiceState {

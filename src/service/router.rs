@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::rules::Policy;
 use super::static_files::StaticFiles;
 use super::{api, ServiceState};
 use crate::app::{Ctx, Handler, Request, Response};
@@ -13,11 +14,30 @@ pub struct App {
     state: Arc<ServiceState>,
     /// This worker's view of the root, with a cache of its own.
     files: StaticFiles,
+    /// This worker's copy of the policy and the generation it belongs to.
+    policy: Arc<Policy>,
+    generation: u64,
 }
 
 impl App {
     pub fn new(state: Arc<ServiceState>, files: StaticFiles) -> App {
-        App { state, files }
+        let generation = state.policy.generation();
+        let policy = state.policy.get();
+        App {
+            state,
+            files,
+            policy,
+            generation,
+        }
+    }
+
+    /// Picks up a reloaded policy: one atomic load when nothing changed.
+    fn refresh_policy(&mut self) {
+        let generation = self.state.policy.generation();
+        if generation != self.generation {
+            self.policy = self.state.policy.get();
+            self.generation = generation;
+        }
     }
 }
 
@@ -85,9 +105,20 @@ impl Handler for App {
     }
 
     fn call(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Response {
-        match endpoint(ctx.route) {
-            Some((_, answer)) => answer(self, req, ctx),
-            None => self.files.serve(req, ctx.now),
+        self.refresh_policy();
+        if let Some(preflight) = self.policy.preflight(req) {
+            return preflight;
         }
+        let mut response = match endpoint(ctx.route) {
+            Some((_, answer)) => answer(self, req, ctx),
+            None => {
+                let policy = Arc::clone(&self.policy);
+                let saved = &self.state.metrics.process.compression_saved;
+                self.files
+                    .serve_with(req, ctx.now, &policy.compression, saved)
+            }
+        };
+        self.policy.apply(req, &mut response);
+        response
     }
 }

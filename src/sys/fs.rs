@@ -39,6 +39,7 @@ struct OpenHow {
 }
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 const RESOLVE_BENEATH: u64 = 0x08;
 
 /// How many times an `openat2` answering `EAGAIN` (a concurrent rename seen
@@ -60,6 +61,10 @@ pub enum Confinement {
     Auto,
     /// Always the `/proc/self/fd` check (for tests of the fallback).
     ProcCheck,
+    /// `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`: no symlink
+    /// beneath the root is followed at all (`ELOOP`). Needs `openat2`
+    /// (Linux 5.6); [`Root::new`] refuses it where the kernel lacks it.
+    NoSymlinks,
 }
 
 /// A directory that paths are opened beneath.
@@ -106,6 +111,12 @@ impl Root {
             confinement,
             id: (0, 0),
         };
+        if confinement == Confinement::NoSymlinks && !root.openat2_supported() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "refusing symlinks needs openat2 (Linux 5.6 or later)",
+            ));
+        }
         // O_PATH needs no read permission; make sure the directory can be read.
         let meta = root.open(".", Kind::Directory)?.metadata()?;
         root.id = (meta.dev(), meta.ino());
@@ -121,7 +132,7 @@ impl Root {
     /// True when opens are confined by `openat2` rather than the
     /// `/proc/self/fd` check (worth a line in the startup log).
     pub fn uses_openat2(&self) -> bool {
-        self.confinement == Confinement::Auto && self.openat2_supported()
+        self.confinement != Confinement::ProcCheck && self.openat2_supported()
     }
 
     /// Opens `rel` (relative, no leading `/`; `"."` for the root itself)
@@ -134,7 +145,7 @@ impl Root {
         if kind == Kind::Directory {
             flags |= libc::O_DIRECTORY;
         }
-        if self.confinement == Confinement::Auto && self.openat2_supported() {
+        if self.confinement != Confinement::ProcCheck && self.openat2_supported() {
             self.openat2(&c_rel, flags)
         } else {
             self.open_checked(&c_rel, flags)
@@ -166,7 +177,13 @@ impl Root {
         let how = OpenHow {
             flags: flags as u64,
             mode: 0,
-            resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+            resolve: RESOLVE_BENEATH
+                | RESOLVE_NO_MAGICLINKS
+                | if self.confinement == Confinement::NoSymlinks {
+                    RESOLVE_NO_SYMLINKS
+                } else {
+                    0
+                },
         };
         let mut tries = 0;
         loop {

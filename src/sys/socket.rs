@@ -208,6 +208,60 @@ impl Listener {
         Ok(Listener { fd })
     }
 
+    /// The listening socket systemd passed at descriptor `fd` (socket
+    /// activation, `sd_listen_fds(3)`: descriptors start at 3). Checked to be
+    /// a listening TCP stream socket, then made non-blocking and close-on-exec
+    /// like one [`Listener::bind`] makes. The caller vouches, from
+    /// `LISTEN_PID`/`LISTEN_FDS`, that the descriptor was passed to this
+    /// process and that nothing else in it owns the descriptor.
+    pub fn inherited(fd: RawFd) -> io::Result<Listener> {
+        if fd < 3 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "passed descriptors start at 3",
+            ));
+        }
+        let mut kind: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `kind` and `len` describe a writable c_int; a descriptor
+        // that is not a socket only makes the call fail.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                &mut kind as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        let mut listening: libc::c_int = 0;
+        // SAFETY: as above.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                &mut listening as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        if kind != libc::SOCK_STREAM || listening == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the passed descriptor is not a listening stream socket",
+            ));
+        }
+        // SAFETY: fcntl on a descriptor just checked to be a socket.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+        set_nonblocking(fd, true)?;
+        // SAFETY: the caller vouches that the descriptor was passed to this
+        // process and is owned by nothing else here; from now on the
+        // `OwnedFd` is its only owner and closes it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        sockname(fd.as_raw_fd())?;
+        Ok(Listener { fd })
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sockname(self.fd.as_raw_fd())
     }
@@ -304,6 +358,60 @@ impl Stream {
 
     pub fn set_nodelay(&self) -> io::Result<()> {
         setsockopt_int(self.fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
+    }
+
+    /// The listening socket systemd passed at descriptor `fd` (socket
+    /// activation, `sd_listen_fds(3)`: descriptors start at 3). Checked to be
+    /// a listening TCP stream socket, then made non-blocking and close-on-exec
+    /// like one [`Listener::bind`] makes. The caller vouches, from
+    /// `LISTEN_PID`/`LISTEN_FDS`, that the descriptor was passed to this
+    /// process and that nothing else in it owns the descriptor.
+    pub fn inherited(fd: RawFd) -> io::Result<Listener> {
+        if fd < 3 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "passed descriptors start at 3",
+            ));
+        }
+        let mut kind: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `kind` and `len` describe a writable c_int; a descriptor
+        // that is not a socket only makes the call fail.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                &mut kind as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        let mut listening: libc::c_int = 0;
+        // SAFETY: as above.
+        cvt(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                &mut listening as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        if kind != libc::SOCK_STREAM || listening == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the passed descriptor is not a listening stream socket",
+            ));
+        }
+        // SAFETY: fcntl on a descriptor just checked to be a socket.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+        set_nonblocking(fd, true)?;
+        // SAFETY: the caller vouches that the descriptor was passed to this
+        // process and is owned by nothing else here; from now on the
+        // `OwnedFd` is its only owner and closes it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        sockname(fd.as_raw_fd())?;
+        Ok(Listener { fd })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -142,6 +142,14 @@ pub const WEBSOCKET_MESSAGES: MetricDef = def(
     "WebSocket messages by direction.",
     &["direction"],
 );
+pub const LIMIT_REFUSALS: MetricDef = def(
+    "glasshouse.limit.refusals",
+    "glasshouse_limit_refusals_total",
+    Kind::Counter,
+    "",
+    "Requests or connections cut off because the peer ran into a bound, by limit.",
+    &["limit"],
+);
 pub const WORKER_REQUESTS: MetricDef = def(
     "glasshouse.worker.requests",
     "glasshouse_worker_requests_total",
@@ -164,6 +172,14 @@ pub const SHUTDOWN_FORCED: MetricDef = def(
     Kind::Counter,
     "",
     "Connections closed at the drain deadline.",
+    &[],
+);
+pub const COMPRESSION_SAVED: MetricDef = def(
+    "glasshouse.compression.saved",
+    "glasshouse_compression_saved_bytes_total",
+    Kind::Counter,
+    "By",
+    "Response bytes saved by on-the-fly compression (identity size minus compressed size).",
     &[],
 );
 pub const READY: MetricDef = def(
@@ -234,7 +250,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 17] = [
+pub const ALL: [MetricDef; 19] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -243,9 +259,11 @@ pub const ALL: [MetricDef; 17] = [
     BYTES_SENT,
     WEBSOCKETS_OPEN,
     WEBSOCKET_MESSAGES,
+    LIMIT_REFUSALS,
     WORKER_REQUESTS,
     SHUTDOWN_DRAINED,
     SHUTDOWN_FORCED,
+    COMPRESSION_SAVED,
     READY,
     TELEMETRY_DROPPED,
     PROCESS_CPU,

@@ -301,6 +301,8 @@ pub struct AccessLogEntry<'a> {
     pub bytes: u64,
     pub duration: Duration,
     pub peer: SocketAddr,
+    /// The client: the peer, or whom a trusted proxy names.
+    pub client: std::net::IpAddr,
     pub user_agent: Option<&'a str>,
 }
 
@@ -320,6 +322,7 @@ pub fn access_log(e: &AccessLogEntry<'_>) {
         bytes = e.bytes,
         duration_ms = e.duration.as_secs_f64() * 1000.0,
         peer = %e.peer,
+        client = %e.client,
         user_agent = e.user_agent.unwrap_or(""),
         "{} {} {}",
         e.method,

@@ -5,6 +5,7 @@
 //! OTLP exporter) merge the shards. This file owns the shards and the label
 //! vocabulary; rendering lives in `prometheus.rs`, `stats.rs` and `export.rs`.
 
+use crate::engine::Limit;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -134,6 +135,8 @@ pub struct WorkerMetrics {
     pub bytes_sent: AtomicU64,
     pub ws_received: AtomicU64,
     pub ws_sent: AtomicU64,
+    /// By [`Limit::ALL`] order.
+    pub limit_refusals: [AtomicU64; Limit::ALL.len()],
     /// Counts per bucket of [`DURATION_BUCKETS`] plus +Inf, all labels
     /// together (what `/api/stats` percentiles read without a lock).
     pub duration_buckets: [AtomicU64; BUCKETS],
@@ -168,6 +171,10 @@ impl WorkerMetrics {
             WsDirection::Sent => self.ws_sent.fetch_add(1, Relaxed),
         };
     }
+    pub fn limit_refused(&self, limit: Limit) {
+        let i = Limit::ALL.iter().position(|l| *l == limit).unwrap_or(0);
+        self.limit_refusals[i].fetch_add(1, Relaxed);
+    }
     pub fn request_started(&self) {
         self.active_requests.fetch_add(1, Relaxed);
     }
@@ -201,6 +208,9 @@ impl WorkerMetrics {
 pub struct ProcessMetrics {
     pub shutdown_drained: AtomicU64,
     pub shutdown_forced: AtomicU64,
+    /// Bytes on-the-fly compression kept off the wire (identity size minus
+    /// compressed size, per response).
+    pub compression_saved: AtomicU64,
     /// 1 while accepting, 0 before and once draining (`glasshouse_ready`).
     pub ready: AtomicBool,
 }

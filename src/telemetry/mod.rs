@@ -17,6 +17,7 @@
 //! bounded queue; exports run on the SDK's own threads.
 
 pub mod catalogue;
+mod client;
 pub mod config;
 pub mod export;
 pub mod http_client;
@@ -43,6 +44,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
+pub use client::set_trusted_proxies;
 pub use config::{SamplerConfig, TelemetryConfig};
 pub use export::Signal;
 pub use logging::{access_log, AccessLogEntry, LogReload};
@@ -52,6 +54,7 @@ pub use prometheus::{render_prometheus, ProcessState, CONTENT_TYPE as PROMETHEUS
 pub use stats::stats_json;
 pub use trace::{RequestSpan, RequestSpanInfo, ShutdownSpan, SpanGuard, WsSpan};
 
+use crate::engine::Limit;
 use export::ShardMetricExporter;
 use http_client::BlockingHttpClient;
 
@@ -255,6 +258,17 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         })
         .build();
     let m = Arc::clone(metrics);
+    counter(&meter, LIMIT_REFUSALS)
+        .with_callback(move |o| {
+            for (i, limit) in Limit::ALL.iter().enumerate() {
+                o.observe(
+                    m.sum_u64(|w| &w.limit_refusals[i]),
+                    &[KeyValue::new("limit", limit.as_str())],
+                );
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
     counter(&meter, WORKER_REQUESTS)
         .with_callback(move |o| {
             for (i, w) in m.workers.iter().enumerate() {
@@ -272,6 +286,10 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
     let m = Arc::clone(metrics);
     counter(&meter, SHUTDOWN_FORCED)
         .with_callback(move |o| o.observe(m.process.shutdown_forced.load(Relaxed), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    counter(&meter, COMPRESSION_SAVED)
+        .with_callback(move |o| o.observe(m.process.compression_saved.load(Relaxed), &[]))
         .build();
     let m = Arc::clone(metrics);
     meter

@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::logging::{access_log, access_log_enabled, AccessLogEntry};
 use super::metrics::{method_label, WorkerMetrics, WsDirection};
 use super::trace::{tracing_enabled, RequestSpan, RequestSpanInfo, WsSpan};
-use crate::engine::observe::{Answered, Finished, Observer, Refusal, RequestStart};
+use crate::engine::observe::{Answered, Finished, Limit, Observer, Refusal, RequestStart};
 
 /// One driver's observer (a worker thread's, a process's): it writes into
 /// that driver's metric shard, so recording takes no shared lock.
@@ -61,6 +61,7 @@ impl Observer for HttpObserver {
             tracestate: traced.then(|| req.header_str("tracestate")).flatten(),
             draining: ev.draining,
         });
+        span.set_client(super::client::client_of(req));
         self.metrics.request_started();
         ObservedRequest {
             span,
@@ -114,6 +115,7 @@ impl Observer for HttpObserver {
             bytes: ev.bytes,
             duration: span.started.elapsed(),
             peer: req.peer,
+            client: super::client::client_of(req),
             user_agent: req.header_str("user-agent"),
         });
     }
@@ -150,5 +152,9 @@ impl Observer for HttpObserver {
     fn ws_closed(&mut self, ws: WsSpan, code: Option<u16>) {
         ws.finish(code);
         self.metrics.websocket_closed();
+    }
+
+    fn limit_refused(&mut self, limit: Limit) {
+        self.metrics.limit_refused(limit);
     }
 }

@@ -22,6 +22,7 @@ use prometheus::proto::{
 use super::catalogue::{self, Kind, MetricDef};
 use super::export::{dropped, Signal};
 use super::metrics::{Metrics, DURATION_BUCKETS};
+use crate::engine::Limit;
 
 /// `Content-Type` of the `/metrics` answer.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -159,6 +160,13 @@ impl Collector for ShardCollector<'_> {
                 .map(|(dir, n)| value(&WEBSOCKET_MESSAGES, [dir], n as f64)),
             ),
             family(
+                &LIMIT_REFUSALS,
+                Limit::ALL.iter().enumerate().map(|(i, limit)| {
+                    let n = m.sum_u64(|w| &w.limit_refusals[i]);
+                    value(&LIMIT_REFUSALS, [limit.as_str()], n as f64)
+                }),
+            ),
+            family(
                 &WORKER_REQUESTS,
                 m.workers.iter().enumerate().map(|(i, w)| {
                     let n = w.requests_total.load(Relaxed);
@@ -172,6 +180,10 @@ impl Collector for ShardCollector<'_> {
             single(
                 &SHUTDOWN_FORCED,
                 m.process.shutdown_forced.load(Relaxed) as f64,
+            ),
+            single(
+                &COMPRESSION_SAVED,
+                m.process.compression_saved.load(Relaxed) as f64,
             ),
             single(&READY, f64::from(u8::from(m.ready()))),
             family(

@@ -209,6 +209,15 @@ impl RequestSpan {
         enter(&self.cx)
     }
 
+    /// Records `client.address`: the peer, or the client a trusted proxy
+    /// names (`--trusted-proxy`).
+    pub fn set_client(&self, client: std::net::IpAddr) {
+        if let Some(cx) = self.cx.as_ref().filter(|_| self.recording) {
+            cx.span()
+                .set_attribute(KeyValue::new("client.address", client.to_string()));
+        }
+    }
+
     /// Marks the request as in flight during a drain.
     pub fn mark_draining(&mut self) {
         if let Some(cx) = self.cx.as_ref().filter(|_| self.recording) {

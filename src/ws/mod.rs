@@ -28,6 +28,7 @@ pub mod close;
 pub mod deflate;
 pub mod extension;
 pub mod frame;
+pub mod invariants;
 pub mod mask;
 pub mod options;
 pub mod session;

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{Connection, Delayed, Phase};
 use crate::app::{Ctx, Request, Response};
-use crate::engine::observe::{Answered, Finished, Observer, Refusal, RequestStart};
+use crate::engine::observe::{Answered, Finished, Limit, Observer, Refusal, RequestStart};
 use crate::engine::output::MAX_OUTPUT_BATCH;
 use crate::engine::respond::{self, ReqMeta};
 use crate::engine::upgrade;
@@ -276,6 +276,9 @@ impl<O: Observer> Connection<O> {
             local: self.local,
             draining: env.draining || self.draining,
         });
+        if let Some(limit) = Limit::of(e) {
+            env.observer.limit_refused(limit);
+        }
         respond::refusal(&mut self.out, env.date, e);
         self.complete(env, span, e.status(), Some(e.kind()));
     }

@@ -8,7 +8,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{Connection, Phase};
-use crate::engine::observe::Observer;
+use crate::engine::observe::{Limit, Observer};
 use crate::engine::Env;
 use crate::ws::{Session, Upgrade};
 
@@ -84,6 +84,14 @@ impl<O: Observer> Connection<O> {
         let (received, sent) = ws.session.take_counts();
         let (sent_code, received_code) = ws.session.close_codes();
         tracing::debug!(peer = %self.peer, sent = ?sent_code, received = ?received_code, "websocket closed");
+        let limit = match sent_code {
+            Some(crate::ws::close::TOO_BIG) => Some(Limit::WsMessageTooBig),
+            Some(crate::ws::close::POLICY) => Some(Limit::WsOutputFull),
+            _ => None,
+        };
+        if let Some(limit) = limit {
+            env.observer.limit_refused(limit);
+        }
         if let Some(mut span) = ws.span.take() {
             if received + sent > 0 {
                 env.observer.ws_messages(&mut span, received, sent);

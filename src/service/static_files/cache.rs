@@ -42,14 +42,19 @@ impl Default for Limits {
     }
 }
 
-/// What identifies one version of a file on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What identifies one version of a file on disk. The change time is part
+/// of it because the modification time can be set at will (reproducible
+/// builds set it to the epoch): a file rewritten in place with the same
+/// size and mtime still gets a new ctime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct FileId {
     dev: u64,
     ino: u64,
     size: u64,
     mtime: i64,
     mtime_nsec: i64,
+    ctime: i64,
+    ctime_nsec: i64,
 }
 
 impl FileId {
@@ -60,6 +65,8 @@ impl FileId {
             size: meta.size(),
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec(),
         }
     }
 }
@@ -71,10 +78,13 @@ pub(super) struct Rep {
 
     pub id: FileId,
     pub size: u64,
-    /// Modification time truncated to seconds (what `Last-Modified` says).
-    pub modified: SystemTime,
+    /// Modification time truncated to seconds (what `Last-Modified` says);
+    /// `None` when the mtime cannot be trusted (at or near the epoch), so
+    /// neither `Last-Modified` nor date preconditions are used.
+    pub modified: Option<SystemTime>,
     /// Strong entity tag, quotes included.
     pub etag: String,
+    /// Empty when `modified` is `None`.
     pub last_modified: String,
     pub content_type: String,
     pub cache_control: &'static str,

@@ -27,8 +27,10 @@ pub(super) enum Verdict {
 pub(super) struct Validators<'a> {
     /// The strong entity tag, quotes included.
     pub etag: &'a str,
-    /// Modification time truncated to whole seconds.
-    pub modified: SystemTime,
+    /// Modification time truncated to whole seconds; `None` when it cannot
+    /// be trusted, and then date preconditions are ignored (RFC 9110
+    /// §13.1.3: without `Last-Modified` there is nothing to compare).
+    pub modified: Option<SystemTime>,
 }
 
 /// Entity tags of a list header, as `(weak, "opaque")`; stops at the first
@@ -75,8 +77,11 @@ pub(super) fn evaluate(req: &Request<'_>, v: &Validators<'_>) -> Verdict {
         if !matches_strong(list, v.etag) {
             return Verdict::Failed;
         }
-    } else if let Some(since) = req.header_str("If-Unmodified-Since").and_then(date) {
-        if v.modified > since {
+    } else if let (Some(since), Some(modified)) = (
+        req.header_str("If-Unmodified-Since").and_then(date),
+        v.modified,
+    ) {
+        if modified > since {
             return Verdict::Failed;
         }
     }
@@ -86,8 +91,11 @@ pub(super) fn evaluate(req: &Request<'_>, v: &Validators<'_>) -> Verdict {
         if matches_weak(list, v.etag) {
             return Verdict::NotModified;
         }
-    } else if let Some(since) = req.header_str("If-Modified-Since").and_then(date) {
-        if v.modified <= since {
+    } else if let (Some(since), Some(modified)) = (
+        req.header_str("If-Modified-Since").and_then(date),
+        v.modified,
+    ) {
+        if modified <= since {
             return Verdict::NotModified;
         }
     }
@@ -108,5 +116,5 @@ pub(super) fn if_range_allows(req: &Request<'_>, v: &Validators<'_>) -> bool {
     if value.starts_with('"') || value.starts_with("W/") {
         return !value.starts_with("W/") && value == v.etag;
     }
-    date(value) == Some(v.modified)
+    v.modified.is_some() && date(value) == v.modified
 }

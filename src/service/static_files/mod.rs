@@ -1,8 +1,9 @@
 //! Static files under a root directory, for `GET` and `HEAD`.
 //!
 //! Owns: turning a request path into a file beneath the root (never outside
-//! it), content negotiation between a file and its precompressed `.br`/`.gz`
-//! siblings, validators and conditional requests, single byte ranges, the
+//! it), content negotiation between a file, its precompressed
+//! `.br`/`.zst`/`.gz` siblings and on-the-fly compression (`compress`),
+//! validators and conditional requests, single byte ranges, the
 //! single-page-app fallback, the built-in "frontend not built" page, and a
 //! per-worker cache of small files. Leaves to others: routing (the router
 //! decides which paths reach [`StaticFiles::serve`]), `Content-Length`,
@@ -35,10 +36,18 @@
 //!   get a built-in page saying how to build the frontend.
 //! - Headers: `Content-Type` (from the extension; `charset=utf-8` for text,
 //!   JavaScript, JSON, XML), strong `ETag` (`"<size hex>-<mtime ns hex>"`,
-//!   plus `.br`/`.gz` for compressed representations), `Last-Modified`,
+//!   plus `.br`/`.zst`/`.gz` for precompressed siblings and `+br`/`+zstd`/
+//!   `+gzip` for on-the-fly codings; for an mtime at or near the epoch, as
+//!   reproducible builds leave it, `"h-<content SHA-1>"` and no
+//!   `Last-Modified`), `Last-Modified`,
 //!   `Accept-Ranges: bytes`, `Cache-Control` (`immutable` for the hashed
 //!   files under `assets/`, `no-cache` otherwise so browsers revalidate),
 //!   `Content-Encoding` and `Vary: Accept-Encoding` when siblings exist.
+//! - Coding: the best q-value of `Accept-Encoding` among the siblings and,
+//!   for text-like types between the policy's size bounds, brotli, zstd and
+//!   gzip made on the fly (a sibling wins a tie). `Vary: Accept-Encoding` on
+//!   every answer of such a file (304, 206 and 416 included). A `Range`
+//!   is always served from the identity.
 //! - Preconditions per RFC 9110 §13.2.2 (`304`, `412`), then `Range`: one
 //!   range gives `206`; several give the whole file (`200`); unsatisfiable
 //!   gives `416` with `Content-Range: bytes */len`; `If-Range` that does not
@@ -54,8 +63,10 @@
 
 mod builtin;
 mod cache;
+mod compress;
 mod conditional;
 mod encoding;
+pub mod invariants;
 mod path;
 mod range;
 mod represent;
@@ -64,12 +75,15 @@ mod resolve;
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::{Body, Request, Response};
+use crate::service::rules::Compression;
 use crate::sys::fs::{Confinement, Root};
-use cache::{Cache, Entry, REVALIDATE_AFTER};
+use cache::{Cache, Entry, Rep, REVALIDATE_AFTER};
+use compress::Compressed;
 use conditional::{Validators, Verdict};
 use encoding::Coding;
 use range::Ranged;
@@ -106,6 +120,8 @@ pub struct StaticFiles {
     next_root_check: Option<Instant>,
     confinement: Confinement,
     cache: Cache,
+    /// Results of on-the-fly compression, this worker's own.
+    compressed: Compressed,
 }
 
 impl StaticFiles {
@@ -114,6 +130,22 @@ impl StaticFiles {
     /// unreadable).
     pub fn new(root: &Path, policy: RootPolicy) -> Result<StaticFiles, String> {
         StaticFiles::with_limits(root, policy, Limits::default())
+    }
+
+    /// [`StaticFiles::new`] refusing every symlink beneath the root
+    /// (`--no-symlinks`: `openat2` `RESOLVE_NO_SYMLINKS`) when
+    /// `follow_symlinks` is false.
+    pub fn with_symlinks(
+        root: &Path,
+        policy: RootPolicy,
+        follow_symlinks: bool,
+    ) -> Result<StaticFiles, String> {
+        let confinement = if follow_symlinks {
+            Confinement::Auto
+        } else {
+            Confinement::NoSymlinks
+        };
+        StaticFiles::open(root, policy, Limits::default(), confinement)
     }
 
     /// [`StaticFiles::new`] with explicit cache sizes.
@@ -147,6 +179,7 @@ impl StaticFiles {
             next_root_check: None,
             confinement,
             cache: Cache::new(limits),
+            compressed: Compressed::default(),
         })
     }
 
@@ -162,6 +195,7 @@ impl StaticFiles {
             next_root_check: self.next_root_check,
             confinement: self.confinement,
             cache: Cache::new(self.cache.limits()),
+            compressed: Compressed::default(),
         }
     }
 
@@ -175,6 +209,20 @@ impl StaticFiles {
     /// clock ([`crate::app::Ctx::now`]); cached entries are revalidated
     /// against the disk at most once a second by it.
     pub fn serve(&mut self, req: &Request<'_>, now: Instant) -> Response {
+        static UNCOUNTED: AtomicU64 = AtomicU64::new(0);
+        self.serve_with(req, now, &Compression::off(), &UNCOUNTED)
+    }
+
+    /// [`StaticFiles::serve`] with on-the-fly compression as `compression`
+    /// says (the router passes the policy in force).
+    pub fn serve_with(
+        &mut self,
+        req: &Request<'_>,
+        now: Instant,
+        compression: &Compression,
+        saved: &AtomicU64,
+    ) -> Response {
+        let mut fly = Fly { compression, saved };
         if req.method != "GET" && req.method != "HEAD" {
             return Response::error(405, "method not allowed").header("Allow", "GET, HEAD");
         }
@@ -185,22 +233,28 @@ impl StaticFiles {
                 _ => not_found(),
             };
         }
-        self.serve_key(req.path, req, now)
+        self.serve_key(req.path, req, now, &mut fly)
     }
 
     /// Answers `req` with what the raw path `key` names: from the cache when
     /// the entry is fresh (no syscalls unless the file is too big to keep),
     /// else from the disk.
-    fn serve_key(&mut self, key: &str, req: &Request<'_>, now: Instant) -> Response {
+    fn serve_key(
+        &mut self,
+        key: &str,
+        req: &Request<'_>,
+        now: Instant,
+        fly: &mut Fly<'_>,
+    ) -> Response {
         if let (Some(_), Some(entry)) = (&self.root, self.cache.get_mut(key)) {
             if now.saturating_duration_since(entry.checked) < REVALIDATE_AFTER {
                 entry.last_used = now;
-                if let Some(response) = respond(entry, req) {
+                if let Some(response) = respond(entry, req, fly, &mut self.compressed) {
                     return response;
                 }
             }
         }
-        self.serve_path(key, req, now)
+        self.serve_path(key, req, now, fly)
     }
 
     /// At most once a second: open the root if it was missing, or again
@@ -218,11 +272,18 @@ impl StaticFiles {
         if let Ok(root) = Root::new(&self.root_path, self.confinement) {
             self.root = Some(Arc::new(root));
             self.cache.clear();
+            self.compressed.clear();
         }
     }
 
     /// The slow path: resolve `key` on disk, refresh its cache entry, answer.
-    fn serve_path(&mut self, key: &str, req: &Request<'_>, now: Instant) -> Response {
+    fn serve_path(
+        &mut self,
+        key: &str,
+        req: &Request<'_>,
+        now: Instant,
+        fly: &mut Fly<'_>,
+    ) -> Response {
         let Some(root) = &self.root else {
             return not_built();
         };
@@ -234,7 +295,7 @@ impl StaticFiles {
                 let old = self.cache.remove(key);
                 let entry =
                     represent::build_entry(root, rel, file, meta, old, self.cache.limits(), now);
-                let response = respond(&entry, req)
+                let response = respond(&entry, req, fly, &mut self.compressed)
                     .unwrap_or_else(|| Response::error(500, "file changed while serving"));
                 self.cache.insert(key, entry);
                 response
@@ -251,7 +312,7 @@ impl StaticFiles {
                 if clean.rel.is_empty() {
                     not_built()
                 } else if spa_eligible(req, &clean) {
-                    self.serve_key("/", req, now)
+                    self.serve_key("/", req, now, fly)
                 } else {
                     not_found()
                 }
@@ -285,15 +346,155 @@ fn spa_eligible(req: &Request<'_>, clean: &path::Clean) -> bool {
         })
 }
 
-/// Answers from an entry. `open` supplies the file of a representation not
-/// held in memory; `None` from it (the file changed) makes this `None`.
-fn respond(entry: &Entry, req: &Request<'_>) -> Option<Response> {
-    let coding = encoding::choose(
-        req.header("Accept-Encoding"),
-        entry.rep(Coding::Brotli).is_some(),
-        entry.rep(Coding::Gzip).is_some(),
+/// What a request may get compressed with, and where the saving is counted.
+struct Fly<'a> {
+    compression: &'a Compression,
+    /// `glasshouse_compression_saved_bytes_total`.
+    saved: &'a AtomicU64,
+}
+
+fn coding_of(name: &str) -> Option<Coding> {
+    match name {
+        "br" => Some(Coding::Brotli),
+        "zstd" => Some(Coding::Zstd),
+        "gzip" => Some(Coding::Gzip),
+        _ => None,
+    }
+}
+
+/// The identity's bytes: kept in memory, or read whole from its descriptor.
+fn identity_bytes(rep: &Rep) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if let Some(d) = &rep.data {
+        return Some(std::borrow::Cow::Borrowed(d));
+    }
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; usize::try_from(rep.size).ok()?];
+    rep.fd.as_ref()?.read_exact_at(&mut buf, 0).ok()?;
+    Some(std::borrow::Cow::Owned(buf))
+}
+
+/// The strong ETag of an on-the-fly coding of `identity`: its own tag with
+/// the coding appended, so every representation has a tag of its own.
+fn fly_etag(identity: &str, coding: Coding) -> String {
+    let inner = identity.trim_end_matches('"');
+    format!("{inner}+{}\"", coding.header().unwrap_or(""))
+}
+
+/// Answers from an entry: picks the representation (a precompressed
+/// sibling, an on-the-fly coding, or the identity; `Range` always from the
+/// identity), evaluates preconditions against it, then sends it. `None`
+/// when the file changed under us.
+fn respond(
+    entry: &Entry,
+    req: &Request<'_>,
+    fly: &mut Fly<'_>,
+    compressed: &mut Compressed,
+) -> Option<Response> {
+    let identity = entry.reps.first()?;
+    let c = fly.compression;
+    let on_the_fly = c.enabled
+        && identity.size >= c.min_size
+        && identity.size <= c.max_size
+        && compress::compressible(&identity.content_type);
+    let vary = entry.vary || on_the_fly;
+    let ranged = req.header("Range").is_some() && !req.is_head();
+    let mut offers: Vec<Coding> = Vec::new();
+    if !ranged {
+        for coding in [Coding::Brotli, Coding::Zstd, Coding::Gzip] {
+            if entry.rep(coding).is_some() {
+                offers.push(coding);
+            }
+        }
+        if on_the_fly {
+            for coding in c.codings.iter().filter_map(|n| coding_of(n)) {
+                if !offers.contains(&coding) {
+                    offers.push(coding);
+                }
+            }
+        }
+    }
+    let coding = encoding::choose_among(req.header("Accept-Encoding"), &offers);
+    if coding != Coding::Identity && entry.rep(coding).is_none() {
+        if let Some(response) = respond_compressed(identity, coding, req, fly, compressed) {
+            return Some(response);
+        }
+        // Not smaller compressed: the identity, still varying.
+        return respond_rep(identity, req, vary);
+    }
+    let rep = entry.rep(coding).unwrap_or(identity);
+    respond_rep(rep, req, vary)
+}
+
+/// Pushes the validators and caching headers every answer of `rep` carries.
+fn validator_headers(headers: &mut Vec<(&'static str, String)>, rep: &Rep, etag: &str) {
+    headers.push(("ETag", etag.to_owned()));
+    if !rep.last_modified.is_empty() {
+        headers.push(("Last-Modified", rep.last_modified.clone()));
+    }
+    headers.push(("Cache-Control", rep.cache_control.to_owned()));
+}
+
+fn vary_header(headers: &mut Vec<(&'static str, String)>, vary: bool) {
+    if vary {
+        headers.push(("Vary", "Accept-Encoding".to_owned()));
+    }
+}
+
+/// An on-the-fly coding of `identity` (never ranged); `None` when
+/// compressing does not make it smaller.
+fn respond_compressed(
+    identity: &Rep,
+    coding: Coding,
+    req: &Request<'_>,
+    fly: &mut Fly<'_>,
+    compressed: &mut Compressed,
+) -> Option<Response> {
+    let etag = fly_etag(&identity.etag, coding);
+    let validators = Validators {
+        etag: &etag,
+        modified: identity.modified,
+    };
+    match conditional::evaluate(req, &validators) {
+        Verdict::Proceed => {}
+        Verdict::Failed => return Some(Response::error(412, "precondition failed")),
+        Verdict::NotModified => {
+            let mut response = Response::new(304, Body::Empty);
+            validator_headers(&mut response.headers, identity, &etag);
+            vary_header(&mut response.headers, true);
+            return Some(response);
+        }
+    }
+    let bytes = match compressed.get(identity.id, coding) {
+        Some(result) => result.clone()?,
+        None => {
+            let source = identity_bytes(identity)?;
+            let result: compress::Result = compress::compress(coding, &source)
+                .filter(|packed| packed.len() < source.len())
+                .map(Into::into);
+            compressed.insert(identity.id, coding, result.clone());
+            result?
+        }
+    };
+    fly.saved.fetch_add(
+        identity.size.saturating_sub(bytes.len() as u64),
+        Ordering::Relaxed,
     );
-    let rep = entry.rep(coding).or(entry.reps.first())?;
+    let mut response = Response::new(200, Body::Shared(bytes));
+    let headers = &mut response.headers;
+    headers.reserve(8);
+    headers.push(("Content-Type", identity.content_type.clone()));
+    validator_headers(headers, identity, &etag);
+    headers.push(("Accept-Ranges", "bytes".to_owned()));
+    headers.push((
+        "Content-Encoding",
+        coding.header().unwrap_or_default().to_owned(),
+    ));
+    vary_header(headers, true);
+    Some(response)
+}
+
+/// Answers with one stored representation (the identity or a sibling).
+fn respond_rep(rep: &Rep, req: &Request<'_>, vary: bool) -> Option<Response> {
     let validators = Validators {
         etag: &rep.etag,
         modified: rep.modified,
@@ -304,18 +505,8 @@ fn respond(entry: &Entry, req: &Request<'_>) -> Option<Response> {
         Verdict::NotModified => {
             let mut response = Response::new(304, Body::Empty);
             response.headers.reserve(4);
-            response.headers.push(("ETag", rep.etag.clone()));
-            response
-                .headers
-                .push(("Last-Modified", rep.last_modified.clone()));
-            response
-                .headers
-                .push(("Cache-Control", rep.cache_control.to_owned()));
-            if entry.vary {
-                response
-                    .headers
-                    .push(("Vary", "Accept-Encoding".to_owned()));
-            }
+            validator_headers(&mut response.headers, rep, &rep.etag);
+            vary_header(&mut response.headers, vary);
             return Some(response);
         }
     }
@@ -331,11 +522,7 @@ fn respond(entry: &Entry, req: &Request<'_>) -> Option<Response> {
         Ranged::Unsatisfiable => {
             let mut response = Response::error(416, "range not satisfiable")
                 .header("Content-Range", format!("bytes */{}", rep.size));
-            if entry.vary {
-                response
-                    .headers
-                    .push(("Vary", "Accept-Encoding".to_owned()));
-            }
+            vary_header(&mut response.headers, vary);
             return Some(response);
         }
     };
@@ -356,16 +543,12 @@ fn respond(entry: &Entry, req: &Request<'_>) -> Option<Response> {
     let headers = &mut response.headers;
     headers.reserve(8);
     headers.push(("Content-Type", rep.content_type.clone()));
-    headers.push(("ETag", rep.etag.clone()));
-    headers.push(("Last-Modified", rep.last_modified.clone()));
-    headers.push(("Cache-Control", rep.cache_control.to_owned()));
+    validator_headers(headers, rep, &rep.etag);
     headers.push(("Accept-Ranges", "bytes".to_owned()));
     if let Some(encoding) = rep.coding.header() {
         headers.push(("Content-Encoding", encoding.to_owned()));
     }
-    if entry.vary {
-        headers.push(("Vary", "Accept-Encoding".to_owned()));
-    }
+    vary_header(headers, vary);
     if status == 206 {
         headers.push((
             "Content-Range",

@@ -44,7 +44,10 @@ pub(super) fn clean(raw: &str) -> Option<Clean> {
         if decoded == "." {
             continue;
         }
-        if decoded.starts_with('.')
+        // RFC 8615: `/.well-known/` is the one dot-directory meant to be
+        // served (ACME challenges, security.txt), at the top only.
+        let well_known = rel.is_empty() && decoded == ".well-known";
+        if (decoded.starts_with('.') && !well_known)
             || decoded
                 .bytes()
                 .any(|b| b == b'/' || b == b'\\' || b.is_ascii_control())

@@ -4,8 +4,11 @@
 //!
 //! Header policy lives here: `Content-Type` from the extension (with
 //! `charset=utf-8` for text, JavaScript, JSON and XML), the strong `ETag`
-//! `"<size hex>-<mtime ns hex>"` (plus `.br`/`.gz` so representations never
-//! share one), `Last-Modified`, and `Cache-Control`: `immutable` for the
+//! `"<size hex>-<mtime ns hex>"` (plus `.br`/`.zst`/`.gz` so representations
+//! never share one) or, when the mtime is at or near the epoch (reproducible
+//! builds), `"h-<content SHA-1, 128 bits>"` computed once per file version
+//! (device, inode, size, mtime and ctime), `Last-Modified` (none for such
+//! files), and `Cache-Control`: `immutable` for the
 //! content-hashed files under `assets/`, `no-cache` (always revalidate,
 //! cheap with the validators) for everything else.
 
@@ -54,6 +57,34 @@ fn read_whole(file: &mut File, size: u64) -> Option<Arc<[u8]>> {
     (data.len() as u64 == size).then(|| data.into())
 }
 
+/// Modification times before this (1980-01-02, past the zip epoch) are
+/// taken for a reproducible build's placeholder (Nix sets 1, others 0 or
+/// the zip epoch), not for when the content changed.
+const TRUSTED_MTIME: i64 = 315_619_200;
+
+/// The content hash ETag of `data`: `"h-<first 16 bytes of SHA-1>"`.
+fn content_tag(data: &[u8], coding: Coding) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(data);
+    let mut tag = String::with_capacity(40);
+    tag.push_str("\"h-");
+    for b in &digest[..16] {
+        tag.push_str(&format!("{b:02x}"));
+    }
+    tag.push_str(coding.suffix());
+    tag.push('"');
+    tag
+}
+
+/// Hashes a file's content by reading it through (for files too big to
+/// keep in memory); `None` when it cannot be read whole.
+fn hash_file(file: &File, size: u64) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut data = vec![0u8; usize::try_from(size).ok()?];
+    file.read_exact_at(&mut data, 0).ok()?;
+    Some(data)
+}
+
 fn make_rep(
     coding: Coding,
     meta: &Metadata,
@@ -61,23 +92,47 @@ fn make_rep(
     cache_control: &'static str,
     data: Option<Arc<[u8]>>,
     fd: Option<Arc<File>>,
+    old_tag: Option<String>,
 ) -> Rep {
     let id = FileId::of(meta);
     let nanos = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    let trusted = meta.mtime() >= TRUSTED_MTIME;
     let secs = u64::try_from(meta.mtime()).unwrap_or(0);
-    let modified = UNIX_EPOCH + Duration::from_secs(secs);
+    let modified = trusted.then(|| UNIX_EPOCH + Duration::from_secs(secs));
+    let etag = if trusted {
+        format!(
+            "\"{:x}-{:x}{}\"",
+            meta.size(),
+            nanos.max(0),
+            coding.suffix()
+        )
+    } else if let Some(tag) = old_tag {
+        tag
+    } else {
+        match (&data, &fd) {
+            (Some(d), _) => content_tag(d, coding),
+            (None, Some(f)) => match hash_file(f, meta.size()) {
+                Some(d) => content_tag(&d, coding),
+                // Unreadable now: an inode-based tag that a change of ctime
+                // (any rewrite) still changes.
+                None => format!(
+                    "\"i-{:x}-{:x}-{:x}{}\"",
+                    meta.ino(),
+                    meta.size(),
+                    meta.ctime_nsec() ^ (meta.ctime() << 30),
+                    coding.suffix()
+                ),
+            },
+            (None, None) => format!("\"{:x}{}\"", meta.size(), coding.suffix()),
+        }
+    };
     Rep {
         coding,
         id,
         size: meta.size(),
         modified,
-        etag: format!(
-            "\"{:x}-{:x}{}\"",
-            meta.size(),
-            nanos.max(0),
-            coding.suffix()
-        ),
-        last_modified: httpdate::fmt_http_date(modified),
+        etag,
+        last_modified: modified.map(httpdate::fmt_http_date).unwrap_or_default(),
         content_type: content_type.to_owned(),
         cache_control,
         data,
@@ -100,7 +155,7 @@ pub(super) fn build_entry(
     let content_type = content_type(&rel);
     let cache_control = cache_control(&rel);
     let mut found = Vec::with_capacity(3);
-    for coding in [Coding::Brotli, Coding::Gzip] {
+    for coding in [Coding::Brotli, Coding::Zstd, Coding::Gzip] {
         if let Some((file, meta)) = resolve::sibling(root, &rel, coding) {
             found.push((coding, format!("{rel}{}", coding.suffix()), file, meta));
         }
@@ -109,11 +164,13 @@ pub(super) fn build_entry(
     let vary = found.len() > 1;
     let mut reps = Vec::with_capacity(found.len());
     for (coding, _rel, mut file, meta) in found {
-        let kept = old
+        let same = old
             .as_ref()
             .and_then(|o| o.rep(coding))
-            .filter(|r| r.id == FileId::of(&meta))
-            .and_then(|r| r.data.clone());
+            .filter(|r| r.id == FileId::of(&meta));
+        let kept = same.and_then(|r| r.data.clone());
+        // A content hash is computed once per version of the file.
+        let old_tag = same.map(|r| r.etag.clone());
         let data = kept.or_else(|| {
             (meta.size() <= limits.small_file)
                 .then(|| read_whole(&mut file, meta.size()))
@@ -127,6 +184,7 @@ pub(super) fn build_entry(
             cache_control,
             data,
             fd,
+            old_tag,
         ));
     }
     Entry {

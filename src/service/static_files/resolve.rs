@@ -81,7 +81,7 @@ pub(super) fn find(root: &Root, clean: &Clean) -> Found {
 /// Opens the precompressed sibling of `rel` for `coding`, if it is a
 /// regular file. Files that are themselves compressed have no siblings.
 pub(super) fn sibling(root: &Root, rel: &str, coding: Coding) -> Option<(File, Metadata)> {
-    if rel.ends_with(".br") || rel.ends_with(".gz") {
+    if rel.ends_with(".br") || rel.ends_with(".gz") || rel.ends_with(".zst") {
         return None;
     }
     let mut name = String::with_capacity(rel.len() + 3);

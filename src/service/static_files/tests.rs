@@ -476,7 +476,7 @@ fn precompressed_siblings_follow_accept_encoding() {
 }
 
 #[test]
-fn ranges_and_validators_apply_to_the_chosen_representation() {
+fn ranges_come_from_the_identity_and_validators_from_the_chosen_representation() {
     let (_dir, mut sf) = served();
     let js = "/assets/app-1a2b3c.js";
     let br = [("Accept-Encoding", "br")];
@@ -486,8 +486,10 @@ fn ranges_and_validators_apply_to_the_chosen_representation() {
         &[("Accept-Encoding", "br"), ("Range", "bytes=1-")],
     );
     assert_eq!(r.status, 206);
-    assert_eq!(body(&r), b"R");
-    assert_eq!(header(&r, "Content-Range"), Some("bytes 1-1/2"));
+    assert_eq!(body(&r), b"onsole.log(1)");
+    assert_eq!(header(&r, "Content-Range"), Some("bytes 1-13/14"));
+    assert_eq!(header(&r, "Content-Encoding"), None);
+    assert_eq!(header(&r, "Vary"), Some("Accept-Encoding"));
     let br_etag = header(&get(&mut sf, js, &br), "ETag").unwrap().to_owned();
     let (plain_etag, _) = validators_of(&mut sf, js);
     let r = get(

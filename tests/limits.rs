@@ -1,0 +1,191 @@
+//! Bounds a peer runs into, against the real server: each refusal is what
+//! the peer gets (a status, or a closed connection) and is counted in
+//! `glasshouse_limit_refusals_total{limit}` on `/metrics`; the server goes
+//! on serving others. The slow reader: a peer that reads none of a large
+//! answer is cut off after `--send-timeout`, holding at most what the
+//! kernel's buffers and one output batch took.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+use support::{get_close, prom_value, send_raw, Client, Server, PATIENCE};
+
+fn refusals(server: &Server, limit: &str) -> f64 {
+    let text = get_close(server.addr(), "/metrics").text();
+    let key = format!("glasshouse_limit_refusals_total{{limit=\"{limit}\"}}");
+    prom_value(&text, &key).unwrap_or_else(|| panic!("{key} missing from /metrics"))
+}
+
+/// Waits (bounded) until the counter reaches `want`.
+fn wait_refusals(server: &Server, limit: &str, want: f64) -> f64 {
+    let end = Instant::now() + PATIENCE;
+    loop {
+        let n = refusals(server, limit);
+        if n >= want || Instant::now() > end {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_limit_is_listed_at_zero() {
+    let server = Server::builder().start();
+    for limit in [
+        "request_timeout",
+        "headers_too_large",
+        "uri_too_long",
+        "body_too_large",
+        "send_timeout",
+        "ws_message_too_big",
+        "ws_output_full",
+        "linger_input",
+    ] {
+        assert_eq!(refusals(&server, limit), 0.0, "{limit}");
+    }
+}
+
+#[test]
+fn protocol_limits_are_refused_and_counted() {
+    let server = Server::builder()
+        .args(&["--max-body", "1024", "--header-timeout", "1"])
+        .start();
+    let big_field = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(40_000)
+    );
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "t".repeat(9_000));
+    let cases = [
+        (big_field.into_bytes(), 431, "headers_too_large"),
+        (long_target.into_bytes(), 414, "uri_too_long"),
+        (
+            b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n".to_vec(),
+            413,
+            "body_too_large",
+        ),
+    ];
+    for (request, status, limit) in cases {
+        let answer = send_raw(server.addr(), &request);
+        let line = String::from_utf8_lossy(&answer[..answer.len().min(12)]).into_owned();
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status}")),
+            "{limit}: {line:?}"
+        );
+        assert_eq!(wait_refusals(&server, limit, 1.0), 1.0, "{limit}");
+    }
+    // Half a head, then silence: 408 after the head timeout.
+    let mut c = Client::connect(server.addr());
+    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n");
+    let r = c.read_response_opts(false, PATIENCE).expect("a 408");
+    assert_eq!(r.status, 408);
+    assert_eq!(wait_refusals(&server, "request_timeout", 1.0), 1.0);
+    // None of it disturbed anyone else.
+    assert_eq!(get_close(server.addr(), "/healthz").status, 200);
+}
+
+#[test]
+fn a_reader_that_stops_reading_is_cut_off_and_counted() {
+    let server = Server::builder().args(&["--send-timeout", "1"]).start();
+    // Sparse: the kernel reads zero pages, the disk holds nothing.
+    let size: u64 = 256 << 20;
+    std::fs::File::create(server.root().join("big.bin"))
+        .and_then(|f| f.set_len(size))
+        .expect("big file");
+    let mut c = Client::connect(server.addr());
+    c.send(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n");
+    // Read nothing while the server gives up on us.
+    assert_eq!(
+        wait_refusals(&server, "send_timeout", 1.0),
+        1.0,
+        "the slow reader was not cut off"
+    );
+    // What reaches us is what the kernel already held, then the end.
+    let mut got = 0u64;
+    let mut buf = vec![0; 1 << 20];
+    c.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n as u64,
+        }
+    }
+    assert!(
+        got < size,
+        "the whole body went out ({got} bytes) to a peer that did not read"
+    );
+    // Others are served throughout, and this counted once.
+    assert_eq!(get_close(server.addr(), "/healthz").status, 200);
+    assert_eq!(refusals(&server, "send_timeout"), 1.0);
+    let _ = c.stream.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn a_reader_that_keeps_reading_slowly_gets_everything() {
+    let server = Server::builder().args(&["--send-timeout", "10"]).start();
+    let body: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(server.root().join("two.bin"), &body).expect("file");
+    let mut c = Client::connect(server.addr());
+    c.stream
+        .write_all(b"GET /two.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // Reads in small sips with pauses shorter than the send timeout.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64 << 10];
+    c.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let at = support::find(&got, b"\r\n\r\n").expect("a head") + 4;
+    assert_eq!(&got[at..], &body[..], "the whole body arrived");
+    assert_eq!(refusals(&server, "send_timeout"), 0.0);
+}
+
+#[test]
+fn an_oversized_websocket_message_costs_a_close_and_is_counted() {
+    let server = Server::builder()
+        .args(&["--ws-max-message", "1000"])
+        .start();
+    let (mut c, _) = support::ws_open(server.addr(), "/ws/echo", "", b"");
+    support::ws_send(&mut c, 0x2, &[7u8; 1001]);
+    let frame = support::ws_next(&mut c).expect("a close frame");
+    assert_eq!(frame.close_code(), Some(1009));
+    drop(c);
+    assert_eq!(wait_refusals(&server, "ws_message_too_big", 1.0), 1.0);
+    // A message at the limit is still echoed on another session.
+    let (mut c, _) = support::ws_open(server.addr(), "/ws/echo", "", b"");
+    support::ws_send(&mut c, 0x2, &[7u8; 1000]);
+    assert_eq!(
+        support::ws_next(&mut c).expect("the echo").payload.len(),
+        1000
+    );
+}
+
+#[test]
+fn a_peer_that_keeps_sending_after_a_refusal_is_closed_and_counted() {
+    let server = Server::builder().start();
+    let mut c = Client::connect(server.addr());
+    c.send(b"GET / HTTP/9.9\r\nHost: a\r\n\r\n");
+    let r = c.read_response_opts(false, PATIENCE).expect("a 505");
+    assert_eq!(r.status, 505);
+    // Keep sending past the linger bound; the server stops reading at some
+    // point (a reset or a full window), so errors and stalls end the loop.
+    c.stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let junk = vec![b'x'; 64 << 10];
+    for _ in 0..64 {
+        if c.stream.write_all(&junk).is_err() {
+            break;
+        }
+    }
+    assert_eq!(wait_refusals(&server, "linger_input", 1.0), 1.0);
+    assert_eq!(get_close(server.addr(), "/healthz").status, 200);
+}
