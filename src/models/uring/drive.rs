@@ -42,6 +42,10 @@ pub struct Conn {
     closing: bool,
     /// The peer's end of stream (or an error) was seen: no more receives.
     eof: bool,
+    /// The end of stream came while a send was in flight: it is delivered
+    /// once the send completes, as a readiness loop would read it only
+    /// after writing (so a WebSocket's Close reply is not cut off).
+    eof_pending: bool,
     /// The buffer handed to the engine when it lends its bytes out.
     spare: Vec<u8>,
 }
@@ -58,6 +62,7 @@ impl Conn {
             polling: false,
             closing: false,
             eof: false,
+            eof_pending: false,
             spare: Vec::new(),
         }
     }
@@ -90,6 +95,10 @@ impl Io {
             return;
         }
         loop {
+            if c.eof_pending && !c.sending {
+                c.eof_pending = false;
+                c.engine.receive_eof(env);
+            }
             match c.engine.poll(env) {
                 Action::Send(Send::Bytes { more, .. }) => {
                     if c.sending {
@@ -202,7 +211,9 @@ impl Io {
                     }
                 } else if done.result == 0 {
                     c.eof = true;
-                    if !c.closing {
+                    if c.sending {
+                        c.eof_pending = true;
+                    } else if !c.closing {
                         c.engine.receive_eof(env);
                     }
                 } else if !matches!(-done.result, libc::ENOBUFS | libc::ECANCELED) {
