@@ -98,5 +98,9 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD ["/usr/local/bin/glasshouse", "healthcheck"]
 
+# --model io_uring needs a seccomp profile that allows io_uring_setup,
+# io_uring_enter and io_uring_register (Docker's default blocks them:
+# `docker run --security-opt seccomp=unconfined ...`, or a custom profile);
+# refused, the server says so in one line and exits 2 (README).
 # Exec form: glasshouse is PID 1 and receives the signals itself.
 ENTRYPOINT ["/usr/local/bin/glasshouse"]

@@ -15,6 +15,7 @@
 #   AUTOBAHN_PROFILE  release | debug (default: release)
 #   AUTOBAHN_OUT      report directory (default: target/autobahn/reports)
 #   AUTOBAHN_WORKERS  server workers (default: 2)
+#   AUTOBAHN_MODEL    server model, --model (default: epoll)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,7 @@ PROFILE=${AUTOBAHN_PROFILE:-release}
 WORK=target/autobahn
 OUT=${AUTOBAHN_OUT:-$WORK/reports}
 WORKERS=${AUTOBAHN_WORKERS:-2}
+MODEL=${AUTOBAHN_MODEL:-epoll}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 mkdir -p "$OUT"
@@ -87,7 +89,7 @@ fi
 ROOT=$(mktemp -d)
 SLOG=$WORK/server.log
 # 9.* sends messages of up to 16 MiB, which is the default --ws-max-message.
-"$BIN" --listen 127.0.0.1:0 --root "$ROOT" --workers "$WORKERS" --log-format text 2>"$SLOG" &
+"$BIN" --listen 127.0.0.1:0 --model "$MODEL" --root "$ROOT" --workers "$WORKERS" --log-format text 2>"$SLOG" &
 SPID=$!
 cleanup() {
   kill -TERM "$SPID" 2>/dev/null || true
@@ -104,7 +106,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$ADDR" ] || { cat "$SLOG" >&2; log "server did not report its address"; exit 2; }
 URL="ws://$ADDR/ws/echo"
-log "runner $RUNNER against $URL, cases: $CASES${EXCLUDE:+, excluding: $EXCLUDE}"
+log "runner $RUNNER against $URL (--model $MODEL), cases: $CASES${EXCLUDE:+, excluding: $EXCLUDE}"
 
 # ---- run ----------------------------------------------------------------
 # Only the runner's own files: AUTOBAHN_OUT may name a shared directory.

@@ -166,9 +166,9 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         StaticFiles::with_symlinks(&config.root, config.root_policy, config.follow_symlinks)
             .map_err(|e| Fatal::Config(format!("--root: {e}")))?;
     let nofile = glasshouse::sys::rlimit::raise_nofile();
-    // Only epoll gives each worker a listener of its own; the other models
-    // share one (accepting in turn, or one thread accepting).
-    let n_listeners = if config.model == Model::Epoll {
+    // Only epoll and io_uring give each worker a listener of its own; the
+    // other models share one (accepting in turn, or one thread accepting).
+    let n_listeners = if matches!(config.model, Model::Epoll | Model::IoUring) {
         config.workers
     } else {
         1
@@ -284,6 +284,13 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
             metrics.workers.clone(),
             life.clone(),
         ),
+        (None, Model::IoUring) => glasshouse::models::spawn_io_uring(
+            listeners,
+            reactor_cfg.clone(),
+            factory,
+            metrics.clone(),
+            life.clone(),
+        ),
         (None, model) => glasshouse::models::spawn(
             model,
             listeners[0].clone(),
@@ -293,7 +300,11 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
             life.clone(),
         ),
     }
-    .map_err(|e| Fatal::Runtime(format!("cannot start workers: {e}")))?;
+    .map_err(|e| match e.kind() {
+        // The kernel refused io_uring: a setting to fix, said in one line.
+        std::io::ErrorKind::Unsupported => Fatal::Config(e.to_string()),
+        _ => Fatal::Runtime(format!("cannot start workers: {e}")),
+    })?;
     if let Some(addr) = config.https_redirect {
         let listener = bind_all(addr, 1, AcceptMode::Reuseport).map_err(Fatal::Config)?;
         let plain = Arc::new(ReactorConfig {

@@ -491,6 +491,44 @@ fn a_completion_transport_takes_bytes_while_input_goes_on() {
 }
 
 #[test]
+fn a_completion_transport_lends_the_101_and_then_the_session_bytes() {
+    let mut t = transport();
+    t.window = Some(0);
+    let mut input = client::upgrade_request("x", "/ws", "").into_bytes();
+    input.extend_from_slice(&client::text("right behind"));
+    t.send(&input);
+    // The 101 is the output queue's, taken while the session already
+    // holds its echo: its return must not be counted as the session's.
+    let lent = t.conn.take_bytes(Vec::new()).expect("the 101 to send");
+    assert!(t.conn.is_websocket());
+    let mut received = lent.clone();
+    let spare;
+    {
+        let t = &mut t;
+        let mut env = glasshouse::engine::Env {
+            handler: &mut *t.handler,
+            observer: &mut t.observer,
+            config: &t.config,
+            now: t.now,
+            date: glasshouse::engine::memory::DATE,
+            worker: 0,
+            draining: false,
+        };
+        let n = lent.len();
+        spare = t.conn.give_back(&mut env, lent, n);
+    }
+    assert!(spare.is_empty());
+    t.window = None;
+    t.peer_reads(0);
+    received.extend(t.take_received());
+    let (got, rest) = answers(&received);
+    assert_eq!(got.iter().map(|a| a.status).collect::<Vec<_>>(), [101]);
+    let (frames, _) = client::decode(&rest).unwrap();
+    assert_eq!(frames.len(), 1, "the echo is not lost");
+    assert_eq!(frames[0].payload, b"right behind");
+}
+
+#[test]
 fn too_much_pipelined_input_stops_the_reading() {
     let mut t = transport();
     t.window = Some(0);

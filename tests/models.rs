@@ -77,6 +77,11 @@ fn preforked_cuts_off_a_slow_client_and_serves_others() {
     slow_client_is_cut_off_while_others_are_served("preforked", 2);
 }
 
+#[test]
+fn io_uring_cuts_off_a_slow_client_and_serves_others() {
+    slow_client_is_cut_off_while_others_are_served("io_uring", 2);
+}
+
 /// In `iterative` the slow client holds the only thread: the other client
 /// waits in the backlog and is served once the slow one has had its 408
 /// and been closed — the stats it gets count only itself open, and the
@@ -231,19 +236,8 @@ fn epoll_drains_under_load() {
 }
 
 #[test]
-fn models_not_built_yet_are_a_clear_configuration_error() {
-    // The one model this branch does not build (another engineer's).
-    #[allow(clippy::single_element_loop)]
-    for model in ["io_uring"] {
-        let (status, stderr) =
-            support::run_to_exit(&["--model", model, "--listen", "127.0.0.1:0"], PATIENCE);
-        assert_eq!(status.code(), Some(2), "{model}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-        assert!(
-            stderr.contains("not built yet") && stderr.contains(model),
-            "{stderr}"
-        );
-    }
+fn io_uring_drains_under_load() {
+    sigterm_under_load("io_uring");
 }
 
 /// The children of `pid` that are zombies (state `Z` in /proc).

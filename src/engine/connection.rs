@@ -106,6 +106,9 @@ pub struct Connection<O: Observer> {
     /// status: it ends when the body has been handed to the transport.
     sending: Option<(ReqMeta<O::Span>, u16)>,
     ws: Option<Box<WsConn<O::WsSpan>>>,
+    /// What a completion transport holds came from the WebSocket session's
+    /// output (not the output queue), so its return is the session's.
+    lent_ws: bool,
     /// Close once the output is sent.
     close_after_write: bool,
     /// Shut the write side and drain input before closing, because the
@@ -144,6 +147,7 @@ impl<O: Observer> Connection<O> {
             delayed: None,
             sending: None,
             ws: None,
+            lent_ws: false,
             close_after_write: false,
             linger: false,
             eof: false,
@@ -433,6 +437,7 @@ impl<O: Observer> Connection<O> {
                 buf.clear();
                 buf.extend_from_slice(pending);
                 self.out.lent = buf.len();
+                self.lent_ws = true;
                 return Some(buf);
             }
         }
@@ -449,8 +454,10 @@ impl<O: Observer> Connection<O> {
     }
 
     fn return_buffer(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8> {
+        // The bytes lent may be the queue's even on a WebSocket (the 101
+        // answer, taken before the switch): only the session's go to it.
         if let Some(ws) = &mut self.ws {
-            if !self.out.has_bytes() {
+            if std::mem::take(&mut self.lent_ws) {
                 self.out.lent = 0;
                 ws.session.consume_output(n);
                 let mut buf = buf;

@@ -4,7 +4,9 @@
 //! child process per connection), `preforked` (a pool of processes
 //! accepting in turn), `threaded` (a thread per connection),
 //! `prethreaded` (a pool of threads accepting in turn) and `poll` (one
-//! thread, poll(2) over every socket). The `epoll`
+//! thread, poll(2) over every socket), and beside them the completion
+//! model `uring` (`--model io_uring`: a ring per worker, see its module)
+//! and `usertcp` (the userland TCP/IP on a TUN). The `epoll`
 //! model is [`crate::reactor`]. They differ only in how sockets reach an
 //! engine and how a thread waits; everything HTTP and WebSocket is the
 //! engine's.
@@ -45,7 +47,10 @@ mod preforked;
 mod prethreaded;
 mod processes;
 mod threaded;
+mod uring;
 pub mod usertcp;
+
+pub use uring::spawn as spawn_io_uring;
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -97,10 +102,10 @@ pub fn spawn(
         Model::Poll => poll::spawn(listener, shared, metrics),
         Model::Forking => forking::spawn(listener, shared, metrics),
         Model::Preforked => preforked::spawn(listener, shared, metrics),
-        other => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("--model {} is not built yet", other.name()),
-        )),
+        other => Err(io::Error::other(format!(
+            "--model {} has its own spawn, not this one",
+            other.name()
+        ))),
     }
 }
 

@@ -15,8 +15,8 @@ mod accept;
 mod conn;
 mod drive;
 mod lifecycle;
-mod slab;
-mod timers;
+pub(crate) mod slab;
+pub(crate) mod timers;
 mod worker;
 
 pub use lifecycle::{DrainReport, Lifecycle, State};

@@ -57,8 +57,10 @@ impl<T> Slab<T> {
             }
         };
         let slot = &mut self.slots[index];
-        // Tokens must stay below the listener/bell tokens (u64::MAX - n).
-        slot.generation = (slot.generation + 1) & 0x7fff_ffff;
+        // Tokens must stay below the listener/bell tokens (u64::MAX - n),
+        // and within 60 bits, the room an io_uring `user_data` leaves
+        // beside its operation kind.
+        slot.generation = (slot.generation + 1) & 0x0fff_ffff;
         let token = Token::new(index, slot.generation);
         slot.value = Some(f(token));
         self.len += 1;

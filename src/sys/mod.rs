@@ -14,6 +14,7 @@ pub mod rlimit;
 pub mod signals;
 pub mod socket;
 pub mod tun;
+pub mod uring;
 
 use std::io;
 

@@ -142,6 +142,15 @@ fn sockname(fd: RawFd) -> io::Result<SocketAddr> {
     from_raw(unsafe { storage.assume_init_ref() })
 }
 
+fn peername(fd: RawFd) -> io::Result<SocketAddr> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len describe a writable buffer of the stated size.
+    cvt(unsafe { libc::getpeername(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len) })?;
+    // SAFETY: zero-initialised and then filled by the kernel.
+    from_raw(unsafe { storage.assume_init_ref() })
+}
+
 /// Options for a listening socket.
 #[derive(Clone, Copy, Debug)]
 pub struct ListenOptions {
@@ -336,6 +345,17 @@ pub fn would_block(e: &io::Error) -> bool {
 }
 
 impl Stream {
+    /// A connected socket whose descriptor came from elsewhere (an
+    /// io_uring accept completion).
+    pub fn from_fd(fd: OwnedFd) -> Stream {
+        Stream { fd }
+    }
+
+    /// The peer's address (getpeername), for a stream accepted without one.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        peername(self.fd.as_raw_fd())
+    }
+
     pub fn set_nodelay(&self) -> io::Result<()> {
         setsockopt_int(self.fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
     }
