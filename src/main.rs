@@ -329,10 +329,16 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     metrics.set_ready(true);
     // The ready line belongs to no span.
     drop(startup);
-    let scheme = if tls.is_some() { "https" } else { "http" };
     let host = match bound {
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    };
+    let port = bound.port();
+    // The contract's ready line; with TLS the URL says https.
+    let ready = if tls.is_some() {
+        format!("listening on https://{host}:{port}")
+    } else {
+        format!("listening on http://{host}:{port}")
     };
     tracing::info!(
         model = config.model.name(),
@@ -340,8 +346,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         max_connections = config.max_connections,
         nofile,
         root = %config.root.display(),
-        "listening on {scheme}://{host}:{}",
-        bound.port()
+        "{ready}"
     );
     let drain_timeout = config.drain_timeout;
     let mut hooks = MainHooks {
