@@ -601,6 +601,9 @@ fn decode_rules() {
 /// `GLASSHOUSE_LLHTTP_SEEDS=DIR` the same inputs are also written there as
 /// seeds: `scripts/fuzz.sh` seeds the two targets with them, so the
 /// vectors of `../shared` are used without being copied into the repository.
+/// A fuzz target: its name, the selector bytes before the input, its check.
+type FuzzTarget = (&'static str, &'static [u8], fn(&[u8]));
+
 #[test]
 fn the_fuzz_invariants_hold_on_the_llhttp_vectors() {
     let out = std::env::var("GLASSHOUSE_LLHTTP_SEEDS")
@@ -613,7 +616,7 @@ fn the_fuzz_invariants_hold_on_the_llhttp_vectors() {
             continue;
         }
         for (i, v) in parse_file(&path).into_iter().enumerate() {
-            let targets: [(&str, &[u8], fn(&[u8])); 2] = [
+            let targets: [FuzzTarget; 2] = [
                 (
                     "head",
                     &[0xff, 0x80],
