@@ -212,11 +212,19 @@ fn has_bare_lf(head: &[u8]) -> bool {
     false
 }
 
-/// True when the request line is still going on past the target limit.
+/// True when the request-target, complete or still arriving, is past the
+/// target limit. Only the target is measured (the text between the first
+/// two spaces of the request line), so that the verdict on a head does
+/// not depend on where a read split it; an endless method or line is
+/// bounded by `max_head` instead.
 fn target_overflows(buf: &[u8], limits: &Limits) -> bool {
-    let line_end = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
-    // method (<= 32) + 2 spaces + "HTTP/1.1\r" fit in 48 bytes.
-    line_end > limits.max_target + 48
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or(buf);
+    let Some(space) = line.iter().position(|b| *b == b' ') else {
+        return false;
+    };
+    let rest = &line[space + 1..];
+    let target = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
+    target > limits.max_target
 }
 
 /// 505 for a well-formed version we do not speak, 400 for garbage.

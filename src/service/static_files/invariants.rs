@@ -4,8 +4,9 @@
 //! broken property, when one fails.
 //!
 //! What it holds to: a cleaned path joined to a root never names anything
-//! outside it (no parent, root or prefix component), carries no dotfile,
-//! backslash or control character, and cleaning the re-encoded form of a
+//! outside it (no parent, root or prefix component), carries no dotfile
+//! (a top-level `.well-known` excepted), backslash or control character,
+//! and cleaning the re-encoded form of a
 //! cleaned path gives it back unchanged (what a redirect's `Location`
 //! says is what the next request opens).
 
@@ -26,10 +27,13 @@ pub fn check_path(data: &[u8]) {
         !rel.starts_with('/') && !rel.ends_with('/'),
         "slash at an end of {rel:?}"
     );
-    for segment in rel.split('/').filter(|_| !rel.is_empty()) {
+    for (i, segment) in rel.split('/').filter(|_| !rel.is_empty()).enumerate() {
         assert!(!segment.is_empty(), "empty segment in {rel:?}");
+        // RFC 8615's `/.well-known/` is the one dot-directory allowed, and
+        // only at the top.
+        let well_known = i == 0 && segment == ".well-known";
         assert!(
-            !segment.starts_with('.'),
+            !segment.starts_with('.') || well_known,
             "dot segment or dotfile in {rel:?}"
         );
         assert!(
