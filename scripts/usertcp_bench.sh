@@ -49,11 +49,9 @@ PIDS+=($!)
 ip netns exec "$USERTCP_NS" "$BIN" --listen 10.99.0.2:8080 --root "$ROOT" --workers 1 \
     --log-level warn >/dev/null 2>&1 &
 PIDS+=($!)
-for url in http://10.77.0.2/healthz; do
-    for _ in $(seq 1 100); do
-        ip netns exec "$USERTCP_NS" curl -fsS --max-time 1 "$url" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+for _ in $(seq 1 100); do
+    ip netns exec "$USERTCP_NS" curl -fsS --max-time 1 http://10.77.0.2/healthz >/dev/null 2>&1 && break
+    sleep 0.1
 done
 for _ in $(seq 1 100); do
     ip netns exec "$CL" curl -fsS --max-time 1 http://10.99.0.2:8080/healthz >/dev/null 2>&1 && break
