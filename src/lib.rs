@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod models;
 pub mod net;
 pub mod reactor;
+pub mod reserve;
 pub mod service;
 #[allow(unsafe_code)]
 pub mod sys;

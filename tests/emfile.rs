@@ -82,7 +82,12 @@ fn cpu_seconds(pid: i32) -> f64 {
 
 #[test]
 fn a_thousand_clients_at_256_descriptors_are_refused_without_a_spin_and_served_after() {
-    let server = Server::builder().fd_limit(256).start();
+    // Held connections must outlast the run of a slow machine: the test is
+    // about descriptors, not the idle timeout, which would free them.
+    let server = Server::builder()
+        .args(&["--idle-timeout", "600"])
+        .fd_limit(256)
+        .start();
     // A thousand clients hold their connections open at once.
     let mut held = Vec::new();
     let (mut ok, mut refused) = (0, 0);

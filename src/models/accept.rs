@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::driver::refuse;
 use super::{listener_closed, TICK};
 use crate::reactor::{Lifecycle, State};
-use crate::sys::socket::{Accepted, Listener, Reserve, Stream};
+use crate::reserve::{self, Refusal, Reserve};
+use crate::sys::socket::{Accepted, Listener, Stream};
 use crate::telemetry::WorkerMetrics;
 
 /// Pause after an accept error (ENOBUFS, or EMFILE with no reserve) so the loop
@@ -49,15 +50,23 @@ pub fn run_tending(
     mut serve: impl FnMut(Stream, SocketAddr),
     mut tend: impl FnMut(),
 ) {
-    let mut reserve = Reserve::new();
+    let reserve = Reserve::process();
     while life.state() == State::Running {
         match listener.accept_blocking() {
-            Ok(Accepted::Stream(stream, peer)) => serve(stream, peer),
+            Ok(Accepted::Stream(stream, peer)) => {
+                if let Some(stream) = reserve.reclaim(stream, |s| refuse(s, metrics)) {
+                    serve(stream, peer);
+                }
+            }
             // The tick passed with nobody connecting.
             Ok(Accepted::None) => tend(),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
-                out_of_descriptors(listener, &mut reserve, metrics);
-                tracing::warn!(worker = id, error = %e, "out of file descriptors; refused a connection");
+            Err(e) if reserve::out_of_descriptors(&e) => {
+                let refusal =
+                    reserve.refuse_one(|| listener.accept_blocking(), |s| refuse(s, metrics));
+                if refusal == Refusal::NoSpare {
+                    std::thread::sleep(ACCEPT_BACKOFF);
+                }
+                tracing::warn!(worker = id, error = %e, ?refusal, "out of file descriptors");
             }
             Err(e) => {
                 tracing::warn!(worker = id, error = %e, "accept failed");
@@ -78,20 +87,4 @@ pub fn run_tending(
         }
     }
     listener_closed(life);
-}
-
-/// EMFILE/ENFILE, as the epoll accept path does: free the reserve
-/// descriptor, take one connection off the queue, refuse it with the 503,
-/// and restore the reserve; without a reserve (it could not be reopened),
-/// pause rather than spin on a listener that cannot be taken from.
-fn out_of_descriptors(listener: &Listener, reserve: &mut Reserve, metrics: &WorkerMetrics) {
-    if reserve.release() {
-        if let Ok(Accepted::Stream(stream, _)) = listener.accept_blocking() {
-            refuse(&stream, metrics);
-        }
-        reserve.restore();
-    } else {
-        std::thread::sleep(ACCEPT_BACKOFF);
-        reserve.restore();
-    }
 }

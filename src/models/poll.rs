@@ -14,9 +14,10 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::driver::{step, Admission, Lent, Step, SCRATCH};
+use super::driver::{refuse, step, Admission, Lent, Step, SCRATCH};
 use super::{listener_closed, Done, Shared};
 use crate::reactor::{State, WorkerHandle};
+use crate::reserve::{self, Refusal, Reserve};
 use crate::sys::eventfd::Bell;
 use crate::sys::poll::{PollSet, Want};
 use crate::sys::socket::{Accepted, Listener, Stream};
@@ -169,6 +170,16 @@ impl Loop {
             match listener.accept() {
                 Ok(Accepted::Stream(stream, peer)) => self.admit(stream, peer),
                 Ok(Accepted::None) => return,
+                Err(e) if reserve::out_of_descriptors(&e) => {
+                    let metrics = self.lent.metrics();
+                    let refusal =
+                        Reserve::process().refuse_one(|| listener.accept(), |s| refuse(s, metrics));
+                    if refusal == Refusal::NoSpare {
+                        self.accept_paused_until = Some(self.lent.now + ACCEPT_BACKOFF);
+                    }
+                    tracing::warn!(error = %e, ?refusal, "out of file descriptors");
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed; pausing accepts");
                     self.accept_paused_until = Some(self.lent.now + ACCEPT_BACKOFF);
@@ -179,6 +190,10 @@ impl Loop {
     }
 
     fn admit(&mut self, stream: Stream, peer: SocketAddr) {
+        let metrics = self.lent.metrics();
+        let Some(stream) = Reserve::process().reclaim(stream, |s| refuse(s, metrics)) else {
+            return;
+        };
         let max = self.lent.shared().cfg.max_connections;
         let Some(admission) = Admission::take(self.lent.life(), max, &stream, self.lent.metrics())
         else {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::conn::Conn;
 use super::worker::{Io, LISTENER};
 use crate::engine::{Connection, Env};
+use crate::reserve::{self, Refusal, Reserve};
 use crate::sys::epoll::Interest;
 use crate::sys::socket::{Accepted, Stream};
 use crate::telemetry::HttpObserver;
@@ -29,7 +30,7 @@ impl Io {
             match listener.accept() {
                 Ok(Accepted::Stream(stream, peer)) => self.admit(stream, peer, env),
                 Ok(Accepted::None) => return,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                Err(e) if reserve::out_of_descriptors(&e) => {
                     self.out_of_descriptors(&e, env);
                     return;
                 }
@@ -42,15 +43,13 @@ impl Io {
     }
 
     pub fn admit(&mut self, stream: Stream, peer: SocketAddr, env: &mut Env<'_, HttpObserver>) {
+        let Some(stream) = Reserve::process().reclaim(stream, |s| self.refuse(s)) else {
+            return;
+        };
         let open = self.life.open.fetch_add(1, Ordering::AcqRel) + 1;
         if open > self.max_connections {
             self.life.open.fetch_sub(1, Ordering::AcqRel);
-            self.metrics.connection_rejected();
-            // Best effort: the socket buffer of a fresh connection has room.
-            // A TLS client could not read a plaintext 503: it is just closed.
-            if self.tls.is_none() {
-                let _ = stream.write(&self.overloaded);
-            }
+            self.refuse(&stream);
             let _ = stream.shutdown_write();
             return;
         }
@@ -88,24 +87,29 @@ impl Io {
         self.drive(token, env, false);
     }
 
-    /// EMFILE/ENFILE: free the reserve descriptor, take one connection off
-    /// the queue, refuse it, and restore the reserve; without a reserve,
-    /// stop watching the listener briefly rather than spin on it.
+    /// Answers a connection the server will not serve with the canned 503.
+    fn refuse(&self, stream: &Stream) {
+        self.metrics.connection_rejected();
+        // Best effort: the socket buffer of a fresh connection has room.
+        // A TLS client could not read a plaintext 503: it is just closed.
+        if self.tls.is_none() {
+            let _ = stream.write(&self.overloaded);
+        }
+    }
+
+    /// EMFILE/ENFILE: one queued connection is refused through the
+    /// process's spare descriptor; without a spare, stop watching the
+    /// listener briefly rather than spin on it.
     fn out_of_descriptors(&mut self, e: &io::Error, env: &Env<'_, HttpObserver>) {
         let Some(listener) = &self.listener else {
             return;
         };
-        if self.reserve.release() {
-            if let Ok(Accepted::Stream(stream, _)) = listener.accept() {
-                let _ = stream.write(&self.overloaded);
-                self.metrics.connection_rejected();
-            }
-            self.reserve.restore();
-        } else {
+        let refusal = Reserve::process().refuse_one(|| listener.accept(), |s| self.refuse(s));
+        if refusal == Refusal::NoSpare {
             let _ = self.poll.delete(&**listener);
             self.accept_paused_until = Some(env.now + ACCEPT_BACKOFF);
         }
-        tracing::warn!(worker = self.id, error = %e, "out of file descriptors; refused a connection");
+        tracing::warn!(worker = self.id, error = %e, ?refusal, "out of file descriptors");
     }
 
     /// Watches the listener again once an EMFILE pause is over.

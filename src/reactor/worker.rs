@@ -21,7 +21,7 @@ use crate::engine::{self, Env};
 use crate::http::date::DateCache;
 use crate::sys::epoll::{Events, Interest, Poller};
 use crate::sys::eventfd::Bell;
-use crate::sys::socket::{Accepted, Listener, Reserve};
+use crate::sys::socket::{Accepted, Listener};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
 
 pub(super) const LISTENER: u64 = u64::MAX;
@@ -139,7 +139,6 @@ pub(super) struct Io {
     pub timers: Timers,
     /// Read buffer shared by all connections of this worker.
     pub scratch: Vec<u8>,
-    pub reserve: Reserve,
     pub accept_paused_until: Option<Instant>,
     pub max_connections: usize,
     pub tls: Option<Arc<crate::tls::Acceptor>>,
@@ -197,7 +196,6 @@ impl Worker {
                 conns: Slab::default(),
                 timers: Timers::default(),
                 scratch: vec![0; SCRATCH],
-                reserve: Reserve::new(),
                 accept_paused_until: None,
                 max_connections,
                 tls,

@@ -508,6 +508,12 @@ impl Stream {
     }
 }
 
+impl From<Stream> for OwnedFd {
+    fn from(s: Stream) -> OwnedFd {
+        s.fd
+    }
+}
+
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -517,41 +523,6 @@ impl AsFd for Stream {
 impl AsRawFd for Stream {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
-    }
-}
-
-/// A descriptor held in reserve so that, when the process runs out of
-/// descriptors (EMFILE), the accept loop can still take one connection off
-/// the queue, answer it and close it instead of spinning on a ready listener.
-#[derive(Debug)]
-pub struct Reserve {
-    fd: Option<OwnedFd>,
-}
-
-impl Reserve {
-    pub fn new() -> Reserve {
-        Reserve { fd: Self::open() }
-    }
-
-    fn open() -> Option<OwnedFd> {
-        std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
-    }
-
-    /// Frees the reserve so that one more descriptor can be opened.
-    pub fn release(&mut self) -> bool {
-        self.fd.take().is_some()
-    }
-
-    pub fn restore(&mut self) {
-        if self.fd.is_none() {
-            self.fd = Self::open();
-        }
-    }
-}
-
-impl Default for Reserve {
-    fn default() -> Self {
-        Reserve::new()
     }
 }
 

@@ -39,6 +39,8 @@ pub enum Op {
     Bell = 5,
     Timeout = 6,
     Cancel = 7,
+    /// A listener has a connection queued (watched while out of descriptors).
+    Queued = 8,
 }
 
 impl Op {
@@ -51,6 +53,7 @@ impl Op {
             5 => Op::Bell,
             6 => Op::Timeout,
             7 => Op::Cancel,
+            8 => Op::Queued,
             _ => return None,
         })
     }
@@ -319,6 +322,15 @@ impl Ring {
         let e = opcode::PollAdd::new(types::Fd(fd.as_raw_fd()), libc::POLLOUT as u32)
             .build()
             .user_data(Op::Poll.tag(token));
+        self.push(e)
+    }
+
+    /// One completion when `listener` has a connection queued. Unlike an
+    /// accept, a poll needs no descriptor of its own.
+    pub fn watch_queue(&mut self, listener: BorrowedFd<'_>) -> io::Result<()> {
+        let e = opcode::PollAdd::new(types::Fd(listener.as_raw_fd()), libc::POLLIN as u32)
+            .build()
+            .user_data(Op::Queued.tag(0));
         self.push(e)
     }
 

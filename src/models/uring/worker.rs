@@ -12,14 +12,15 @@ use std::time::{Duration, Instant};
 
 use super::drive::Conn;
 use super::{BUFFERS, BUFFER_SIZE, ENTRIES};
-use crate::engine::{self, Connection, Env};
-use crate::models::driver::{Admission, Lent};
+use crate::engine::{Connection, Env};
+use crate::models::driver::{refuse, Admission, Lent};
 use crate::models::{Done, Shared};
 use crate::reactor::slab::{Slab, Token};
 use crate::reactor::timers::Timers;
 use crate::reactor::{Lifecycle, State, WorkerHandle};
+use crate::reserve::{Refusal, Reserve};
 use crate::sys::eventfd::Bell;
-use crate::sys::socket::{Accepted, Listener, Reserve, Stream};
+use crate::sys::socket::{Accepted, Listener, Stream};
 use crate::sys::uring::{Completion, Op, Ring};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
 
@@ -62,16 +63,15 @@ pub fn spawn(
                     ring,
                     listener: Some(listener),
                     accept_armed: false,
+                    queue_watched: false,
                     local,
                     bell: bell2,
                     metrics,
                     life,
                     conns: Slab::default(),
                     timers: Timers::default(),
-                    reserve: Reserve::new(),
                     accept_paused_until: None,
                     max_connections,
-                    overloaded: engine::overloaded(),
                     seen: State::Running,
                     drain_begun: false,
                     next_sweep: now + SWEEP,
@@ -96,6 +96,8 @@ pub(super) struct Io {
     pub ring: Ring,
     pub listener: Option<Arc<Listener>>,
     accept_armed: bool,
+    /// The ring watches the listener's queue instead of accepting from it.
+    queue_watched: bool,
     /// The listener's address when it names one interface (not a wildcard).
     local: Option<SocketAddr>,
     bell: Arc<Bell>,
@@ -103,10 +105,8 @@ pub(super) struct Io {
     pub life: Arc<Lifecycle>,
     pub conns: Slab<Conn>,
     pub timers: Timers,
-    reserve: Reserve,
     accept_paused_until: Option<Instant>,
     max_connections: usize,
-    overloaded: Vec<u8>,
     /// The lifecycle state this worker last acted on.
     pub seen: State,
     /// The drain's first pass is done: later arrivals are drained on admission.
@@ -167,12 +167,13 @@ impl Io {
             }
             Op::Timeout => self.timeout_at = None,
             Op::Cancel => {}
+            Op::Queued => self.queue_watched = false,
             Op::Recv | Op::Send | Op::Poll => self.on_conn(c, env),
         }
     }
 
     fn arm_accept(&mut self) {
-        if self.accept_armed || self.accept_paused_until.is_some() {
+        if self.accept_armed || self.queue_watched || self.accept_paused_until.is_some() {
             return;
         }
         let Some(l) = &self.listener else {
@@ -220,6 +221,9 @@ impl Io {
     }
 
     fn admit(&mut self, stream: Stream, peer: Option<SocketAddr>, env: &mut Env<'_, HttpObserver>) {
+        let Some(stream) = Reserve::process().reclaim(stream, |s| refuse(s, &self.metrics)) else {
+            return;
+        };
         let Some(admission) =
             Admission::take(&self.life, self.max_connections, &stream, &self.metrics)
         else {
@@ -256,27 +260,33 @@ impl Io {
         self.drive(token, env);
     }
 
-    /// EMFILE/ENFILE: free the reserve descriptor, take one connection off
-    /// the queue, refuse it, and restore the reserve; without a reserve,
-    /// stop accepting briefly rather than spin.
+    /// EMFILE/ENFILE: one queued connection is refused through the
+    /// process's spare descriptor. A ring accept allocates its descriptor
+    /// before it looks at the queue, so it fails at once even when nobody
+    /// is waiting: unless a connection was just refused (there may be more
+    /// queued), the ring watches the queue instead, and without a spare it
+    /// stops accepting briefly.
     fn out_of_descriptors(&mut self, errno: i32, env: &Env<'_, HttpObserver>) {
         let Some(listener) = &self.listener else {
             return;
         };
-        if self.reserve.release() {
-            if let Ok(Accepted::Stream(stream, _)) = listener.accept() {
-                let _ = stream.write(&self.overloaded);
-                self.metrics.connection_rejected();
-            }
-            self.reserve.restore();
-        } else {
-            if self.accept_armed {
-                let _ = self.ring.cancel(Op::Accept, 0);
-            }
-            self.accept_paused_until = Some(env.now + ACCEPT_BACKOFF);
+        let refusal =
+            Reserve::process().refuse_one(|| listener.accept(), |s| refuse(s, &self.metrics));
+        if self.accept_armed {
+            let _ = self.ring.cancel(Op::Accept, 0);
+            self.accept_armed = false;
+        }
+        match refusal {
+            // More may be queued: the next turn's accept finds out.
+            Refusal::Refused => {}
+            Refusal::Missed => match self.ring.watch_queue(listener.as_fd()) {
+                Ok(()) => self.queue_watched = true,
+                Err(_) => self.accept_paused_until = Some(env.now + ACCEPT_BACKOFF),
+            },
+            Refusal::NoSpare => self.accept_paused_until = Some(env.now + ACCEPT_BACKOFF),
         }
         let e = io::Error::from_raw_os_error(errno);
-        tracing::warn!(worker = self.id, error = %e, "out of file descriptors; refused a connection");
+        tracing::warn!(worker = self.id, error = %e, ?refusal, "out of file descriptors");
     }
 
     fn resume_accepting(&mut self, now: Instant) {
@@ -321,8 +331,11 @@ impl Io {
         let l = self.listener.take()?;
         if self.accept_armed {
             let _ = self.ring.cancel(Op::Accept, 0);
-            let _ = self.ring.submit();
         }
+        if self.queue_watched {
+            let _ = self.ring.cancel(Op::Queued, 0);
+        }
+        let _ = self.ring.submit();
         Some(l)
     }
 
