@@ -17,6 +17,7 @@ pub mod controller;
 pub mod engine;
 pub mod http;
 pub mod lifecycle;
+pub mod live;
 pub mod models;
 pub mod net;
 pub mod reactor;

@@ -16,8 +16,9 @@ use glasshouse::config_file::{self, LoadError};
 use glasshouse::controller::{self, Exit, Hooks};
 use glasshouse::http::Limits;
 use glasshouse::lifecycle::ServerState;
-use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig};
-use glasshouse::service::rules::Live;
+use glasshouse::live::Live;
+use glasshouse::reactor::{self, DrainReport, Lifecycle, ReactorConfig, Settings};
+use glasshouse::service::rules;
 use glasshouse::service::static_files::StaticFiles;
 use glasshouse::service::{App, Links, ServiceState};
 use glasshouse::sys::signals::{self, Sig, Signals};
@@ -255,18 +256,9 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         Some(Arc::new(acceptor))
     };
     let life = Arc::new(Lifecycle::new(server_state).map_err(|e| Fatal::Runtime(e.to_string()))?);
+    let settings = Arc::new(Live::new(live_settings(&config)));
     let reactor_cfg = Arc::new(ReactorConfig {
-        engine: glasshouse::engine::Config {
-            limits: Limits {
-                max_body: config.max_body,
-                ..Limits::default()
-            },
-            header_timeout: config.header_timeout,
-            idle_timeout: config.idle_timeout,
-            send_timeout: config.send_timeout,
-            ..glasshouse::engine::Config::default()
-        },
-        max_connections: config.max_connections,
+        settings: settings.clone(),
         tls: tls.clone(),
     });
     let mut workers = match (user_stack, config.model) {
@@ -309,8 +301,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         let listener = bind_all(addr, 1, AcceptMode::Reuseport).map_err(Fatal::Config)?;
         let plain = Arc::new(ReactorConfig {
             tls: None,
-            engine: reactor_cfg.engine.clone(),
-            max_connections: reactor_cfg.max_connections,
+            settings: settings.clone(),
         });
         let port = bound.port();
         let redirect: HandlerFactory =
@@ -354,6 +345,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         argv,
         running: config,
         policy,
+        settings,
         metrics,
         shutdown: None,
         tls,
@@ -370,6 +362,23 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     exit.map_err(|e| Fatal::Runtime(e.to_string()))
 }
 
+/// What a reload may change in the transports and the engine.
+fn live_settings(config: &Config) -> Settings {
+    Settings {
+        engine: glasshouse::engine::Config {
+            limits: Limits {
+                max_body: config.max_body,
+                ..Limits::default()
+            },
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            send_timeout: config.send_timeout,
+            ..glasshouse::engine::Config::default()
+        },
+        max_connections: config.max_connections,
+    }
+}
+
 /// Longest wait for the final telemetry flush after a graceful drain.
 const TELEMETRY_FLUSH: Duration = Duration::from_secs(5);
 /// The same after SIGQUIT or a second signal: best effort, quickly.
@@ -383,7 +392,9 @@ struct MainHooks {
     /// The configuration in force: what started, plus what reloads changed.
     running: Config,
     /// The header rules and compression the workers read.
-    policy: Arc<Live>,
+    policy: Arc<rules::Live>,
+    /// The timeouts and limits the transports and engines read.
+    settings: Arc<Live<Settings>>,
     metrics: Arc<Metrics>,
     /// The `shutdown` span, from the signal to the end of the drain.
     shutdown: Option<ShutdownSpan>,
@@ -414,6 +425,16 @@ impl Hooks for MainHooks {
         logging::set_access_log(new.access_log);
         glasshouse::telemetry::set_trusted_proxies(new.trusted_proxies.clone());
         self.policy.replace(new.policy.clone());
+        let settings = live_settings(&new);
+        tracing::info!(
+            max_connections = settings.max_connections,
+            header_timeout = ?settings.engine.header_timeout,
+            idle_timeout = ?settings.engine.idle_timeout,
+            send_timeout = ?settings.engine.send_timeout,
+            max_body = settings.engine.limits.max_body,
+            "SIGHUP: timeouts and limits in force"
+        );
+        self.settings.replace(settings);
         let restart = config_file::needs_restart(&self.running, &new);
         if !restart.is_empty() {
             tracing::warn!(
@@ -430,6 +451,11 @@ impl Hooks for MainHooks {
         self.running.access_log = new.access_log;
         self.running.trusted_proxies = new.trusted_proxies;
         self.running.policy = new.policy;
+        self.running.max_connections = new.max_connections;
+        self.running.header_timeout = new.header_timeout;
+        self.running.idle_timeout = new.idle_timeout;
+        self.running.send_timeout = new.send_timeout;
+        self.running.max_body = new.max_body;
         self.running.config_file = new.config_file;
         if let Some(tls) = &self.tls {
             match tls.reload() {

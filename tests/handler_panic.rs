@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use glasshouse::app::{Body, Ctx, Handler, HandlerFactory, Request, Response};
 use glasshouse::http::Limits;
-use glasshouse::reactor::{self, Lifecycle, ReactorConfig, State};
+use glasshouse::live::Live;
+use glasshouse::reactor::{self, Lifecycle, ReactorConfig, Settings, State};
 use glasshouse::sys::socket::{ListenOptions, Listener};
 use glasshouse::telemetry::Metrics;
 use support::Client;
@@ -47,13 +48,15 @@ fn panicking_handler_gets_500_and_the_worker_keeps_serving() {
     let metrics = Metrics::new(1);
     let life = Arc::new(Lifecycle::new(Default::default()).unwrap());
     let cfg = Arc::new(ReactorConfig {
-        engine: glasshouse::engine::Config {
-            limits: Limits::default(),
-            header_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(5),
-            ..glasshouse::engine::Config::default()
-        },
-        max_connections: 100,
+        settings: Arc::new(Live::new(Settings {
+            engine: glasshouse::engine::Config {
+                limits: Limits::default(),
+                header_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(5),
+                ..glasshouse::engine::Config::default()
+            },
+            max_connections: 100,
+        })),
         tls: None,
     });
     let factory: HandlerFactory = Arc::new(|_| Box::new(Boom));

@@ -189,3 +189,86 @@ fn a_peer_that_keeps_sending_after_a_refusal_is_closed_and_counted() {
     assert_eq!(wait_refusals(&server, "linger_input", 1.0), 1.0);
     assert_eq!(get_close(server.addr(), "/healthz").status, 200);
 }
+
+/// `POST /api/echo` with a JSON body of `len` bytes: the status.
+fn post_status(server: &Server, len: usize) -> u16 {
+    let mut req = format!(
+        "POST /api/echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .into_bytes();
+    // A JSON string: the echo takes JSON.
+    req.push(b'"');
+    req.resize(req.len() + len - 2, b'x');
+    req.push(b'"');
+    let raw = send_raw(server.addr(), &req);
+    support::parse_response(&raw, false)
+        .map(|(r, _)| r.status)
+        .unwrap_or_else(|| panic!("no answer: {:?}", support::lossy(&raw)))
+}
+
+/// A keep-alive client that got its 200 (held open), or the status it got.
+fn hold(server: &Server) -> Result<Client, u16> {
+    let mut c = Client::connect(server.addr());
+    c.send(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+    match c.read_response_opts(false, PATIENCE) {
+        Some(r) if r.status == 200 => Ok(c),
+        Some(r) => Err(r.status),
+        None => Err(0),
+    }
+}
+
+#[test]
+fn a_reload_changes_timeouts_and_limits_for_what_comes_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("glasshouse.toml");
+    std::fs::write(
+        &cfg,
+        "max_body = 100\nmax_connections = 2\nheader_timeout = 600\n",
+    )
+    .unwrap();
+    let server = Server::builder()
+        .args(&["--config", cfg.to_str().unwrap()])
+        .start();
+    assert_eq!(post_status(&server, 500), 413);
+    // Connections held at once need a model that serves them at once.
+    let capped = support::serves_concurrently();
+    let mut held = Vec::new();
+    if capped {
+        held = (0..2)
+            .map(|_| hold(&server).expect("under the cap"))
+            .collect();
+        assert_eq!(hold(&server).err(), Some(503), "the third is over the cap");
+    }
+
+    std::fs::write(
+        &cfg,
+        "max_body = 1000\nmax_connections = 10\nheader_timeout = 1\n",
+    )
+    .unwrap();
+    server.signal(libc::SIGHUP);
+    assert!(
+        server.wait_log("configuration reloaded", PATIENCE),
+        "{}",
+        server.log()
+    );
+    assert!(
+        !server.log().contains("need a restart"),
+        "timeouts and limits apply live: {}",
+        server.log()
+    );
+    // The new cap and body limit hold for the next connection and request.
+    if capped {
+        held.push(hold(&server).expect("the new cap lets a third in"));
+    }
+    assert_eq!(post_status(&server, 500), 200, "the new body limit");
+    // The new head timeout: half a head, then silence, is answered 408
+    // (under the old one, 600 s, the client would give up first).
+    let mut c = Client::connect(server.addr());
+    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n");
+    let r = c
+        .read_response_opts(false, PATIENCE)
+        .expect("a 408 under the new head timeout");
+    assert_eq!(r.status, 408);
+    drop(held);
+    assert_eq!(get_close(server.addr(), "/healthz").status, 200);
+}

@@ -245,7 +245,7 @@ fn sighup_applies_a_valid_file_whole_and_keeps_the_old_one_otherwise() {
     // A good one: applied; a setting that needs a restart is named.
     std::fs::write(
         &cfg,
-        "idle_timeout = 5\n[[rules]]\npath = \"/**\"\nheaders = { \"X-Version\" = \"2\" }\n",
+        "ws_max_message = 4096\n[[rules]]\npath = \"/**\"\nheaders = { \"X-Version\" = \"2\" }\n",
     )
     .unwrap();
     server.signal(libc::SIGHUP);

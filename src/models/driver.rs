@@ -15,7 +15,8 @@ use super::Shared;
 use crate::app::Handler;
 use crate::engine::{self, Action, Connection, Env, Send};
 use crate::http::date::DateCache;
-use crate::reactor::{Lifecycle, State};
+use crate::live::Current;
+use crate::reactor::{Lifecycle, Settings, State};
 use crate::sys::socket::{would_block, Stream};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
 use crate::tls::Session;
@@ -29,6 +30,8 @@ pub struct Lent {
     handler: Box<dyn Handler>,
     observer: HttpObserver,
     shared: Shared,
+    /// This thread's copy of the live settings, refreshed every turn.
+    settings: Current<Settings>,
     date: DateCache,
     /// "Now" for this turn, read once per wake-up.
     pub now: Instant,
@@ -42,6 +45,7 @@ impl Lent {
             id,
             handler: (shared.factory)(id),
             observer: HttpObserver::new(metrics),
+            settings: Current::new(&shared.cfg.settings),
             shared,
             date: DateCache::new(SystemTime::now()),
             now: Instant::now(),
@@ -54,13 +58,20 @@ impl Lent {
         self.now = Instant::now();
         self.date.refresh(SystemTime::now());
         self.state = self.shared.life.state();
+        self.settings.refresh(&self.shared.cfg.settings);
+    }
+
+    /// `--max-connections` as the last reload left it.
+    pub fn max_connections(&mut self) -> usize {
+        self.settings.refresh(&self.shared.cfg.settings);
+        self.settings.max_connections
     }
 
     pub fn env(&mut self) -> Env<'_, HttpObserver> {
         Env {
             handler: &mut *self.handler,
             observer: &mut self.observer,
-            config: &self.shared.cfg.engine,
+            config: &self.settings.engine,
             now: self.now,
             date: self.date.value(),
             worker: self.id,
@@ -74,10 +85,6 @@ impl Lent {
 
     pub fn life(&self) -> &Arc<Lifecycle> {
         &self.shared.life
-    }
-
-    pub fn shared(&self) -> &Shared {
-        &self.shared
     }
 
     /// A new engine for a connection of the userland stack (behind TLS

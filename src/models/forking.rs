@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::driver::{Admission, Lent, SCRATCH};
 use super::processes::{fork_child, lock, Children, SharedReporter};
 use super::{accept, blocking, Done, Shared};
+use crate::live::Current;
 use crate::reactor::WorkerHandle;
 use crate::sys::eventfd::Bell;
 use crate::sys::socket::Listener;
@@ -36,7 +37,8 @@ pub fn spawn(
         .spawn(move || {
             let life = shared.life.clone();
             let _done = Done(life.clone());
-            let max = shared.cfg.max_connections;
+            // `--max-connections` as the last reload left it.
+            let mut settings = Current::new(&shared.cfg.settings);
             let children = std::cell::RefCell::new(&mut children);
             accept::run_tending(
                 &listener,
@@ -47,6 +49,8 @@ pub fn spawn(
                     let mut children = children.borrow_mut();
                     // Places of children that ended are given back first.
                     children.tend(|_, _, _| {});
+                    settings.refresh(&shared.cfg.settings);
+                    let max = settings.max_connections;
                     let Some(admission) = Admission::take(&life, max, &stream, &shards[0]) else {
                         return;
                     };

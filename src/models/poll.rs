@@ -194,7 +194,7 @@ impl Loop {
         let Some(stream) = Reserve::process().reclaim(stream, |s| refuse(s, metrics)) else {
             return;
         };
-        let max = self.lent.shared().cfg.max_connections;
+        let max = self.lent.max_connections();
         let Some(admission) = Admission::take(self.lent.life(), max, &stream, self.lent.metrics())
         else {
             return;

@@ -116,10 +116,10 @@ fn serve(
     slot: usize,
 ) {
     let life = lent.life().clone();
-    let max = lent.shared().cfg.max_connections;
     let mut scratch = vec![0; SCRATCH];
     let shard = lent.metrics().clone();
     accept::run(listener, &life, slot, &shard, |stream, peer| {
+        let max = lent.max_connections();
         if places.get(0).fetch_add(1, Ordering::AcqRel) >= max {
             places.get(0).fetch_sub(1, Ordering::AcqRel);
             refuse(&stream, lent.metrics());

@@ -35,11 +35,11 @@ pub fn spawn(
             .spawn(move || {
                 let life = shared.life.clone();
                 let _done = Done(life.clone());
-                let max = shared.cfg.max_connections;
                 let mut lent = Lent::new(id, shared, metrics);
                 let mut scratch = vec![0; SCRATCH];
                 let shard = lent.metrics().clone();
                 accept::run(&listener, &life, id, &shard, |stream, peer| {
+                    let max = lent.max_connections();
                     if let Some(a) = Admission::take(&life, max, &stream, lent.metrics()) {
                         blocking::serve(&mut lent, &mut scratch, stream, peer, a);
                     }

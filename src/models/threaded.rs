@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 
 use super::driver::{Admission, Lent, SCRATCH};
 use super::{accept, blocking, Done, Shared};
+use crate::live::Current;
 use crate::reactor::WorkerHandle;
 use crate::sys::eventfd::Bell;
 use crate::sys::socket::Listener;
@@ -35,7 +36,8 @@ pub fn spawn(
         .spawn(move || {
             let life = shared.life.clone();
             let _done = Done(life.clone());
-            let max = shared.cfg.max_connections;
+            // `--max-connections` as the last reload left it.
+            let mut settings = Current::new(&shared.cfg.settings);
             let mut threads: Vec<JoinHandle<()>> = Vec::new();
             let shard = metrics.clone();
             accept::run(&listener, &life, 0, &shard, |stream, peer| {
@@ -44,6 +46,8 @@ pub fn spawn(
                 if threads.len() >= 64 && threads.len().is_power_of_two() {
                     threads.retain(|t| !t.is_finished());
                 }
+                settings.refresh(&shared.cfg.settings);
+                let max = settings.max_connections;
                 let Some(admission) = Admission::take(&life, max, &stream, &metrics) else {
                     return;
                 };

@@ -300,7 +300,7 @@ impl Loop {
     }
 
     fn accept(&mut self) {
-        let max = self.lent.shared().cfg.max_connections;
+        let max = self.lent.max_connections();
         while let Some(h) = self.stack.get_mut().accept(self.port) {
             let Some(admission) = Admission::enter(self.lent.life(), max, self.lent.metrics())
             else {

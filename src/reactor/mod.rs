@@ -20,4 +20,4 @@ pub(crate) mod timers;
 mod worker;
 
 pub use lifecycle::{DrainReport, Lifecycle, State};
-pub use worker::{spawn, ReactorConfig, WorkerHandle};
+pub use worker::{spawn, ReactorConfig, Settings, WorkerHandle};

@@ -19,6 +19,7 @@ use super::timers::Timers;
 use crate::app::{Handler, HandlerFactory};
 use crate::engine::{self, Env};
 use crate::http::date::DateCache;
+use crate::live::{Current, Live};
 use crate::sys::epoll::{Events, Interest, Poller};
 use crate::sys::eventfd::Bell;
 use crate::sys::socket::{Accepted, Listener};
@@ -31,10 +32,19 @@ const SCRATCH: usize = 64 * 1024;
 /// How often idle connections give back their buffers.
 const SWEEP: Duration = Duration::from_secs(1);
 
-/// Settings every worker shares.
-pub struct ReactorConfig {
+/// What a reload (SIGHUP) may change while the server runs: the engine's
+/// timeouts and limits, and `--max-connections`. New values apply to the
+/// next deadline or admission; nothing already decided is redone.
+#[derive(Debug, Clone)]
+pub struct Settings {
     pub engine: engine::Config,
     pub max_connections: usize,
+}
+
+/// Settings every worker shares.
+pub struct ReactorConfig {
+    /// Replaced whole by a reload; every loop checks it once per turn.
+    pub settings: Arc<Live<Settings>>,
     /// HTTPS: every accepted connection is wrapped in TLS.
     pub tls: Option<Arc<crate::tls::Acceptor>>,
 }
@@ -104,6 +114,8 @@ struct Shared {
     handler: Box<dyn Handler>,
     observer: HttpObserver,
     cfg: Arc<ReactorConfig>,
+    /// This worker's copy of the live settings.
+    settings: Current<Settings>,
     date: DateCache,
     now: Instant,
     draining: bool,
@@ -114,7 +126,7 @@ impl Shared {
         Env {
             handler: &mut *self.handler,
             observer: &mut self.observer,
-            config: &self.cfg.engine,
+            config: &self.settings.engine,
             now: self.now,
             date: self.date.value(),
             worker: self.id,
@@ -172,7 +184,8 @@ impl Worker {
             .local_addr()
             .ok()
             .filter(|a| !a.ip().is_unspecified());
-        let max_connections = cfg.max_connections;
+        let settings = Current::new(&cfg.settings);
+        let max_connections = settings.max_connections;
         let tls = cfg.tls.clone();
         Worker {
             app: Shared {
@@ -180,6 +193,7 @@ impl Worker {
                 handler,
                 observer: HttpObserver::new(metrics.clone()),
                 cfg,
+                settings,
                 date: DateCache::new(SystemTime::now()),
                 now,
                 draining: false,
@@ -216,6 +230,9 @@ impl Worker {
             self.io.poll.wait(&mut events, Some(timeout))?;
             self.app.now = Instant::now();
             self.app.date.refresh(SystemTime::now());
+            if self.app.settings.refresh(&self.app.cfg.settings) {
+                self.io.max_connections = self.app.settings.max_connections;
+            }
             // The lifecycle first: bytes read in this wake-up after the
             // controller moved to draining are answered as draining.
             let state = self.io.life.state();

@@ -7,6 +7,7 @@ use super::rules::Policy;
 use super::static_files::StaticFiles;
 use super::{api, ServiceState};
 use crate::app::{Ctx, Handler, Request, Response};
+use crate::live::Current;
 use crate::telemetry::{render_prometheus, ProcessState, PROMETHEUS_CONTENT_TYPE};
 
 /// One worker's application instance.
@@ -14,30 +15,23 @@ pub struct App {
     state: Arc<ServiceState>,
     /// This worker's view of the root, with a cache of its own.
     files: StaticFiles,
-    /// This worker's copy of the policy and the generation it belongs to.
-    policy: Arc<Policy>,
-    generation: u64,
+    /// This worker's copy of the policy.
+    policy: Current<Policy>,
 }
 
 impl App {
     pub fn new(state: Arc<ServiceState>, files: StaticFiles) -> App {
-        let generation = state.policy.generation();
-        let policy = state.policy.get();
+        let policy = Current::new(&state.policy);
         App {
             state,
             files,
             policy,
-            generation,
         }
     }
 
     /// Picks up a reloaded policy: one atomic load when nothing changed.
     fn refresh_policy(&mut self) {
-        let generation = self.state.policy.generation();
-        if generation != self.generation {
-            self.policy = self.state.policy.get();
-            self.generation = generation;
-        }
+        self.policy.refresh(&self.state.policy);
     }
 }
 
@@ -112,7 +106,7 @@ impl Handler for App {
         let mut response = match endpoint(ctx.route) {
             Some((_, answer)) => answer(self, req, ctx),
             None => {
-                let policy = Arc::clone(&self.policy);
+                let policy = Arc::clone(self.policy.shared());
                 let saved = &self.state.metrics.process.compression_saved;
                 self.files
                     .serve_with(req, ctx.now, &policy.compression, saved)

@@ -20,8 +20,7 @@
 //! matching `404` never becomes cacheable for a year.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 
@@ -507,39 +506,9 @@ pub fn glob(pattern: &str, path: &str) -> bool {
 }
 
 /// The policy in force, shared by every worker and replaced whole by a
-/// reload. Workers keep their own `Arc` and look at the generation (one
-/// atomic load) per request, taking the lock only after a reload.
-#[derive(Debug, Default)]
-pub struct Live {
-    generation: AtomicU64,
-    current: Mutex<Arc<Policy>>,
-}
-
-impl Live {
-    pub fn new(policy: Policy) -> Live {
-        Live {
-            generation: AtomicU64::new(0),
-            current: Mutex::new(Arc::new(policy)),
-        }
-    }
-
-    /// Puts a new policy in force (all of it at once).
-    pub fn replace(&self, policy: Policy) {
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    pub fn get(&self) -> Arc<Policy> {
-        self.current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
+/// reload; each worker's copy is a [`crate::live::Current`], checked per
+/// request.
+pub type Live = crate::live::Live<Policy>;
 
 #[cfg(test)]
 mod tests {

@@ -49,8 +49,8 @@ pub fn spawn(
                 }
             };
             let life = shared.life.clone();
-            let max_connections = shared.cfg.max_connections;
-            let lent = Lent::new(id, shared, metrics.clone());
+            let mut lent = Lent::new(id, shared, metrics.clone());
+            let max_connections = lent.max_connections();
             let now = Instant::now();
             let local = listener
                 .local_addr()
@@ -125,6 +125,7 @@ impl Worker {
             self.io.arm_timeout(Instant::now())?;
             self.io.ring.submit_and_wait()?;
             self.lent.refresh();
+            self.io.max_connections = self.lent.max_connections();
             self.io.ring.completions(&mut cqes);
             let state = self.lent.state;
             let changed = state != self.io.seen;
