@@ -198,6 +198,15 @@ fn check_validates_without_serving() {
         ("[[rules]]\npath = \"/x\"\ncolour = \"red\"\n", "colour"),
         ("[[rules]]\npath = \"no-slash\"\n", "rules[0].path"),
         ("max_body = [\n", "line"),
+        (
+            "[[rules]]\nallow = [\"10.0.0.0/33\"]\n",
+            "rules[0].allow[0]",
+        ),
+        ("[[rules]]\nclients = []\n", "rules[0].clients is empty"),
+        (
+            "[[rules]]\ntype = \"text/html\"\nallow = [\"10.0.0.0/8\"]\n",
+            "allow cannot go with type",
+        ),
     ] {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();
@@ -366,4 +375,62 @@ fn spans_name_the_client_behind_a_trusted_proxy() {
         attr(&span.attributes, "network.peer.address").as_deref(),
         Some("127.0.0.1")
     );
+}
+
+#[test]
+fn rules_match_and_refuse_by_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        &dir,
+        r#"
+trusted_proxy = ["127.0.0.1/32"]
+
+[[rules]]
+path = "/metrics"
+allow = ["10.0.0.0/8", "2001:db8::/32"]
+
+[[rules]]
+clients = ["192.0.2.0/24"]
+headers = { "X-Office" = "yes" }
+"#,
+    );
+    let server = Server::start(&["--config", cfg.to_str().unwrap()]);
+    let from = |path: &str, client: Option<&str>| {
+        let mut c = Client::connect(server.addr());
+        let headers: Vec<(&str, &str)> = client
+            .map(|ip| vec![("X-Forwarded-For", ip)])
+            .unwrap_or_default();
+        c.get_with(path, &headers).expect("an answer")
+    };
+    // Access: the client the trusted proxy names decides, not the proxy.
+    assert_eq!(from("/metrics", Some("10.1.2.3")).status, 200);
+    assert_eq!(from("/metrics", Some("2001:db8::5")).status, 200);
+    let refused = from("/metrics", Some("203.0.113.9"));
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.text().contains("client address"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        from("/metrics", None).status,
+        403,
+        "the proxy itself is not in allow"
+    );
+    assert_eq!(
+        from("/healthz", Some("203.0.113.9")).status,
+        200,
+        "only /metrics is guarded"
+    );
+    // Headers by client range.
+    assert_eq!(
+        from("/digits.txt", Some("192.0.2.7")).header("x-office"),
+        Some("yes")
+    );
+    assert_eq!(
+        from("/digits.txt", Some("198.51.100.1")).header("x-office"),
+        None
+    );
+    server.assert_healthy();
 }

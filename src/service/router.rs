@@ -100,7 +100,11 @@ impl Handler for App {
 
     fn call(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Response {
         self.refresh_policy();
-        if let Some(preflight) = self.policy.preflight(req) {
+        let client = self.policy.client(req);
+        if let Some(refused) = self.policy.refuse_client(req, client) {
+            return refused;
+        }
+        if let Some(preflight) = self.policy.preflight(req, client) {
             return preflight;
         }
         let mut response = match endpoint(ctx.route) {
@@ -112,7 +116,7 @@ impl Handler for App {
                     .serve_with(req, ctx.now, &policy.compression, saved)
             }
         };
-        self.policy.apply(req, &mut response);
+        self.policy.apply(req, client, &mut response);
         response
     }
 }

@@ -11,20 +11,27 @@
 //! others: which route answers (the router), file headers (static files),
 //! framing (the protocol layer).
 //!
-//! Matching: a rule with neither `path` nor `type` matches every request;
-//! `path` is a glob on the request path (`*` any run of characters but `/`,
-//! `**` anything, `?` one character but `/`); `type` is a MIME type of the
-//! response (`text/html`, or `image/*`). Every matching rule applies, in
+//! Matching: a rule with neither `path`, `type` nor `clients` matches every
+//! request; `path` is a glob on the request path (`*` any run of characters
+//! but `/`, `**` anything, `?` one character but `/`); `type` is a MIME type
+//! of the response (`text/html`, or `image/*`); `clients` is a list of
+//! address ranges the client must be in (the client as `--trusted-proxy`
+//! resolves it, so the same address the access log names). A rule with
+//! `allow` is access control: a request it matches from a client outside
+//! those ranges is answered `403` before any route runs (`allow = []`
+//! refuses everyone). Every matching rule applies, in
 //! file order, a later one replacing a header an earlier one set. A rule's
 //! `cache_control` applies to successful answers (2xx, 304) only, so a
 //! matching `404` never becomes cacheable for a year.
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 
 use crate::app::{Body, Request, Response};
+use crate::http::forwarded::Cidr;
 
 /// What the file's policy sections say, as written (validated by
 /// [`Policy::from_file`]).
@@ -48,6 +55,8 @@ pub struct RuleFile {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub cors: Option<CorsFile>,
+    pub clients: Option<Vec<String>>,
+    pub allow: Option<Vec<String>>,
 }
 
 /// A rule's `cors` table as written.
@@ -142,6 +151,26 @@ pub struct Rule {
     pub cache_control: Option<String>,
     pub headers: Vec<(&'static str, String)>,
     pub cors: Option<Cors>,
+    /// The rule applies only to clients in these ranges.
+    pub clients: Option<Vec<Cidr>>,
+    /// Clients outside these ranges are refused where the rule matches.
+    pub allow: Option<Vec<Cidr>>,
+}
+
+impl Rule {
+    /// Whether the rule speaks for this request, before any answer (the
+    /// `type` condition waits for the answer).
+    fn covers(&self, req: &Request<'_>, client: Option<IpAddr>) -> bool {
+        self.path.as_deref().is_none_or(|g| glob(g, req.path))
+            && self
+                .clients
+                .as_deref()
+                .is_none_or(|ranges| client.is_some_and(|ip| within(ranges, ip)))
+    }
+}
+
+fn within(ranges: &[Cidr], ip: IpAddr) -> bool {
+    ranges.iter().any(|c| c.contains(ip))
 }
 
 /// Everything the application layer takes from the config file.
@@ -149,6 +178,9 @@ pub struct Rule {
 pub struct Policy {
     pub rules: Vec<Rule>,
     pub compression: Compression,
+    /// Some rule matches on the client address (`clients` or `allow`):
+    /// only then is the client worked out for the rules.
+    pub by_client: bool,
 }
 
 /// Headers the protocol layer or the file server own: a rule may not set them.
@@ -243,12 +275,26 @@ impl Policy {
                 Some(c) => Some(cors(&at, c)?),
                 None => None,
             };
+            let clients = ranges(&format!("{at}.clients"), r.clients)?;
+            if clients.as_ref().is_some_and(|c| c.is_empty()) {
+                return Err(format!(
+                    "{at}.clients is empty: the rule would match nobody (leave it out to match everyone)"
+                ));
+            }
+            let allow = ranges(&format!("{at}.allow"), r.allow)?;
+            if allow.is_some() && r.mime.is_some() {
+                return Err(format!(
+                    "{at}: allow cannot go with type: access is decided before there is an answer to have a type"
+                ));
+            }
             rules.push(Rule {
                 path: r.path,
                 mime: r.mime.map(|m| m.to_ascii_lowercase()),
                 cache_control,
                 headers,
                 cors,
+                clients,
+                allow,
             });
         }
         let mut compression = Compression::default();
@@ -282,14 +328,41 @@ impl Policy {
                 return Err("compression.min_size is above compression.max_size".into());
             }
         }
-        Ok(Policy { rules, compression })
+        let by_client = rules
+            .iter()
+            .any(|r| r.clients.is_some() || r.allow.is_some());
+        Ok(Policy {
+            rules,
+            compression,
+            by_client,
+        })
+    }
+
+    /// The client address the rules need for `req`, if any rule looks at it.
+    pub fn client(&self, req: &Request<'_>) -> Option<IpAddr> {
+        self.by_client.then(|| crate::telemetry::client_of(req))
+    }
+
+    /// Access control: `403` when a rule with `allow` covers the request
+    /// and the client is outside its ranges.
+    pub fn refuse_client(&self, req: &Request<'_>, client: Option<IpAddr>) -> Option<Response> {
+        if !self.by_client {
+            return None;
+        }
+        let ip = client?;
+        let refused = self.rules.iter().any(|r| {
+            r.allow
+                .as_deref()
+                .is_some_and(|allow| r.covers(req, client) && !within(allow, ip))
+        });
+        refused.then(|| refuse("forbidden: the client address is not allowed here"))
     }
 
     /// Answers a CORS preflight (`OPTIONS` with an `Origin` and an
     /// `Access-Control-Request-Method`) when a rule with `cors` matches the
     /// path: `204` with the grants, or `403` saying what was refused. `None`
     /// when the request is no preflight or no rule speaks for the path.
-    pub fn preflight(&self, req: &Request<'_>) -> Option<Response> {
+    pub fn preflight(&self, req: &Request<'_>, client: Option<IpAddr>) -> Option<Response> {
         if req.method != "OPTIONS" || self.rules.is_empty() {
             return None;
         }
@@ -299,7 +372,7 @@ impl Policy {
             .rules
             .iter()
             .rev()
-            .filter(|r| r.path.as_deref().is_none_or(|g| glob(g, req.path)))
+            .filter(|r| r.covers(req, client))
             .find_map(|r| r.cors.as_ref())?;
         if !cors.allows_origin(origin) {
             return Some(refuse("CORS preflight refused: origin not allowed"));
@@ -334,16 +407,16 @@ impl Policy {
     /// Applies the rules to an answer, then gives any answer still without
     /// `Cache-Control` an explicit `no-store`: dynamic answers (health,
     /// readiness, metrics, the API, errors) are never heuristically cacheable.
-    pub fn apply(&self, req: &Request<'_>, resp: &mut Response) {
+    pub fn apply(&self, req: &Request<'_>, client: Option<IpAddr>, resp: &mut Response) {
         if !self.rules.is_empty() {
-            self.apply_rules(req, resp);
+            self.apply_rules(req, client, resp);
         }
         if resp.status != 101 && !has(resp, "Cache-Control") {
             resp.headers.push(("Cache-Control", "no-store".to_owned()));
         }
     }
 
-    fn apply_rules(&self, req: &Request<'_>, resp: &mut Response) {
+    fn apply_rules(&self, req: &Request<'_>, client: Option<IpAddr>, resp: &mut Response) {
         let mime = resp
             .headers
             .iter()
@@ -358,7 +431,7 @@ impl Policy {
         let ok = (200..300).contains(&resp.status) || resp.status == 304;
         let origin = req.header_str("Origin");
         for rule in &self.rules {
-            if !rule.path.as_deref().is_none_or(|g| glob(g, req.path)) {
+            if !rule.covers(req, client) {
                 continue;
             }
             if let Some(want) = &rule.mime {
@@ -426,6 +499,21 @@ fn cors(at: &str, c: CorsFile) -> Result<Cors, String> {
         credentials: c.credentials,
         max_age: c.max_age,
     })
+}
+
+/// The `clients`/`allow` lists, parsed; the error names the entry.
+fn ranges(at: &str, list: Option<Vec<String>>) -> Result<Option<Vec<Cidr>>, String> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.parse::<Cidr>()
+                .map_err(|e| format!("{at}[{i}] {s:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 fn refuse(why: &str) -> Response {

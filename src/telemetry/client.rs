@@ -1,7 +1,8 @@
 //! The client address telemetry records (`client.address` on spans, the
-//! access log's `client`): the socket's peer, or, when the peer is one of
-//! the `--trusted-proxy` ranges, whom its `Forwarded`/`X-Forwarded-For`
-//! names (parsed by [`crate::http::forwarded`]).
+//! access log's `client`) and the header rules match (`clients`, `allow`):
+//! the socket's peer, or, when the peer is one of the `--trusted-proxy`
+//! ranges, whom its `Forwarded`/`X-Forwarded-For` names (parsed by
+//! [`crate::http::forwarded`]).
 //!
 //! The ranges are process-wide and replaced whole by a reload; with none
 //! configured (the default) a request costs one atomic load here.
