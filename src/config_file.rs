@@ -151,6 +151,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         user_link,
         // Applied live by a reload (see `main`'s reload hook).
         max_connections: _,
+        max_connections_per_client: _,
         header_timeout: _,
         idle_timeout: _,
         send_timeout: _,

@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod models;
 pub mod net;
+pub mod per_client;
 pub mod reactor;
 pub mod reserve;
 pub mod service;

@@ -257,6 +257,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     };
     let life = Arc::new(Lifecycle::new(server_state).map_err(|e| Fatal::Runtime(e.to_string()))?);
     let settings = Arc::new(Live::new(live_settings(&config)));
+    glasshouse::per_client::set_cap(config.max_connections_per_client);
     let reactor_cfg = Arc::new(ReactorConfig {
         settings: settings.clone(),
         tls: tls.clone(),
@@ -435,6 +436,7 @@ impl Hooks for MainHooks {
             "SIGHUP: timeouts and limits in force"
         );
         self.settings.replace(settings);
+        glasshouse::per_client::set_cap(new.max_connections_per_client);
         let restart = config_file::needs_restart(&self.running, &new);
         if !restart.is_empty() {
             tracing::warn!(
@@ -452,6 +454,7 @@ impl Hooks for MainHooks {
         self.running.trusted_proxies = new.trusted_proxies;
         self.running.policy = new.policy;
         self.running.max_connections = new.max_connections;
+        self.running.max_connections_per_client = new.max_connections_per_client;
         self.running.header_timeout = new.header_timeout;
         self.running.idle_timeout = new.idle_timeout;
         self.running.send_timeout = new.send_timeout;

@@ -43,6 +43,7 @@ fn every_limit_is_listed_at_zero() {
         "ws_message_too_big",
         "ws_output_full",
         "linger_input",
+        "connections_per_client",
     ] {
         assert_eq!(refusals(&server, limit), 0.0, "{limit}");
     }

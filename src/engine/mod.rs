@@ -39,7 +39,7 @@ pub mod upgrade;
 pub use connection::{Action, Connection, DrainOutcome};
 pub use observe::{Limit, Observer, Unobserved};
 pub use output::Send;
-pub use respond::overloaded;
+pub use respond::{overloaded, too_many_from_client};
 
 /// Input a connection may buffer beyond the limits of one request before
 /// it stops asking for more (a pipelining client far ahead of us).

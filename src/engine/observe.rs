@@ -69,10 +69,12 @@ pub enum Limit {
     /// The peer kept sending after our final answer, past
     /// `connection::MAX_LINGER_INPUT`: closed without lingering longer.
     LingerInput,
+    /// A client address over `--max-connections-per-client` (429).
+    ConnectionsPerClient,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 9] = [
         Limit::RequestTimeout,
         Limit::HeadersTooLarge,
         Limit::UriTooLong,
@@ -81,6 +83,7 @@ impl Limit {
         Limit::WsMessageTooBig,
         Limit::WsOutputFull,
         Limit::LingerInput,
+        Limit::ConnectionsPerClient,
     ];
 
     /// The `limit` label.
@@ -94,6 +97,7 @@ impl Limit {
             Limit::WsMessageTooBig => "ws_message_too_big",
             Limit::WsOutputFull => "ws_output_full",
             Limit::LingerInput => "linger_input",
+            Limit::ConnectionsPerClient => "connections_per_client",
         }
     }
 

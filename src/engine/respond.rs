@@ -130,6 +130,23 @@ pub(super) fn refusal(out: &mut Output, date: &[u8], e: HttpError) {
     out.buf().extend_from_slice(&body);
 }
 
+/// The canned answer for a connection over `--max-connections-per-client`:
+/// the client already holds its share of the server.
+pub fn too_many_from_client() -> &'static [u8] {
+    static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ANSWER.get_or_init(|| {
+        let body = crate::app::error_body("too many connections from this client address");
+        let mut out = Vec::with_capacity(200);
+        out.extend_from_slice(
+            b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ",
+        );
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\nConnection: close\r\nRetry-After: 1\r\n\r\n");
+        out.extend_from_slice(&body);
+        out
+    })
+}
+
 /// The canned answer for a connection the transport cannot take on (over
 /// `--max-connections`, out of descriptors), written before any request
 /// is read. Built once by the transport.

@@ -6,16 +6,18 @@
 
 use std::fs::File;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::Shared;
 use crate::app::Handler;
+use crate::engine::observe::Limit;
 use crate::engine::{self, Action, Connection, Env, Send};
 use crate::http::date::DateCache;
 use crate::live::Current;
+use crate::per_client::{self, ClientPlace, Entry};
 use crate::reactor::{Lifecycle, Settings, State};
 use crate::sys::socket::{would_block, Stream};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
@@ -158,21 +160,39 @@ impl Lent {
     }
 }
 
-/// A place under `--max-connections`, given back when dropped (however the
-/// connection or the thread serving it ends).
-pub struct Admission(Arc<Lifecycle>);
+/// A place under `--max-connections` (and under
+/// `--max-connections-per-client`, when counted), given back when dropped
+/// (however the connection or the thread serving it ends).
+pub struct Admission {
+    life: Arc<Lifecycle>,
+    /// Held for its `Drop`.
+    _client: Option<ClientPlace>,
+}
 
 impl Admission {
     /// Takes a place, or refuses the connection with the engine's canned
-    /// 503 (as the epoll model does) and returns `None`.
+    /// 503 (as the epoll model does; 429 when the client holds its share)
+    /// and returns `None`.
     pub fn take(
         life: &Arc<Lifecycle>,
         max: usize,
         stream: &Stream,
+        peer: IpAddr,
         metrics: &WorkerMetrics,
     ) -> Option<Admission> {
+        let client = match per_client::enter(peer, per_client::cap()) {
+            Entry::Uncounted => None,
+            Entry::Counted(place) => Some(place),
+            Entry::Refused => {
+                refuse_client(stream, metrics);
+                return None;
+            }
+        };
         let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
-        let admission = Admission(life.clone());
+        let admission = Admission {
+            life: life.clone(),
+            _client: client,
+        };
         if open <= max {
             return Some(admission);
         }
@@ -180,6 +200,28 @@ impl Admission {
         refuse(stream, metrics);
         None
     }
+}
+
+impl Admission {
+    /// A place in a process that serves a connection another process
+    /// already admitted (a forked child): counted in this process's
+    /// figures, never refused.
+    pub fn accounted(life: &Arc<Lifecycle>) -> Admission {
+        life.open.fetch_add(1, Ordering::AcqRel);
+        Admission {
+            life: life.clone(),
+            _client: None,
+        }
+    }
+}
+
+/// Refuses a connection over `--max-connections-per-client` with the
+/// engine's canned 429.
+pub fn refuse_client(stream: &Stream, metrics: &WorkerMetrics) {
+    metrics.connection_rejected();
+    metrics.limit_refused(Limit::ConnectionsPerClient);
+    let _ = stream.write(engine::too_many_from_client());
+    let _ = stream.shutdown_write();
 }
 
 /// Refuses a connection over `--max-connections` with the engine's canned
@@ -195,9 +237,26 @@ pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {
 impl Admission {
     /// Takes a place for a connection that has no socket to refuse on (the
     /// userland stack's): `None` when the server is full.
-    pub fn enter(life: &Arc<Lifecycle>, max: usize, metrics: &WorkerMetrics) -> Option<Admission> {
+    pub fn enter(
+        life: &Arc<Lifecycle>,
+        max: usize,
+        peer: IpAddr,
+        metrics: &WorkerMetrics,
+    ) -> Option<Admission> {
+        let client = match per_client::enter(peer, per_client::cap()) {
+            Entry::Uncounted => None,
+            Entry::Counted(place) => Some(place),
+            Entry::Refused => {
+                metrics.connection_rejected();
+                metrics.limit_refused(Limit::ConnectionsPerClient);
+                return None;
+            }
+        };
         let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
-        let admission = Admission(life.clone());
+        let admission = Admission {
+            life: life.clone(),
+            _client: client,
+        };
         if open <= max {
             return Some(admission);
         }
@@ -208,7 +267,7 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.life.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -51,18 +51,17 @@ pub fn spawn(
                     children.tend(|_, _, _| {});
                     settings.refresh(&shared.cfg.settings);
                     let max = settings.max_connections;
-                    let Some(admission) = Admission::take(&life, max, &stream, &shards[0]) else {
+                    let Some(admission) =
+                        Admission::take(&life, max, &stream, peer.ip(), &shards[0])
+                    else {
                         return;
                     };
                     let outbox = children.outbox.try_clone();
                     let serve = move |lent: &mut Lent, reporter: &SharedReporter| {
                         lock(reporter).announce();
                         let mut scratch = vec![0; SCRATCH];
-                        let mine =
-                            Admission::take(lent.life(), usize::MAX, &stream, lent.metrics());
-                        if let Some(mine) = mine {
-                            blocking::serve(lent, &mut scratch, stream, peer, mine);
-                        }
+                        let mine = Admission::accounted(lent.life());
+                        blocking::serve(lent, &mut scratch, stream, peer, mine);
                     };
                     let forked = outbox.and_then(|outbox| {
                         children.fork(admission, || {

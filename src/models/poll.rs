@@ -195,8 +195,13 @@ impl Loop {
             return;
         };
         let max = self.lent.max_connections();
-        let Some(admission) = Admission::take(self.lent.life(), max, &stream, self.lent.metrics())
-        else {
+        let Some(admission) = Admission::take(
+            self.lent.life(),
+            max,
+            &stream,
+            peer.ip(),
+            self.lent.metrics(),
+        ) else {
             return;
         };
         let Some(engine) = self.lent.connection(&stream, peer) else {

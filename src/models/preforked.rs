@@ -128,10 +128,9 @@ fn serve(
         places.get(1 + slot).store(1, Ordering::Release);
         // One connection at a time in this process: the local place always
         // comes.
-        if let Some(admission) = Admission::take(&life, usize::MAX, &stream, lent.metrics()) {
-            lock(reporter).announce();
-            blocking::serve(lent, &mut scratch, stream, peer, admission);
-        }
+        let admission = Admission::accounted(&life);
+        lock(reporter).announce();
+        blocking::serve(lent, &mut scratch, stream, peer, admission);
         // The place first, then the report that the connection closed: who
         // sees it closed in the figures finds its place free.
         give_back(places, slot);

@@ -40,7 +40,8 @@ pub fn spawn(
                 let shard = lent.metrics().clone();
                 accept::run(&listener, &life, id, &shard, |stream, peer| {
                     let max = lent.max_connections();
-                    if let Some(a) = Admission::take(&life, max, &stream, lent.metrics()) {
+                    if let Some(a) = Admission::take(&life, max, &stream, peer.ip(), lent.metrics())
+                    {
                         blocking::serve(&mut lent, &mut scratch, stream, peer, a);
                     }
                 });

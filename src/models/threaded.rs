@@ -48,7 +48,8 @@ pub fn spawn(
                 }
                 settings.refresh(&shared.cfg.settings);
                 let max = settings.max_connections;
-                let Some(admission) = Admission::take(&life, max, &stream, &metrics) else {
+                let Some(admission) = Admission::take(&life, max, &stream, peer.ip(), &metrics)
+                else {
                     return;
                 };
                 let (shared, metrics) = (shared.clone(), metrics.clone());

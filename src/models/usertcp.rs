@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -302,7 +302,13 @@ impl Loop {
     fn accept(&mut self) {
         let max = self.lent.max_connections();
         while let Some(h) = self.stack.get_mut().accept(self.port) {
-            let Some(admission) = Admission::enter(self.lent.life(), max, self.lent.metrics())
+            let peer = {
+                let s = self.stack.get_mut();
+                let t = s.tcb(h).expect("an accepted handle is live");
+                IpAddr::V4(*t.remote.ip())
+            };
+            let Some(admission) =
+                Admission::enter(self.lent.life(), max, peer, self.lent.metrics())
             else {
                 let now = self.now_ms();
                 let s = self.stack.get_mut();

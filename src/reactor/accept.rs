@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::conn::Conn;
 use super::worker::{Io, LISTENER};
-use crate::engine::{Connection, Env};
+use crate::engine::observe::Limit;
+use crate::engine::{self, Connection, Env};
+use crate::per_client::{self, Entry};
 use crate::reserve::{self, Refusal, Reserve};
 use crate::sys::epoll::Interest;
 use crate::sys::socket::{Accepted, Stream};
@@ -46,6 +48,19 @@ impl Io {
         let Some(stream) = Reserve::process().reclaim(stream, |s| self.refuse(s)) else {
             return;
         };
+        let client = match per_client::enter(peer.ip(), per_client::cap()) {
+            Entry::Uncounted => None,
+            Entry::Counted(place) => Some(place),
+            Entry::Refused => {
+                self.metrics.connection_rejected();
+                self.metrics.limit_refused(Limit::ConnectionsPerClient);
+                if self.tls.is_none() {
+                    let _ = stream.write(engine::too_many_from_client());
+                }
+                let _ = stream.shutdown_write();
+                return;
+            }
+        };
         let open = self.life.open.fetch_add(1, Ordering::AcqRel) + 1;
         if open > self.max_connections {
             self.life.open.fetch_sub(1, Ordering::AcqRel);
@@ -72,6 +87,7 @@ impl Io {
             stream,
             engine,
             scheduled: None,
+            _client: client,
         });
         let registered = match self.conns.get_mut(token) {
             Some(c) => self.poll.add(&c.stream, token.0, Interest::READ_WRITE_EDGE),

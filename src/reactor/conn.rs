@@ -2,6 +2,7 @@
 //! (the connection engine that decides everything about it, behind TLS or
 //! not: the driver cannot tell) and the timer it asked for.
 
+use crate::per_client::ClientPlace;
 use std::time::Instant;
 
 use crate::sys::socket::Stream;
@@ -14,4 +15,7 @@ pub struct Conn {
     /// The earliest timer entry this connection has in the heap, so that a
     /// deadline that only moves later costs no new entry.
     pub scheduled: Option<Instant>,
+    /// Its place under `--max-connections-per-client`, when counted;
+    /// given back when the connection is dropped.
+    pub _client: Option<ClientPlace>,
 }

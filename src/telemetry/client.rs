@@ -24,6 +24,18 @@ pub fn set_trusted_proxies(ranges: Vec<Cidr>) {
     ANY.store(any, Ordering::Release);
 }
 
+/// Whether `ip` is in a `--trusted-proxy` range.
+pub fn is_trusted_proxy(ip: IpAddr) -> bool {
+    if !ANY.load(Ordering::Acquire) {
+        return false;
+    }
+    TRUSTED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_deref()
+        .is_some_and(|ranges| ranges.iter().any(|c| c.contains(ip)))
+}
+
 /// The headers' lines joined with `,` (a list header may be split).
 fn joined(req: &Request<'_>, name: &str) -> Option<String> {
     let mut out: Option<String> = None;

@@ -44,7 +44,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
-pub use client::{client_of, set_trusted_proxies};
+pub use client::{client_of, is_trusted_proxy, set_trusted_proxies};
 pub use config::{SamplerConfig, TelemetryConfig};
 pub use export::Signal;
 pub use logging::{access_log, AccessLogEntry, LogReload};

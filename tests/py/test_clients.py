@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -198,4 +199,63 @@ def test_graceful_stop_exits_0():
         s.proc.send_signal(signal.SIGTERM)
         assert s.proc.wait(TIMEOUT) == 0
     finally:
+        s.stop()
+
+
+def _hold(port, source="127.0.0.1"):
+    """A keep-alive connection from `source` after one request: (socket, status)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT,
+                                 source_address=(source, 0))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+    return s, status
+
+
+@pytest.mark.skipif(os.environ.get("GLASSHOUSE_MODEL") in ("iterative", "prethreaded"),
+                    reason="serves one connection at a time, or as many as --workers (2)")
+def test_one_client_address_is_capped_and_others_are_not():
+    s = Server("--max-connections-per-client", "2")
+    held = []
+    try:
+        for _ in range(2):
+            c, status = _hold(s.port)
+            assert status == 200
+            held.append(c)
+        c, status = _hold(s.port)
+        assert status == 429, "a third connection from the same address"
+        c.close()
+        # Another address on the loopback is its own client.
+        c, status = _hold(s.port, source="127.0.0.2")
+        assert status == 200
+        held.append(c)
+        # A place given back is free again.
+        held.pop(0).close()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            c, status = _hold(s.port)
+            if status == 200 or time.monotonic() > deadline:
+                break
+            c.close()
+            time.sleep(0.05)
+        assert status == 200
+        held.append(c)
+        # From a third address: 127.0.0.1 holds its two places.
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=TIMEOUT,
+                                          source_address=("127.0.0.3", 0))
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        assert 'glasshouse_limit_refusals_total{limit="connections_per_client"} ' in text
+        line = next(l for l in text.splitlines()
+                    if l.startswith('glasshouse_limit_refusals_total{limit="connections_per_client"}'))
+        assert float(line.split()[-1]) >= 1
+    finally:
+        for c in held:
+            c.close()
         s.stop()

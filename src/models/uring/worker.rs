@@ -225,13 +225,17 @@ impl Io {
         let Some(stream) = Reserve::process().reclaim(stream, |s| refuse(s, &self.metrics)) else {
             return;
         };
-        let Some(admission) =
-            Admission::take(&self.life, self.max_connections, &stream, &self.metrics)
-        else {
-            return;
-        };
         // Gone already (reset before we looked): nothing to serve.
         let Some(peer) = peer.or_else(|| stream.peer_addr().ok()) else {
+            return;
+        };
+        let Some(admission) = Admission::take(
+            &self.life,
+            self.max_connections,
+            &stream,
+            peer.ip(),
+            &self.metrics,
+        ) else {
             return;
         };
         let _ = stream.set_nodelay();
