@@ -385,11 +385,10 @@ impl Ring {
 
     /// Moves every ready completion into `out`.
     pub fn completions(&mut self, out: &mut Vec<Completion>) {
-        let mut raw = Vec::new();
+        // Fields borrowed apart: the completion queue, and the bookkeeping
+        // each completion settles (no copy of the batch is needed).
         for cqe in self.ring.completion() {
-            raw.push((cqe.user_data(), cqe.result(), cqe.flags()));
-        }
-        for (ud, result, flags) in raw {
+            let (ud, result, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
             let Some(op) = Op::from_bits(ud >> TOKEN_BITS) else {
                 continue;
             };
