@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Chaos run without Docker: k6/chaos.js against a glasshouse binary on
-# 127.0.0.1 while this script sends SIGTERM mid-run, waits for the server to
-# exit, records its exit code and restarts it on the same port. Then
+# 127.0.0.1 while this script sends SIGTERM (or, with SIGNAL=KILL, SIGKILL)
+# mid-run, waits for the server to exit, records its exit code and restarts
+# it on the same port. Then
 # k6/chaos_local_report.py sorts every request by when it started (before the
 # signal / during the restart gap / after the restart) and fails on any failed
 # request that started before the signal or after the restart, on a non-zero
 # exit, or on a forced drain. Refused connections (and 503s) during the gap
-# are reported by kind, not failures.
+# are reported by kind, not failures. Under SIGKILL nothing can be drained:
+# the requests in flight at the kill are lost (reported by kind: a reset or
+# refused connection, never a wrong answer), every request that ended before
+# it and every request after the restart must have succeeded, and the
+# server must have died of the signal (exit 137).
 #
 # Usage: k6/chaos-local.sh [BINARY]        (default target/release/glasshouse)
 # Env:   WARMUP (s before the signal, 6), AFTER (s of traffic after the
 #        restart, 6), RATE (requests/s, 20), SLOW_MS (1000), K6 (k6 on PATH),
-#        KEEP=DIR (keep the k6 JSON, events and logs there)
+#        KEEP=DIR (keep the k6 JSON, events and logs there), SIGNAL (TERM
+#        or KILL, TERM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +25,8 @@ BIN=${1:-target/release/glasshouse}
 K6=${K6:-k6}
 WARMUP=${WARMUP:-6}
 AFTER=${AFTER:-6}
+SIGNAL=${SIGNAL:-TERM}
+case "$SIGNAL" in TERM|KILL) ;; *) echo "chaos-local: SIGNAL must be TERM or KILL, not $SIGNAL"; exit 2;; esac
 export RATE=${RATE:-20} SLOW_MS=${SLOW_MS:-1000}
 
 work=$(mktemp -d)
@@ -67,8 +75,8 @@ k6_pid=$!
 
 sleep "$WARMUP"
 echo "signal $(now)" > "$work/events"
-log "SIGTERM to $server_pid"
-kill -TERM "$server_pid"
+log "SIG$SIGNAL to $server_pid"
+kill "-$SIGNAL" "$server_pid"
 code=timeout
 for _ in $(seq 200); do
   if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -91,7 +99,7 @@ k6_pid=""
 [ "$k6_code" -eq 0 ] || { tail -20 "$work/k6.log"; log "k6 exited with $k6_code"; }
 
 status=0
-python3 k6/chaos_local_report.py "$work/chaos.json" "$work/events" "$work/server1.log" || status=1
+python3 k6/chaos_local_report.py "$work/chaos.json" "$work/events" "$work/server1.log" "$SIGNAL" || status=1
 
 kill -TERM "$server_pid"
 code2=0

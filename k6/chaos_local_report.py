@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Report and verdict for k6/chaos-local.sh (a SIGTERM + restart on 127.0.0.1).
+"""Report and verdict for k6/chaos-local.sh (a SIGTERM or SIGKILL + restart
+on 127.0.0.1).
 
-Usage: chaos_local_report.py K6_JSON EVENTS SERVER_LOG
+Usage: chaos_local_report.py K6_JSON EVENTS SERVER_LOG [TERM|KILL]
 
 K6_JSON is `k6 run --out json` of k6/chaos.js; every http_req_failed sample
 carries metadata started_ms (set by k6/lib/common.js) and its own time is when
@@ -17,7 +18,10 @@ Requests are grouped by when they started:
            are expected and reported by kind; any other status is a FAIL.
   after    started once the restarted server listened: all must succeed.
 Also FAIL unless the server exited 0 and its `drain finished` line has
-forced=0. Prints `ok   ...`/`FAIL ...` lines; exit 1 on any FAIL.
+forced=0. Under KILL there is no drain: requests in flight at the kill may
+fail, but only as connection errors (status 0), never with a wrong status;
+the rest of "before" must succeed, and the server must have died of the
+signal (137). Prints `ok   ...`/`FAIL ...` lines; exit 1 on any FAIL.
 """
 import collections
 import json
@@ -26,6 +30,8 @@ import sys
 from datetime import datetime
 
 points_path, events_path, log_path = sys.argv[1:4]
+SIGNAL = sys.argv[4] if len(sys.argv) > 4 else "TERM"
+KILL = SIGNAL == "KILL"
 
 events = {}
 for line in open(events_path):
@@ -44,7 +50,7 @@ def ts(s):
 
 
 groups = {g: dict(total=0, failed=0, why=collections.Counter(), traces=[]) for g in
-          ("before", "in_flight", "gap", "after")}
+          ("before", "in_flight", "ended_before", "gap", "after")}
 no_start = 0
 for line in open(points_path):
     try:
@@ -60,7 +66,7 @@ for line in open(points_path):
         continue
     start, end = float(started) / 1000.0, ts(d["time"])
     if start < t_sig:
-        names = ["before"] + (["in_flight"] if end >= t_sig else [])
+        names = ["before"] + (["in_flight"] if end >= t_sig else ["ended_before"])
     elif start < t_ready:
         names = ["gap"]
     else:
@@ -86,13 +92,14 @@ for line in open(log_path):
     if rec.get("message") == "drain finished":
         drain = rec
 
-print(f"      SIGTERM at {t_sig:.3f}; old server exited {exit_code} after {t_stopped - t_sig:.2f} s; "
+print(f"      SIG{SIGNAL} at {t_sig:.3f}; old server exited {exit_code} after {t_stopped - t_sig:.2f} s; "
       f"restarted server listening {t_ready - t_sig:.2f} s after the signal")
-labels = {"before": "started before SIGTERM (accepted)", "in_flight": "  of which in flight at SIGTERM",
+labels = {"before": f"started before SIG{SIGNAL}", "in_flight": f"  of which in flight at SIG{SIGNAL}",
+          "ended_before": f"  of which ended before SIG{SIGNAL}",
           "gap": "started during the restart gap", "after": "started after the restart"}
 for n, g in groups.items():
     print(f"      {labels[n]:36} {g['total']:5} requests, {g['failed']:4} failed")
-    if n in ("gap", "after") or g["failed"]:
+    if n in ("gap", "after", "in_flight") or g["failed"]:
         for why, c in g["why"].most_common(5):
             print(f"      {'':38}{c:5} x {why}")
     for tid in g["traces"]:
@@ -113,14 +120,23 @@ def verdict(good, msg):
     failed += 0 if good else 1
 
 
-b, f = groups["before"], groups["in_flight"]
-verdict(b["total"] > 0 and b["failed"] == 0,
-        f"chaos: no failure among the {b['total']} requests started before SIGTERM "
-        f"({f['total']} in flight at the signal, {f['failed']} failed; {b['failed']} failed in all)")
-verdict(f["total"] > 0, f"chaos: requests were in flight when SIGTERM landed ({f['total']})")
-verdict(exit_code == "0", f"chaos: glasshouse exited {exit_code} on SIGTERM (want 0)")
-verdict(bool(drain) and drain.get("forced") == 0,
-        f"chaos: drain finished with forced={drain.get('forced', 'no drain finished line')} (want 0)")
+b, f, e = groups["before"], groups["in_flight"], groups["ended_before"]
+if KILL:
+    verdict(e["total"] > 0 and e["failed"] == 0,
+            f"chaos: no failure among the {e['total']} requests that ended before SIGKILL")
+    verdict(f["total"] > 0, f"chaos: requests were in flight when SIGKILL landed ({f['total']})")
+    wrong = {w: c for w, c in f["why"].items() if not re.match(r"status=(0|200) ", w)}
+    verdict(not wrong, f"chaos: the {f['failed']} requests lost to SIGKILL failed as connection errors, "
+            "never with a wrong answer" + (f" (also: {dict(wrong)})" if wrong else ""))
+    verdict(exit_code == "137", f"chaos: glasshouse died of SIGKILL (exit {exit_code}, want 137)")
+else:
+    verdict(b["total"] > 0 and b["failed"] == 0,
+            f"chaos: no failure among the {b['total']} requests started before SIGTERM "
+            f"({f['total']} in flight at the signal, {f['failed']} failed; {b['failed']} failed in all)")
+    verdict(f["total"] > 0, f"chaos: requests were in flight when SIGTERM landed ({f['total']})")
+    verdict(exit_code == "0", f"chaos: glasshouse exited {exit_code} on SIGTERM (want 0)")
+    verdict(bool(drain) and drain.get("forced") == 0,
+            f"chaos: drain finished with forced={drain.get('forced', 'no drain finished line')} (want 0)")
 g = groups["gap"]
 odd = {w: c for w, c in g["why"].items() if not re.match(r"status=(0|200|503) ", w)}
 verdict(not odd, f"chaos: the {g['failed']} failures in the restart gap are connection errors or 503 only"

@@ -14,6 +14,9 @@
 #   4. chaos    k6/chaos.js while the server gets SIGTERM and is restarted on
 #               the same port: no failed request among those started before
 #               the signal, exit 0 (k6/chaos-local.sh)
+#   5. chaos-kill  the same with SIGKILL: what ended before the kill and
+#               everything after the restart succeeded, the requests in
+#               flight were lost as connection errors only, exit 137
 #
 #   bash tests/bundle/live.sh                  # all
 #   bash tests/bundle/live.sh metrics chaos    # some
@@ -30,7 +33,7 @@ repo=$(cd "$here/../.." && pwd)
 cd "$repo" || exit 2
 venv=${BUNDLE_VENV:-$repo/.venv/bundle}
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(metrics k6 prom chaos)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(metrics k6 prom chaos chaos-kill)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 started=$(date +%s)
@@ -119,7 +122,8 @@ for s in "${STEPS[@]}"; do
     k6) step k6 k6_local ;;
     prom) step prom bash tests/bundle/live_prometheus.sh "$BIN" ;;
     chaos) step chaos bash k6/chaos-local.sh "$BIN" ;;
-    *) echo "live.sh: unknown step $s (metrics, k6, prom, chaos)"; exit 2 ;;
+    chaos-kill) step chaos-kill env SIGNAL=KILL bash k6/chaos-local.sh "$BIN" ;;
+    *) echo "live.sh: unknown step $s (metrics, k6, prom, chaos, chaos-kill)"; exit 2 ;;
   esac
 done
 
