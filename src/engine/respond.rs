@@ -135,15 +135,10 @@ pub(super) fn refusal(out: &mut Output, date: &[u8], e: HttpError) {
 pub fn too_many_from_client() -> &'static [u8] {
     static ANSWER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     ANSWER.get_or_init(|| {
-        let body = crate::app::error_body("too many connections from this client address");
-        let mut out = Vec::with_capacity(200);
-        out.extend_from_slice(
-            b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ",
-        );
-        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-        out.extend_from_slice(b"\r\nConnection: close\r\nRetry-After: 1\r\n\r\n");
-        out.extend_from_slice(&body);
-        out
+        canned(
+            "429 Too Many Requests",
+            "too many connections from this client address",
+        )
     })
 }
 
@@ -151,12 +146,18 @@ pub fn too_many_from_client() -> &'static [u8] {
 /// `--max-connections`, out of descriptors), written before any request
 /// is read. Built once by the transport.
 pub fn overloaded() -> Vec<u8> {
-    let body = crate::app::error_body("too many connections");
-    let mut out = Vec::with_capacity(160);
-    // No Date: the answer is built once, not per connection.
-    out.extend_from_slice(
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ",
-    );
+    canned("503 Service Unavailable", "too many connections")
+}
+
+/// A refusal written before any request is read: a JSON error, the
+/// connection closed, come back in a second. No Date: the answer is
+/// built once, not per connection.
+fn canned(status: &str, message: &str) -> Vec<u8> {
+    let body = crate::app::error_body(message);
+    let mut out = Vec::with_capacity(200);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
     out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
     out.extend_from_slice(b"\r\nConnection: close\r\nRetry-After: 1\r\n\r\n");
     out.extend_from_slice(&body);

@@ -169,7 +169,35 @@ pub struct Admission {
     _client: Option<ClientPlace>,
 }
 
+/// Why [`Admission::admit`] refused.
+#[derive(PartialEq, Eq)]
+enum Full {
+    /// The client address holds its share.
+    Client,
+    /// The server holds `--max-connections`.
+    Server,
+}
+
 impl Admission {
+    /// The client's place first, then the server's.
+    fn admit(life: &Arc<Lifecycle>, max: usize, peer: IpAddr) -> Result<Admission, Full> {
+        let client = match per_client::enter(peer, per_client::cap()) {
+            Entry::Uncounted => None,
+            Entry::Counted(place) => Some(place),
+            Entry::Refused => return Err(Full::Client),
+        };
+        let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
+        let admission = Admission {
+            life: life.clone(),
+            _client: client,
+        };
+        if open <= max {
+            Ok(admission)
+        } else {
+            Err(Full::Server)
+        }
+    }
+
     /// Takes a place, or refuses the connection with the engine's canned
     /// 503 (as the epoll model does; 429 when the client holds its share)
     /// and returns `None`.
@@ -180,29 +208,38 @@ impl Admission {
         peer: IpAddr,
         metrics: &WorkerMetrics,
     ) -> Option<Admission> {
-        let client = match per_client::enter(peer, per_client::cap()) {
-            Entry::Uncounted => None,
-            Entry::Counted(place) => Some(place),
-            Entry::Refused => {
+        match Self::admit(life, max, peer) {
+            Ok(a) => Some(a),
+            Err(Full::Client) => {
                 refuse_client(stream, metrics);
-                return None;
+                None
             }
-        };
-        let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
-        let admission = Admission {
-            life: life.clone(),
-            _client: client,
-        };
-        if open <= max {
-            return Some(admission);
+            Err(Full::Server) => {
+                refuse(stream, metrics);
+                None
+            }
         }
-        drop(admission);
-        refuse(stream, metrics);
+    }
+
+    /// Takes a place for a connection that has no socket to refuse on (the
+    /// userland stack's): `None` when the server or the client is full.
+    pub fn enter(
+        life: &Arc<Lifecycle>,
+        max: usize,
+        peer: IpAddr,
+        metrics: &WorkerMetrics,
+    ) -> Option<Admission> {
+        let full = match Self::admit(life, max, peer) {
+            Ok(a) => return Some(a),
+            Err(full) => full,
+        };
+        metrics.connection_rejected();
+        if full == Full::Client {
+            metrics.limit_refused(Limit::ConnectionsPerClient);
+        }
         None
     }
-}
 
-impl Admission {
     /// A place in a process that serves a connection another process
     /// already admitted (a forked child): counted in this process's
     /// figures, never refused.
@@ -215,15 +252,6 @@ impl Admission {
     }
 }
 
-/// Refuses a connection over `--max-connections-per-client` with the
-/// engine's canned 429.
-pub fn refuse_client(stream: &Stream, metrics: &WorkerMetrics) {
-    metrics.connection_rejected();
-    metrics.limit_refused(Limit::ConnectionsPerClient);
-    let _ = stream.write(engine::too_many_from_client());
-    let _ = stream.shutdown_write();
-}
-
 /// Refuses a connection over `--max-connections` with the engine's canned
 /// 503, as the epoll model does.
 pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {
@@ -234,35 +262,13 @@ pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {
     let _ = stream.shutdown_write();
 }
 
-impl Admission {
-    /// Takes a place for a connection that has no socket to refuse on (the
-    /// userland stack's): `None` when the server is full.
-    pub fn enter(
-        life: &Arc<Lifecycle>,
-        max: usize,
-        peer: IpAddr,
-        metrics: &WorkerMetrics,
-    ) -> Option<Admission> {
-        let client = match per_client::enter(peer, per_client::cap()) {
-            Entry::Uncounted => None,
-            Entry::Counted(place) => Some(place),
-            Entry::Refused => {
-                metrics.connection_rejected();
-                metrics.limit_refused(Limit::ConnectionsPerClient);
-                return None;
-            }
-        };
-        let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
-        let admission = Admission {
-            life: life.clone(),
-            _client: client,
-        };
-        if open <= max {
-            return Some(admission);
-        }
-        metrics.connection_rejected();
-        None
-    }
+/// Refuses a connection over `--max-connections-per-client` with the
+/// engine's canned 429.
+pub fn refuse_client(stream: &Stream, metrics: &WorkerMetrics) {
+    metrics.connection_rejected();
+    metrics.limit_refused(Limit::ConnectionsPerClient);
+    let _ = stream.write(engine::too_many_from_client());
+    let _ = stream.shutdown_write();
 }
 
 impl Drop for Admission {
