@@ -732,3 +732,36 @@ fn https_redirect_without_tls_is_a_configuration_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_tls_client_over_the_cap_is_closed_without_a_plaintext_answer() {
+    if support::needs_concurrency("a_tls_client_over_the_cap_is_closed_without_a_plaintext_answer")
+    {
+        return;
+    }
+    let pki = Pki::new(false);
+    let server = pki.start(&["--max-connections", "1"]);
+    let mut held = connect(server.addr(), client_config(&pki.ca));
+    held.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut held);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // The second connection is over the cap: it is closed, and a TLS
+    // client must not be handed plaintext it would take for a bad record.
+    let mut over = tcp(server.addr());
+    let mut got = Vec::new();
+    let _ = over.read_to_end(&mut got);
+    assert!(
+        got.is_empty(),
+        "plaintext to a TLS client: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // Counted before the close the client saw; read on the held connection,
+    // since a new one would be over the cap too.
+    held.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (_, body) = read_answer(&mut held);
+    let text = String::from_utf8_lossy(&body);
+    let rejected = support::prom_value(&text, "glasshouse_connections_rejected_total");
+    assert!(rejected.is_some_and(|n| n >= 1.0), "{rejected:?}");
+}

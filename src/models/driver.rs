@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -252,14 +252,30 @@ impl Admission {
     }
 }
 
+/// Whether a refused connection is told why in plaintext: not under HTTPS,
+/// where a TLS client could not read it (it is just closed, as the epoll
+/// model does). Every connection of a model's process is one or the other.
+static PLAINTEXT_REFUSALS: AtomicBool = AtomicBool::new(true);
+
+/// Set once by the model's spawn: false when it serves HTTPS.
+pub fn refusals_in_plaintext(yes: bool) {
+    PLAINTEXT_REFUSALS.store(yes, Ordering::Relaxed);
+}
+
+fn refuse_with(stream: &Stream, answer: &[u8]) {
+    if PLAINTEXT_REFUSALS.load(Ordering::Relaxed) {
+        // Best effort: the send buffer of a fresh connection has room, so
+        // even a blocking socket takes this at once.
+        let _ = stream.write(answer);
+    }
+    let _ = stream.shutdown_write();
+}
+
 /// Refuses a connection over `--max-connections` with the engine's canned
 /// 503, as the epoll model does.
 pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {
     metrics.connection_rejected();
-    // Best effort: the send buffer of a fresh connection has room, so even
-    // a blocking socket takes this at once.
-    let _ = stream.write(&engine::overloaded());
-    let _ = stream.shutdown_write();
+    refuse_with(stream, &engine::overloaded());
 }
 
 /// Refuses a connection over `--max-connections-per-client` with the
@@ -267,8 +283,7 @@ pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {
 pub fn refuse_client(stream: &Stream, metrics: &WorkerMetrics) {
     metrics.connection_rejected();
     metrics.limit_refused(Limit::ConnectionsPerClient);
-    let _ = stream.write(engine::too_many_from_client());
-    let _ = stream.shutdown_write();
+    refuse_with(stream, engine::too_many_from_client());
 }
 
 impl Drop for Admission {

@@ -89,6 +89,7 @@ pub fn spawn(
     life: Arc<Lifecycle>,
 ) -> io::Result<Vec<WorkerHandle>> {
     let metrics = all.workers.clone();
+    driver::refusals_in_plaintext(cfg.tls.is_none());
     let shared = Shared {
         cfg,
         factory,
