@@ -1398,12 +1398,12 @@ def k6_chaos():
     return problems
 
 
-@check("k6: chaos_local_report.py fails a failed request started before SIGTERM, not a refused one after it")
+@check("k6: chaos_local_report.py fails a failed request started before SIGTERM, not a refused one after it; under SIGKILL only lost connections are allowed")
 def k6_chaos_local():
     problems = []
     base = 1795608000  # 2026-11-25T12:00:00Z; SIGTERM at base+10, restarted server ready at base+12
 
-    def run_case(samples, exit_code="0", forced=0):
+    def run_case(samples, exit_code="0", forced=0, signal="TERM"):
         with tempfile.TemporaryDirectory() as d:
             pts, ev, lg = (os.path.join(d, n) for n in ("k6.json", "events", "server.log"))
             with open(pts, "w") as f:
@@ -1418,7 +1418,7 @@ def k6_chaos_local():
                 f.write(f"signal {base + 10}\nstopped {base + 11}\nexit {exit_code}\nready {base + 12}\n")
             with open(lg, "w") as f:
                 f.write(json.dumps({"message": "drain finished", "drained": 1, "forced": forced}) + "\n")
-            return run([sys.executable, path("k6", "chaos_local_report.py"), pts, ev, lg])
+            return run([sys.executable, path("k6", "chaos_local_report.py"), pts, ev, lg, signal])
 
     good = [(1, 2, 0, "200", ""), (9.5, 10.5, 0, "200", ""),      # before; in flight at the signal
             (10.5, 10.6, 1, "0", "1212"), (11, 11.1, 1, "503", ""),  # gap: refused, draining
@@ -1429,8 +1429,15 @@ def k6_chaos_local():
              ("500 in the gap", good + [(11, 11.1, 1, "500", "")], "0", 0, 1),
              ("exit 1", good, "1", 0, 1),
              ("forced drain", good, "0", 1, 1)]
-    for name, samples, code, forced, want in cases:
-        r = run_case(samples, code, forced)
+    killed = [(1, 2, 0, "200", ""), (9.5, 10.5, 1, "0", "1000"),   # ended before; lost at the kill
+              (10.5, 10.6, 1, "0", "1212"),                          # gap: refused
+              (13, 13.1, 0, "200", "")]                              # after the restart
+    cases += [("KILL: good run", killed, "137", 0, 0, "KILL"),
+              ("KILL: a 500 in flight", killed + [(9.6, 10.2, 1, "500", "")], "137", 0, 1, "KILL"),
+              ("KILL: a failure that ended before the kill", killed + [(3, 4, 1, "0", "1000")], "137", 0, 1, "KILL"),
+              ("KILL: exit 0", killed, "0", 0, 1, "KILL")]
+    for name, samples, code, forced, want, *sig in cases:
+        r = run_case(samples, code, forced, *sig)
         if (r.returncode != 0) != bool(want):
             problems.append(f"{name}: exit {r.returncode}, want {'non-zero' if want else 0}:\n{r.stdout}{r.stderr[-400:]}")
     return problems
