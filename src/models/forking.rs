@@ -27,6 +27,7 @@ pub fn spawn(
     metrics: Vec<Arc<WorkerMetrics>>,
 ) -> io::Result<Vec<WorkerHandle>> {
     accept::blocking(&listener)?;
+    shared.life.share_state_with_children()?;
     let shards = metrics.clone();
     let mut children: Children<Admission> =
         Children::new(metrics, shared.life.clone(), shared.metrics.clone())?;

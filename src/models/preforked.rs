@@ -31,6 +31,7 @@ pub fn spawn(
     metrics: Vec<Arc<WorkerMetrics>>,
 ) -> io::Result<Vec<WorkerHandle>> {
     accept::blocking(&listener)?;
+    shared.life.share_state_with_children()?;
     // `--max-connections` across the worker processes: counter 0 is the
     // connections being served, counter 1 + slot whether that slot's
     // process holds one (so the parent can give back the place of a

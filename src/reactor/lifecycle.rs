@@ -58,6 +58,11 @@ impl Lifecycle {
         self.state.get()
     }
 
+    /// See [`ServerState::share_with_children`].
+    pub fn share_state_with_children(&self) -> std::io::Result<()> {
+        self.state.share_with_children()
+    }
+
     /// Moves forward only: running → draining → forced.
     pub fn advance(&self, to: State) {
         self.state.advance(to);

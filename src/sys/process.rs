@@ -135,6 +135,12 @@ pub struct SharedCounters {
     len: usize,
 }
 
+impl std::fmt::Debug for SharedCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedCounters({})", self.len)
+    }
+}
+
 // SAFETY: the mapping holds only atomics, which are Sync; the pointer is
 // owned by this value and unmapped once, on drop.
 unsafe impl Send for SharedCounters {}
