@@ -757,7 +757,12 @@ fn a_tls_client_over_the_cap_is_closed_without_a_plaintext_answer() {
         String::from_utf8_lossy(&got)
     );
     // Counted before the close the client saw; read on the held connection,
-    // since a new one would be over the cap too.
+    // since a new one would be over the cap too. Not in the process models:
+    // there the held connection's child answers with the parent's figures
+    // as of its fork, before this refusal (see the README's limits).
+    if matches!(support::model().as_str(), "forking" | "preforked") {
+        return;
+    }
     held.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let (_, body) = read_answer(&mut held);

@@ -26,12 +26,21 @@ pub enum Forked {
 /// not wait on a lock another thread of the parent could have held at the
 /// fork; the process models' children use only what they own (their
 /// socket, a fresh metrics shard, the allocator, whose fork handlers glibc
-/// installs) and leave with [`exit_child`].
+/// installs, and stderr, whose lock is taken across the fork) and leave
+/// with [`exit_child`].
 pub fn fork() -> io::Result<Forked> {
+    // The one lock every thread takes: stderr's, around each log line. Held
+    // here across the fork, it cannot be held by another thread at that
+    // instant, so the child (this thread, which owns it in both processes)
+    // can write its first log line instead of waiting forever on a lock
+    // whose holder did not come along.
+    let stderr = std::io::stderr().lock();
     // SAFETY: fork is sound; its hazard (the child touching state another
     // thread left locked) the callers avoid, see above; memory is copied,
     // descriptors shared, and each side closes what it does not use.
-    match unsafe { nix::unistd::fork() }.map_err(from_nix)? {
+    let forked = unsafe { nix::unistd::fork() }.map_err(from_nix);
+    drop(stderr);
+    match forked? {
         ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
         ForkResult::Child => Ok(Forked::Child),
     }
