@@ -10,6 +10,7 @@
 //! [`controller`] owns signals and the lifecycle. See `ARCHITECTURE.md`.
 #![deny(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod config;
 pub mod config_file;

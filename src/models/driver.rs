@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::Shared;
+pub use crate::admission::Admission;
+use crate::admission::Full;
 use crate::app::Handler;
 use crate::engine::observe::Limit;
 use crate::engine::{self, Action, Connection, Env, Send};
 use crate::http::date::DateCache;
 use crate::live::Current;
-use crate::per_client::{self, ClientPlace, Entry};
 use crate::reactor::{Lifecycle, Settings, State};
 use crate::sys::socket::{would_block, Stream};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
@@ -160,44 +161,7 @@ impl Lent {
     }
 }
 
-/// A place under `--max-connections` (and under
-/// `--max-connections-per-client`, when counted), given back when dropped
-/// (however the connection or the thread serving it ends).
-pub struct Admission {
-    life: Arc<Lifecycle>,
-    /// Held for its `Drop`.
-    _client: Option<ClientPlace>,
-}
-
-/// Why [`Admission::admit`] refused.
-#[derive(PartialEq, Eq)]
-enum Full {
-    /// The client address holds its share.
-    Client,
-    /// The server holds `--max-connections`.
-    Server,
-}
-
 impl Admission {
-    /// The client's place first, then the server's.
-    fn admit(life: &Arc<Lifecycle>, max: usize, peer: IpAddr) -> Result<Admission, Full> {
-        let client = match per_client::enter(peer, per_client::cap()) {
-            Entry::Uncounted => None,
-            Entry::Counted(place) => Some(place),
-            Entry::Refused => return Err(Full::Client),
-        };
-        let open = life.open.fetch_add(1, Ordering::AcqRel) + 1;
-        let admission = Admission {
-            life: life.clone(),
-            _client: client,
-        };
-        if open <= max {
-            Ok(admission)
-        } else {
-            Err(Full::Server)
-        }
-    }
-
     /// Takes a place, or refuses the connection with the engine's canned
     /// 503 (as the epoll model does; 429 when the client holds its share)
     /// and returns `None`.
@@ -239,17 +203,6 @@ impl Admission {
         }
         None
     }
-
-    /// A place in a process that serves a connection another process
-    /// already admitted (a forked child): counted in this process's
-    /// figures, never refused.
-    pub fn accounted(life: &Arc<Lifecycle>) -> Admission {
-        life.open.fetch_add(1, Ordering::AcqRel);
-        Admission {
-            life: life.clone(),
-            _client: None,
-        }
-    }
 }
 
 /// Whether a refused connection is told why in plaintext: not under HTTPS,
@@ -284,12 +237,6 @@ pub fn refuse_client(stream: &Stream, metrics: &WorkerMetrics) {
     metrics.connection_rejected();
     metrics.limit_refused(Limit::ConnectionsPerClient);
     refuse_with(stream, engine::too_many_from_client());
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.life.open.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// What one [`step`] did.

@@ -3,14 +3,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::conn::Conn;
 use super::worker::{Io, LISTENER};
+use crate::admission::{Admission, Full};
 use crate::engine::observe::Limit;
 use crate::engine::{self, Connection, Env};
-use crate::per_client::{self, Entry};
 use crate::reserve::{self, Refusal, Reserve};
 use crate::sys::epoll::Interest;
 use crate::sys::socket::{Accepted, Stream};
@@ -48,26 +47,19 @@ impl Io {
         let Some(stream) = Reserve::process().reclaim(stream, |s| self.refuse(s)) else {
             return;
         };
-        let client = match per_client::enter(peer.ip(), per_client::cap()) {
-            Entry::Uncounted => None,
-            Entry::Counted(place) => Some(place),
-            Entry::Refused => {
-                self.metrics.connection_rejected();
-                self.metrics.limit_refused(Limit::ConnectionsPerClient);
-                if self.tls.is_none() {
-                    let _ = stream.write(engine::too_many_from_client());
+        let admission = match Admission::admit(&self.life, self.max_connections, peer.ip()) {
+            Ok(a) => a,
+            Err(full) => {
+                if full == Full::Client {
+                    self.metrics.limit_refused(Limit::ConnectionsPerClient);
+                    self.refuse_with(&stream, engine::too_many_from_client());
+                } else {
+                    self.refuse(&stream);
                 }
                 let _ = stream.shutdown_write();
                 return;
             }
         };
-        let open = self.life.open.fetch_add(1, Ordering::AcqRel) + 1;
-        if open > self.max_connections {
-            self.life.open.fetch_sub(1, Ordering::AcqRel);
-            self.refuse(&stream);
-            let _ = stream.shutdown_write();
-            return;
-        }
         let _ = stream.set_nodelay();
         // A listener bound to one address already says where connections
         // arrive; only a wildcard bind needs getsockname.
@@ -87,7 +79,7 @@ impl Io {
             stream,
             engine,
             scheduled: None,
-            _client: client,
+            _admission: admission,
         });
         let registered = match self.conns.get_mut(token) {
             Some(c) => self.poll.add(&c.stream, token.0, Interest::READ_WRITE_EDGE),
@@ -105,11 +97,15 @@ impl Io {
 
     /// Answers a connection the server will not serve with the canned 503.
     fn refuse(&self, stream: &Stream) {
+        self.refuse_with(stream, &self.overloaded);
+    }
+
+    fn refuse_with(&self, stream: &Stream, answer: &[u8]) {
         self.metrics.connection_rejected();
         // Best effort: the socket buffer of a fresh connection has room.
-        // A TLS client could not read a plaintext 503: it is just closed.
+        // A TLS client could not read a plaintext answer: it is just closed.
         if self.tls.is_none() {
-            let _ = stream.write(&self.overloaded);
+            let _ = stream.write(answer);
         }
     }
 

@@ -2,7 +2,7 @@
 //! (the connection engine that decides everything about it, behind TLS or
 //! not: the driver cannot tell) and the timer it asked for.
 
-use crate::per_client::ClientPlace;
+use crate::admission::Admission;
 use std::time::Instant;
 
 use crate::sys::socket::Stream;
@@ -15,7 +15,7 @@ pub struct Conn {
     /// The earliest timer entry this connection has in the heap, so that a
     /// deadline that only moves later costs no new entry.
     pub scheduled: Option<Instant>,
-    /// Its place under `--max-connections-per-client`, when counted;
-    /// given back when the connection is dropped.
-    pub _client: Option<ClientPlace>,
+    /// Its place under the connection caps, given back when the
+    /// connection is dropped (however it ends).
+    pub _admission: Admission,
 }

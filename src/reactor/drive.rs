@@ -110,7 +110,6 @@ impl Io {
                 .drained
                 .fetch_add(u64::from(drained), Ordering::AcqRel);
         }
-        self.life.open.fetch_sub(1, Ordering::AcqRel);
         self.metrics.connection_closed();
     }
 }
