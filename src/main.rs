@@ -435,7 +435,6 @@ impl Hooks for MainHooks {
             max_body = settings.engine.limits.max_body,
             "SIGHUP: timeouts and limits in force"
         );
-        self.settings.replace(settings);
         glasshouse::per_client::set_cap(new.max_connections_per_client);
         let restart = config_file::needs_restart(&self.running, &new);
         if !restart.is_empty() {
@@ -466,6 +465,10 @@ impl Hooks for MainHooks {
                 Err(e) => tracing::warn!(error = %e, "SIGHUP: TLS certificates not changed"),
             }
         }
+        // Last, so that a new generation of the settings means the whole
+        // reload is done: the preforked supervisor replaces its worker
+        // processes when it sees one, and they must fork with all of it.
+        self.settings.replace(settings);
     }
 
     fn drain_started(&mut self, signal: Sig) {

@@ -263,7 +263,8 @@ impl Mirror {
         life: &Lifecycle,
     ) {
         self.sent.resize(shards.len(), String::new());
-        let mut datagrams = vec![String::new()];
+        // Each datagram with the slots it carries.
+        let mut datagrams: Vec<(String, Vec<usize>)> = vec![Default::default()];
         // Copies carry shards only (a child's view of its siblings).
         let no_process = ProcessMetrics::default();
         for (slot, m) in shards.iter().enumerate() {
@@ -271,18 +272,28 @@ impl Mirror {
             if text == self.sent[slot] {
                 continue;
             }
-            let last = datagrams.last_mut().expect("one datagram");
+            let (last, _) = datagrams.last().expect("one datagram");
             if !last.is_empty() && last.len() + text.len() > MIRROR_DATAGRAM {
-                datagrams.push(String::new());
+                datagrams.push(Default::default());
             }
-            let last = datagrams.last_mut().expect("one datagram");
+            let (last, slots) = datagrams.last_mut().expect("one datagram");
             last.push_str(&text);
             last.push(RECORD);
+            slots.push(slot);
             self.sent[slot] = text;
         }
-        for d in datagrams.iter().filter(|d| !d.is_empty()) {
+        for (d, slots) in datagrams.iter().filter(|(d, _)| !d.is_empty()) {
+            let mut lost = false;
             for child in to.clone() {
-                let _ = child.send(d.as_bytes());
+                lost |= child.send(d.as_bytes()).is_err();
+            }
+            // A child whose buffer was full missed these shards: they go
+            // again with the next copy, or that child would keep them
+            // stale until they next change.
+            if lost {
+                for &slot in slots {
+                    self.sent[slot].clear();
+                }
             }
         }
     }

@@ -45,6 +45,8 @@ pub struct Children<T> {
     /// model keeps its children's view of the figures up to date.
     mirrors: HashMap<i32, UnixDatagram>,
     mirrored: Instant,
+    /// A report arrived since the last copy went out.
+    mirror_due: bool,
     mirror: Mirror,
 }
 
@@ -66,6 +68,7 @@ impl<T> Children<T> {
             outbox,
             mirrors: HashMap::new(),
             mirrored: Instant::now(),
+            mirror_due: false,
             mirror: Mirror::new(),
         })
     }
@@ -100,9 +103,12 @@ impl<T> Children<T> {
     /// [`REPORT_EVERY`].
     pub fn mirror(&mut self) {
         if self.mirrors.is_empty() || self.mirrored.elapsed() < REPORT_EVERY {
+            // Not yet: [`Children::wait`] wakes when the copy is due.
+            self.mirror_due = !self.mirrors.is_empty();
             return;
         }
         self.mirrored = Instant::now();
+        self.mirror_due = false;
         self.mirror
             .send(self.mirrors.values(), &self.shards, &self.life);
     }
@@ -155,7 +161,9 @@ impl<T> Children<T> {
             .collect(&self.shards, &self.life, &self.all.process);
     }
 
-    /// Waits up to [`TICK`] for a child to end or to report.
+    /// Waits up to [`TICK`] for a child to end or to report, and no longer
+    /// than until a copy of the figures held back by [`Children::mirror`]
+    /// is due: the children's view lags by a report interval, not a tick.
     pub fn wait(&self) {
         let mut set = PollSet::default();
         let want = Want {
@@ -164,7 +172,23 @@ impl<T> Children<T> {
         };
         set.push(self.sigchld.as_fd(), want);
         set.push(self.inbox.as_fd(), want);
-        let _ = set.wait(Some(TICK));
+        let wait = if self.mirror_due {
+            REPORT_EVERY
+                .saturating_sub(self.mirrored.elapsed())
+                .min(TICK)
+        } else {
+            TICK
+        };
+        let _ = set.wait(Some(wait));
+    }
+
+    /// Asks every live child to drain (SIGTERM), as [`Children::stop`]
+    /// does, without waiting; returns their pids.
+    pub fn ask_all_to_drain(&self) -> Vec<i32> {
+        for pid in self.live.keys() {
+            let _ = process::kill(*pid, libc::SIGTERM);
+        }
+        self.live.keys().copied().collect()
     }
 
     /// The parent's part of the drain: every child is asked to drain
@@ -172,9 +196,7 @@ impl<T> Children<T> {
     /// second signal), those still alive are killed and counted as forced.
     /// Returns when no child is left.
     pub fn stop(&mut self, mut ended: impl FnMut(i32, T, Ended)) {
-        for pid in self.live.keys() {
-            let _ = process::kill(*pid, libc::SIGTERM);
-        }
+        self.ask_all_to_drain();
         let mut killed = false;
         while !self.live.is_empty() {
             if !killed && self.life.state() == State::Forced {

@@ -217,8 +217,9 @@ def _hold(port, source="127.0.0.1"):
     return s, status
 
 
-@pytest.mark.skipif(os.environ.get("GLASSHOUSE_MODEL") in ("iterative", "prethreaded"),
-                    reason="serves one connection at a time, or as many as --workers (2)")
+@pytest.mark.skipif(os.environ.get("GLASSHOUSE_MODEL") in ("iterative", "prethreaded", "preforked"),
+                    reason="serves one connection at a time, or as many as --workers (2); "
+                           "preforked refuses --max-connections-per-client at start")
 def test_one_client_address_is_capped_and_others_are_not():
     s = Server("--max-connections-per-client", "2")
     held = []
