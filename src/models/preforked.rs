@@ -10,8 +10,9 @@
 //! drain deadline kills and counts those left. A reload (SIGHUP) replaces
 //! the children the way nginx replaces its workers: each is asked to
 //! drain, finishes what it accepted and ends, and its successor forks
-//! with the new configuration (a child holds what it forked with). Each child's figures go to
-//! the parent's shard of its slot ([`super::figures`]), and the parent
+//! with the new configuration (a child holds what it forked with).
+//!
+//! Each child's figures go to the parent's shard of its slot ([`super::figures`]), and the parent
 //! sends every child copies of all shards, so the stats a child answers
 //! count its siblings' work too. The pool is up before the server says
 //! it listens: each child says so once it is about to accept, and
