@@ -28,10 +28,9 @@ test-rust:
 # server model besides the default (epoll, covered by test-rust); the
 # harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
 # each model's slow-client and SIGTERM-under-load cases.
-# preforked passes http_raw, limits, faults and llhttp_conformance, but
-# not yet shutdown::drain_deadline_forces_remaining_connections (at the
-# deadline it counts 2 forced where 1 connection was held: see
-# docs/ladder.md), so it is not in the list yet.
+# preforked passes every suite here when run by hand (http_raw, shutdown,
+# llhttp_conformance, limits, faults), since the fixes of docs/ladder.md;
+# it joins the list after a full .ci/run has had it.
 MODELS ?= iterative forking threaded prethreaded poll io_uring
 # TLS over every model but io_uring: its transport does not hold the TLS
 # session yet (refused, exit 2); and but preforked, whose children answer

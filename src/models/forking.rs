@@ -76,7 +76,8 @@ pub fn spawn(
                 },
                 || children.borrow_mut().tend(|_, _, _| {}),
             );
-            children.borrow_mut().stop(|_, _, _| {});
+            // Every child of this model serves the connection it was forked for.
+            children.borrow_mut().stop(|_| true, |_, _, _| {});
         })?;
     // The herald waits on this bell; the forker sees the lifecycle at its tick.
     Ok(vec![WorkerHandle { bell, thread }])

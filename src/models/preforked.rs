@@ -126,7 +126,7 @@ pub fn spawn(
             }
             // The children stop accepting when told to drain.
             listener_closed(&life);
-            children.stop(|_, _, _| {});
+            children.stop(|&slot| places.get(1 + slot).load(Ordering::Acquire) == 1, |_, _, _| {});
         })?;
     // The herald waits on this bell; the supervisor sees the lifecycle at
     // its tick.

@@ -195,7 +195,10 @@ impl<T> Children<T> {
     /// (SIGTERM); once the lifecycle is forced (the drain deadline, or a
     /// second signal), those still alive are killed and counted as forced.
     /// Returns when no child is left.
-    pub fn stop(&mut self, mut ended: impl FnMut(i32, T, Ended)) {
+    /// `serving` says whether a child holds a connection: only those are
+    /// counted as forced (an idle pool process killed at the deadline
+    /// loses nothing).
+    pub fn stop(&mut self, serving: impl Fn(&T) -> bool, mut ended: impl FnMut(i32, T, Ended)) {
         self.ask_all_to_drain();
         let mut killed = false;
         while !self.live.is_empty() {
@@ -204,9 +207,8 @@ impl<T> Children<T> {
                 for pid in self.live.keys() {
                     let _ = process::kill(*pid, libc::SIGKILL);
                 }
-                self.life
-                    .forced
-                    .fetch_add(self.live.len() as u64, Ordering::AcqRel);
+                let forced = self.live.values().filter(|keep| serving(keep)).count();
+                self.life.forced.fetch_add(forced as u64, Ordering::AcqRel);
             }
             self.wait();
             self.tend(&mut ended);
