@@ -195,24 +195,29 @@ impl<T> Children<T> {
     /// (SIGTERM); once the lifecycle is forced (the drain deadline, or a
     /// second signal), those still alive are killed and counted as forced.
     /// Returns when no child is left.
-    /// `serving` says whether a child holds a connection: only those are
-    /// counted as forced (an idle pool process killed at the deadline
-    /// loses nothing).
+    /// A child counts as forced when our kill ended it while it held a
+    /// connection (`serving`): not one that exited on its own just before
+    /// the deadline and was not reaped yet, nor an idle pool process.
     pub fn stop(&mut self, serving: impl Fn(&T) -> bool, mut ended: impl FnMut(i32, T, Ended)) {
         self.ask_all_to_drain();
         let mut killed = false;
+        let mut forced = 0u64;
         while !self.live.is_empty() {
             if !killed && self.life.state() == State::Forced {
                 killed = true;
                 for pid in self.live.keys() {
                     let _ = process::kill(*pid, libc::SIGKILL);
                 }
-                let forced = self.live.values().filter(|keep| serving(keep)).count();
-                self.life.forced.fetch_add(forced as u64, Ordering::AcqRel);
             }
             self.wait();
-            self.tend(&mut ended);
+            self.tend(|pid, keep, how| {
+                if killed && how == Ended::Signalled(libc::SIGKILL) && serving(&keep) {
+                    forced += 1;
+                }
+                ended(pid, keep, how);
+            });
         }
+        self.life.forced.fetch_add(forced, Ordering::AcqRel);
     }
 }
 
