@@ -208,7 +208,17 @@ def main():
         else:
             fail("live metrics: no 503 refusal over --max-connections")
 
-        status, body = http(port, "GET", "/metrics")
+        # The connections refusals() held are closed on our side, but the server
+        # counts them open until its loop reads their EOF: until then another
+        # connection is refused with 503 too, so ask again for a bounded time.
+        for _ in range(50):
+            status, body = http(port, "GET", "/metrics")
+            if status != 503:
+                break
+            time.sleep(0.1)
+        if status != 200:
+            fail(f"live metrics: GET /metrics answered {status}", body.decode(errors="replace")[:300])
+            return 1
         text = body.decode()
         exported = set()
         for line in text.splitlines():
