@@ -31,7 +31,9 @@ test-rust:
 # preforked passes every suite here when run by hand (http_raw, shutdown,
 # llhttp_conformance, limits, faults), since the fixes of docs/ladder.md;
 # it joins the list after a full .ci/run has had it.
-MODELS ?= iterative forking threaded prethreaded poll io_uring
+# `prethreaded:queue` is prethreaded with `--prethreaded-accept queue`
+# (an acceptor feeding the pool; the harness splits at the colon).
+MODELS ?= iterative forking threaded prethreaded prethreaded:queue poll io_uring
 # TLS over every model but io_uring: its transport does not hold the TLS
 # session yet (refused, exit 2); and but preforked, whose children answer
 # /metrics without their siblings' process-wide counters (the TLS
@@ -40,7 +42,7 @@ MODELS ?= iterative forking threaded prethreaded poll io_uring
 # (Forking was left out while a child now and then hung on its first log
 # line: the stderr lock, held by another thread at fork(2);
 # sys::process::fork now holds it across the fork.)
-TLS_MODELS ?= iterative forking threaded prethreaded poll
+TLS_MODELS ?= iterative forking threaded prethreaded prethreaded:queue poll
 # Out of descriptors (tests/emfile.rs) where one process holds many
 # connections: not iterative (one connection at a time), forking and
 # preforked (a process per connection never runs out), nor prethreaded
@@ -72,7 +74,8 @@ test-py: build
 test-py-models: build
 	@set -e; for m in $(MODELS); do \
 		echo "== --model $$m"; \
-		GLASSHOUSE_MODEL=$$m GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
+		case $$m in *:*) feed=$${m#*:};; *) feed=turn;; esac; \
+		GLASSHOUSE_MODEL=$${m%%:*} GLASSHOUSE_PRETHREADED_ACCEPT=$$feed GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
 	done
 
 # The whole server over the userland TCP/IP stack (issue 13) in a network

@@ -2,8 +2,10 @@
 """The architecture ladder: every --model against the same wrk load at each
 concurrency, one fresh server per point. Records req/s, p50/p99 latency,
 errors (socket errors and non-2xx answers), peak RSS of the server's whole
-process tree and the server's CPU seconds (its own and its reaped
-children's, from wait4) into a TSV, then draws the plot (ladder_plot.py).
+process tree, the server's CPU seconds and context switches (its own and
+its reaped children's, from wait4's rusage) and both per request served
+into a TSV, then draws the plot (ladder_plot.py). A model written
+`prethreaded:queue` runs `--model prethreaded --prethreaded-accept queue`.
 
 Usage: ladder.py --bin BIN --out DIR [--models a,b] [--conc 20,50] [--dur 10]
 """
@@ -17,7 +19,7 @@ import sys
 import threading
 import time
 
-ALL_MODELS = "iterative,forking,preforked,threaded,prethreaded,poll,epoll"
+ALL_MODELS = "iterative,forking,preforked,threaded,prethreaded,prethreaded:queue,poll,epoll,io_uring"
 ALL_CONC = "20,50,100,200,500,1000,2000,5000,10000"
 
 
@@ -61,6 +63,7 @@ def ms(value, unit):
 
 def parse_wrk(text):
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    total = re.search(r"(\d+) requests in", text)
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", text, re.M))
     errors = 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
@@ -76,15 +79,17 @@ def parse_wrk(text):
         n, u = re.match(r"([\d.]+)(\w+)", v).groups()
         return ms(n, u)
 
-    return (float(rps.group(1)) if rps else 0.0, conv(lat.get("50")), conv(lat.get("99")), errors)
+    return (float(rps.group(1)) if rps else 0.0, conv(lat.get("50")), conv(lat.get("99")), errors,
+            int(total.group(1)) if total else 0)
 
 
-def point(args, model, conc):
+def point(args, spec, conc):
     port = free_port()
+    model, _, feed = spec.partition(":")
     workers = args.pool if model in ("prethreaded", "preforked") else args.workers
     cmd = [args.bin, "--model", model, "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
            "--max-connections", str(max(conc * 2, 20000)), "--log-level", "warn", "--root", args.root,
-           "--drain-timeout", "5"]
+           "--drain-timeout", "5"] + (["--prethreaded-accept", feed] if feed else [])
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -116,8 +121,10 @@ def point(args, model, conc):
     # wait4 reaped it: tell Popen not to.
     server.returncode = 0
     cpu = usage.ru_utime + usage.ru_stime if usage else float("nan")
-    rps, p50, p99, errors = parse_wrk(wrk.stdout)
-    return rps, p50, p99, errors, peak[0] / 1024.0, cpu
+    csw = usage.ru_nvcsw + usage.ru_nivcsw if usage else 0
+    rps, p50, p99, errors, total = parse_wrk(wrk.stdout)
+    per = max(total, 1)
+    return rps, p50, p99, errors, peak[0] / 1024.0, cpu, cpu * 1e6 / per, csw / per
 
 
 def main():
@@ -136,11 +143,13 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     tsv = os.path.join(args.out, "ladder.tsv")
     with open(tsv, "w") as f:
-        f.write("model\tconcurrency\treq_per_s\tp50_ms\tp99_ms\terrors\tpeak_rss_mib\tcpu_s\n")
+        f.write("model\tconcurrency\treq_per_s\tp50_ms\tp99_ms\terrors\tpeak_rss_mib\tcpu_s"
+                "\tcpu_us_per_req\tcsw_per_req\n")
         for model in args.models.split(","):
             for conc in [int(c) for c in args.conc.split(",")]:
-                rps, p50, p99, errors, rss, cpu = point(args, model, conc)
-                row = f"{model}\t{conc}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{errors}\t{rss:.1f}\t{cpu:.2f}"
+                rps, p50, p99, errors, rss, cpu, cpu_req, csw_req = point(args, model, conc)
+                row = (f"{model}\t{conc}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{errors}\t{rss:.1f}\t{cpu:.2f}"
+                       f"\t{cpu_req:.1f}\t{csw_req:.3f}")
                 print(row, flush=True)
                 f.write(row + "\n")
                 f.flush()

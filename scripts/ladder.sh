@@ -15,7 +15,7 @@ OUT=${OUT:-docs/ladder}
 ROOT=$(mktemp -d)
 trap 'rm -rf "$ROOT"' EXIT
 python3 scripts/ladder.py --bin "$BIN" --out "$OUT" --root "$ROOT" \
-  --models "${MODELS:-iterative,forking,preforked,threaded,prethreaded,poll,epoll}" \
+  --models "${MODELS:-iterative,forking,preforked,threaded,prethreaded,prethreaded:queue,poll,epoll,io_uring}" \
   --conc "${CONC:-20,50,100,200,500,1000,2000,5000,10000}" \
   --dur "${DUR:-10}" --workers "${WORKERS:-2}" --pool "${POOL:-64}"
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Draws ladder.tsv (scripts/ladder.py) as req/s and p99 against concurrency,
-one line per model, into ladder.svg and ladder.png. Usage: ladder_plot.py TSV OUTDIR"""
+"""Draws ladder.tsv (scripts/ladder.py) as req/s, p99 and server CPU per
+request against concurrency, one line per model, into ladder.svg and
+ladder.png. Usage: ladder_plot.py TSV OUTDIR"""
 import csv
 import os
 import sys
@@ -16,18 +17,21 @@ models = []
 for r in rows:
     if r["model"] not in models:
         models.append(r["model"])
-fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+fig, (a, b, c) = plt.subplots(1, 3, figsize=(17, 5))
 for m in models:
     pts = [r for r in rows if r["model"] == m]
     x = [int(r["concurrency"]) for r in pts]
     a.plot(x, [float(r["req_per_s"]) for r in pts], marker="o", label=m)
     b.plot(x, [float(r["p99_ms"]) for r in pts], marker="o", label=m)
-for ax, title in ((a, "requests per second"), (b, "p99 latency (ms)")):
+    if "cpu_us_per_req" in r:
+        c.plot(x, [float(r["cpu_us_per_req"]) for r in pts], marker="o", label=m)
+for ax, title in ((a, "requests per second"), (b, "p99 latency (ms)"), (c, "server CPU per request (µs)")):
     ax.set_xscale("log")
     ax.set_xlabel("concurrent connections")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
 b.set_yscale("log")
+c.set_yscale("log")
 a.legend()
 fig.tight_layout()
 for ext in ("svg", "png"):

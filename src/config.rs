@@ -14,6 +14,16 @@ pub enum AcceptMode {
     Exclusive,
 }
 
+/// How `--model prethreaded` hands connections to its pool (the ladder
+/// measures both: docs/ladder.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PoolFeed {
+    /// Every pool thread blocks in `accept(2)` on the shared listener.
+    Turn,
+    /// One acceptor thread accepts and feeds the pool through a bounded queue.
+    Queue,
+}
+
 /// How connections are served: the rungs of the classic server ladder
 /// (contract, "Server models"). Every model drives the same connection
 /// engine; they differ only in how sockets reach it.
@@ -169,6 +179,16 @@ pub struct Cli {
     )]
     pub accept_mode: AcceptMode,
 
+    /// How `--model prethreaded` feeds its pool: every thread accepting in
+    /// turn, or one acceptor thread and a bounded queue.
+    #[arg(
+        long,
+        env = "GLASSHOUSE_PRETHREADED_ACCEPT",
+        value_enum,
+        default_value = "turn"
+    )]
+    pub prethreaded_accept: PoolFeed,
+
     /// One log line per request.
     #[arg(long, env = "GLASSHOUSE_ACCESS_LOG")]
     pub access_log: bool,
@@ -246,6 +266,7 @@ pub struct Config {
     pub model: Model,
     pub workers: usize,
     pub accept_mode: AcceptMode,
+    pub prethreaded_accept: PoolFeed,
     pub drain_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_client: u32,
@@ -384,6 +405,7 @@ impl Cli {
             model: self.model,
             workers,
             accept_mode: self.accept_mode,
+            prethreaded_accept: self.prethreaded_accept,
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
             max_connections: self.max_connections as usize,
             max_connections_per_client: self.max_connections_per_client,

@@ -137,6 +137,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         model,
         workers,
         accept_mode,
+        prethreaded_accept,
         drain_timeout,
         log_json,
         grafana_url,
@@ -172,6 +173,10 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("workers", old.workers != *workers);
     check("model", old.model != *model);
     check("accept_mode", old.accept_mode != *accept_mode);
+    check(
+        "prethreaded_accept",
+        old.prethreaded_accept != *prethreaded_accept,
+    );
     check("root", old.root != *root || old.root_policy != *root_policy);
     check("no_symlinks", old.follow_symlinks != *follow_symlinks);
     check("drain_timeout", old.drain_timeout != *drain_timeout);

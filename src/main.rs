@@ -286,6 +286,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         ),
         (None, model) => glasshouse::models::spawn(
             model,
+            config.prethreaded_accept,
             listeners[0].clone(),
             reactor_cfg.clone(),
             factory,

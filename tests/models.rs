@@ -26,7 +26,14 @@ use support::{Client, Server, PATIENCE};
 /// answered, 1 in `forking`, whose child was forked before its own
 /// connection was counted.
 fn slow_client_is_cut_off_while_others_are_served(model: &str, min_open: u64) {
-    let server = Server::start(&["--model", model, "--header-timeout", "3", "--workers", "2"]);
+    slow_client_cut_off(model, &[], min_open);
+}
+
+/// [`slow_client_is_cut_off_while_others_are_served`] with more flags.
+fn slow_client_cut_off(model: &str, extra: &[&str], min_open: u64) {
+    let mut args = vec!["--model", model, "--header-timeout", "3", "--workers", "2"];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args);
     let mut slow = Client::connect(server.addr());
     slow.send(b"GET /healthz HTTP/1.1\r\nHost: a\r\n");
     let end = Instant::now() + PATIENCE;
@@ -60,6 +67,11 @@ fn threaded_cuts_off_a_slow_client_and_serves_others() {
 #[test]
 fn prethreaded_cuts_off_a_slow_client_and_serves_others() {
     slow_client_is_cut_off_while_others_are_served("prethreaded", 2);
+}
+
+#[test]
+fn prethreaded_queue_cuts_off_a_slow_client_and_serves_others() {
+    slow_client_cut_off("prethreaded", &["--prethreaded-accept", "queue"], 2);
 }
 
 #[test]
@@ -112,7 +124,14 @@ fn iterative_serves_the_next_client_once_a_slow_one_is_cut_off() {
 /// is answered 200, and the server exits 0. Requests sent after the signal
 /// may be refused or cut off; that is the drain.
 fn sigterm_under_load(model: &str) {
-    let mut server = Server::start(&["--model", model, "--drain-timeout", "20"]);
+    sigterm_under_load_with(model, &[]);
+}
+
+/// [`sigterm_under_load`] with more flags.
+fn sigterm_under_load_with(model: &str, extra: &[&str]) {
+    let mut args = vec!["--model", model, "--drain-timeout", "20"];
+    args.extend_from_slice(extra);
+    let mut server = Server::start(&args);
     let addr = server.addr();
     let signalled = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
@@ -213,6 +232,11 @@ fn threaded_drains_under_load() {
 #[test]
 fn prethreaded_drains_under_load() {
     sigterm_under_load("prethreaded");
+}
+
+#[test]
+fn prethreaded_queue_drains_under_load() {
+    sigterm_under_load_with("prethreaded", &["--prethreaded-accept", "queue"]);
 }
 
 #[test]
@@ -428,5 +452,60 @@ fn preforked_replaces_a_killed_worker_process() {
         }
         assert!(Instant::now() < end, "children's work not counted: {v}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The names of the threads of process `pid` (`/proc/PID/task/*/comm`).
+fn thread_names(pid: i32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("/proc/PID/task")
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|c| c.trim_end().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `--prethreaded-accept` is how the pool is fed: `turn` runs the pool
+/// threads alone (each accepts), `queue` an acceptor thread beside them;
+/// both serve a burst of short connections from several clients at once,
+/// every request answered.
+#[test]
+fn prethreaded_feeds_its_pool_in_turn_or_through_a_queue() {
+    for (feed, acceptor) in [("turn", false), ("queue", true)] {
+        let server = Server::start(&[
+            "--model",
+            "prethreaded",
+            "--workers",
+            "3",
+            "--prethreaded-accept",
+            feed,
+        ]);
+        let names = thread_names(server.pid());
+        for w in ["worker-0", "worker-1", "worker-2"] {
+            assert!(names.iter().any(|n| n == w), "{feed}: {names:?}");
+        }
+        assert_eq!(
+            names.iter().any(|n| n == "acceptor"),
+            acceptor,
+            "{feed}: {names:?}"
+        );
+        let addr = server.addr();
+        let clients: Vec<_> = (0..6)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        let r = support::get_close(addr, "/healthz");
+                        assert_eq!(r.status, 200, "{r:?}");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().expect("client thread");
+        }
+        let v = Client::connect(addr).get("/api/stats").json();
+        assert!(v["requests_total"].as_u64() >= Some(120), "{feed}: {v}");
     }
 }

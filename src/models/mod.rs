@@ -3,7 +3,8 @@
 //! `iterative` (one thread, one connection at a time), `forking` (a
 //! child process per connection), `preforked` (a pool of processes
 //! accepting in turn), `threaded` (a thread per connection),
-//! `prethreaded` (a pool of threads accepting in turn) and `poll` (one
+//! `prethreaded` (a pool of threads accepting in turn, or fed by an
+//! acceptor through a queue) and `poll` (one
 //! thread, poll(2) over every socket), and beside them the completion
 //! model `uring` (`--model io_uring`: a ring per worker, see its module)
 //! and `usertcp` (the userland TCP/IP on a TUN). The `epoll`
@@ -58,7 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::HandlerFactory;
-use crate::config::Model;
+use crate::config::{Model, PoolFeed};
 use crate::reactor::{Lifecycle, ReactorConfig, WorkerHandle};
 use crate::sys::socket::Listener;
 use crate::telemetry::metrics::Metrics;
@@ -80,8 +81,10 @@ pub fn shards(model: Model, workers: usize) -> usize {
 
 /// Starts `model` on `listener` (shared by its threads); the controller
 /// then runs the lifecycle over the returned handles exactly as for epoll.
+/// `feed` is how `prethreaded` hands connections to its pool.
 pub fn spawn(
     model: Model,
+    feed: PoolFeed,
     listener: Arc<Listener>,
     cfg: Arc<ReactorConfig>,
     factory: HandlerFactory,
@@ -99,7 +102,7 @@ pub fn spawn(
     match model {
         Model::Iterative => iterative::spawn(listener, shared, metrics),
         Model::Threaded => threaded::spawn(listener, shared, metrics),
-        Model::Prethreaded => prethreaded::spawn(listener, shared, metrics),
+        Model::Prethreaded => prethreaded::spawn(listener, shared, metrics, feed),
         Model::Poll => poll::spawn(listener, shared, metrics),
         Model::Forking => forking::spawn(listener, shared, metrics),
         Model::Preforked => preforked::spawn(listener, shared, metrics),

@@ -43,7 +43,20 @@ pub fn scrubbed(name: &str) -> bool {
 /// the test's own environment (`make test-models` sets it per model), else
 /// `epoll`. Read here, never passed through: the child's `GLASSHOUSE_*`
 /// are scrubbed, and the harness gives `--model` itself.
+/// A variant after a colon (`prethreaded:queue`) is not part of the
+/// model's name: see [`pool_feed`].
 pub fn model() -> String {
+    let spec = model_spec();
+    spec.split_once(':')
+        .map_or(spec.clone(), |(m, _)| m.to_string())
+}
+
+/// `--prethreaded-accept` of a `prethreaded:FEED` test model.
+pub fn pool_feed() -> Option<String> {
+    model_spec().split_once(':').map(|(_, f)| f.to_string())
+}
+
+fn model_spec() -> String {
     std::env::var("GLASSHOUSE_TEST_MODEL")
         .ok()
         .filter(|m| !m.is_empty())
@@ -242,6 +255,9 @@ impl Builder {
                 if !self.gives(flag) {
                     cmd.arg(flag).arg(value);
                 }
+            }
+            if let Some(feed) = pool_feed().filter(|_| !self.gives("--prethreaded-accept")) {
+                cmd.arg("--prethreaded-accept").arg(feed);
             }
         }
         cmd.args(&self.args)
