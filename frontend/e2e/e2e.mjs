@@ -275,6 +275,13 @@ async function main() {
     return `state ${state}`;
   });
 
+  await check('the live view names the serving model (/api/stats "model")', async () => {
+    const api = await (await fetch(new URL('/api/stats', baseUrl))).json();
+    if (typeof api.model !== 'string' || !api.model) throw new Error(`/api/stats has no "model": ${JSON.stringify(api).slice(0, 200)}`);
+    await waitFor('model shown', async () => (await attr('server-model', 'data-model')) === api.model, WAIT);
+    return `model ${api.model}`;
+  });
+
   await check('live numbers change while requests are sent', async () => {
     const before = await num('stat-requests-total');
     const uptimeBefore = await num('stat-uptime');

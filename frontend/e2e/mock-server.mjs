@@ -61,6 +61,7 @@ function stats() {
   const sorted = [...durations].sort((a, b) => a - b);
   return {
     version: config.version,
+    model: 'mock',
     state,
     uptime_seconds: Math.round((performance.now() - started) / 10) / 100,
     timestamp_ms: Date.now(),

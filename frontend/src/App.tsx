@@ -63,7 +63,7 @@ export function App() {
         </section>
       </main>
       <footer className="muted small">
-        glasshouse — HTTP/1.1 and WebSocket on epoll. Metrics at <a href="/metrics">/metrics</a>, health at{' '}
+        glasshouse — HTTP/1.1 and WebSocket{s?.model ? ` on ${s.model}` : ''}. Metrics at <a href="/metrics">/metrics</a>, health at{' '}
         <a href="/healthz">/healthz</a>.
       </footer>
     </>

@@ -2,6 +2,7 @@ import { useMemo } from 'react';
 import { useNow } from '../hooks';
 import { formatBytes, formatClock, formatDuration, formatInt, formatLatency, formatPercent, formatRate } from '../lib/format';
 import type { LiveModel, LiveState } from '../lib/live';
+import { workersBlurb } from '../lib/models';
 import { workerShares } from '../lib/stats';
 import { Chart } from './Chart';
 
@@ -92,6 +93,11 @@ export function LiveView({ state, model }: Props) {
           <span className="dot" aria-hidden="true" />
           {live ? 'live' : link.kind === 'connecting' ? 'connecting' : 'disconnected'}
         </span>
+        {s?.model ? (
+          <span className="pill" data-testid="server-model" data-model={s.model} title="the server model serving (--model)">
+            model <strong>{s.model}</strong>
+          </span>
+        ) : null}
         <span className="muted small">updates once a second from <code>/ws/stats</code></span>
       </div>
 
@@ -151,7 +157,7 @@ export function LiveView({ state, model }: Props) {
       </div>
 
       <h3 id="workers-title">Workers</h3>
-      <p className="muted small">Each worker thread runs its own epoll loop; the bars show how they share the work.</p>
+      <p className="muted small" data-testid="workers-blurb">{workersBlurb(s?.model ?? '')}; the bars show how they share the work.</p>
       {s && s.workers.length > 0 ? (
         <div className="table-wrap">
         <table className="workers" aria-labelledby="workers-title" data-testid="workers">

@@ -3,6 +3,7 @@ import { computeRates, elapsedSeconds, isRestart, parseStats, workerShares, type
 
 const EXAMPLE = {
   version: '0.1.0',
+  model: 'epoll',
   state: 'serving',
   uptime_seconds: 12.5,
   timestamp_ms: 1764072000000,
@@ -32,6 +33,7 @@ describe('parseStats', () => {
     expect(p.ok).toBe(true);
     if (!p.ok) return;
     expect(p.stats.state).toBe('serving');
+    expect(p.stats.model).toBe('epoll');
     expect(p.stats.requests_total).toBe(1234);
     expect(p.stats.latency_ms).toEqual({ p50: 0.21, p90: 0.5, p99: 1.1 });
     expect(p.stats.workers).toHaveLength(2);
@@ -66,6 +68,7 @@ describe('parseStats', () => {
     expect(p.stats.connections_open).toBe(0);
     expect(p.stats.timestamp_ms).toBe(null);
     expect(p.stats.state).toBe('serving');
+    expect(p.stats.model).toBe('');
   });
 
   it('reads the draining state and ignores unknown states', () => {

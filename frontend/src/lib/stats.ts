@@ -18,6 +18,8 @@ export interface WorkerStats {
 
 export interface Stats {
   version: string;
+  /** the server model serving (`--model`: epoll, io_uring, poll, ...); '' when not sent */
+  model: string;
   state: ServerState;
   uptime_seconds: number;
   timestamp_ms: number | null;
@@ -92,6 +94,7 @@ export function parseStats(input: string | unknown): ParseResult {
     ok: true,
     stats: {
       version: typeof data.version === 'string' ? data.version : '',
+      model: typeof data.model === 'string' ? data.model : '',
       state: data.state === 'draining' ? 'draining' : 'serving',
       uptime_seconds: uptime,
       timestamp_ms: ts !== null && ts > 0 ? ts : null,

@@ -203,7 +203,7 @@ describe('StatsStream', () => {
 describe('LiveModel', () => {
   const sample = (req: number, up: number, at: number): Sample => ({
     stats: {
-      version: '', state: 'serving', uptime_seconds: up, timestamp_ms: null, connections_open: 1, websockets_open: 0,
+      version: '', model: '', state: 'serving', uptime_seconds: up, timestamp_ms: null, connections_open: 1, websockets_open: 0,
       requests_total: req, requests_in_flight: 0, bytes_sent_total: req * 10, connections_rejected_total: 0,
       latency_ms: { p50: 1, p90: 2, p99: 3 }, workers: [],
     },
