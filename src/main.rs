@@ -153,6 +153,7 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     }));
     logging::set_access_log(config.access_log);
     glasshouse::telemetry::set_trusted_proxies(config.trusted_proxies.clone());
+    warn_hsts_without_tls(&config);
     // From here to "listening on". The OTel span starts at its first entry
     // (below, once Telemetry::init has installed a tracer) but keeps this
     // start time.
@@ -404,6 +405,18 @@ struct MainHooks {
     tls: Option<Arc<glasshouse::tls::Acceptor>>,
 }
 
+/// A header rule may set HSTS, but RFC 6797 (7.2) has a browser ignore it
+/// over plain HTTP: without `--tls-cert` it is right only behind a proxy
+/// that terminates TLS, which the operator should know they rely on.
+fn warn_hsts_without_tls(config: &Config) {
+    if config.tls.is_empty() && config.policy.sets_header(rules::HSTS) {
+        tracing::warn!(
+            "a header rule sets Strict-Transport-Security but there is no --tls-cert: \
+             browsers ignore it over plain HTTP (RFC 6797 7.2); right only behind a TLS-terminating proxy"
+        );
+    }
+}
+
 impl Hooks for MainHooks {
     fn reload(&mut self) {
         let _span = tracing::info_span!(target: "glasshouse::lifecycle", "reload").entered();
@@ -427,6 +440,7 @@ impl Hooks for MainHooks {
         logging::set_access_log(new.access_log);
         glasshouse::telemetry::set_trusted_proxies(new.trusted_proxies.clone());
         self.policy.replace(new.policy.clone());
+        warn_hsts_without_tls(&new);
         let settings = live_settings(&new);
         tracing::info!(
             max_connections = settings.max_connections,

@@ -770,3 +770,99 @@ fn a_tls_client_over_the_cap_is_closed_without_a_plaintext_answer() {
     let rejected = support::prom_value(&text, "glasshouse_connections_rejected_total");
     assert!(rejected.is_some_and(|n| n >= 1.0), "{rejected:?}");
 }
+
+/// HSTS is a header rule of the config file: every answer over TLS carries
+/// it — a file, an API answer, a 404 — while the plaintext redirect
+/// listener's 308 does not (RFC 6797 7.2: never over plain HTTP). A
+/// malformed value is refused when the file is read, naming the rule, and
+/// a rule with no TLS to go with it is warned about at start.
+#[test]
+fn hsts_is_a_header_rule_sent_over_tls_only() {
+    let pki = Pki::new(false);
+    let hsts = "max-age=63072000; includeSubDomains";
+    let config = pki.dir.path().join("glasshouse.toml");
+    std::fs::write(
+        &config,
+        format!("[[rules]]\nheaders = {{ \"Strict-Transport-Security\" = \"{hsts}\" }}\n"),
+    )
+    .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let redirect = format!("127.0.0.1:{port}");
+    let mut server = pki.start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--https-redirect",
+        &redirect,
+    ]);
+    assert!(
+        server.wait_log("redirecting http://", T),
+        "{}",
+        server.log()
+    );
+    let mut tls = connect(server.addr(), client_config(&pki.ca));
+    for (path, status) in [
+        ("/", "200"),
+        ("/api/stats", "200"),
+        ("/no/such/file", "404"),
+    ] {
+        tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+            .unwrap();
+        let (head, _) = read_answer(&mut tls);
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {head}"
+        );
+        let want = format!("strict-transport-security: {}", hsts.to_ascii_lowercase());
+        assert!(
+            head.to_ascii_lowercase().contains(&want),
+            "{path}: no HSTS in\n{head}"
+        );
+    }
+    let mut plain = tcp(redirect.parse().unwrap());
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut plain);
+    assert!(head.starts_with("HTTP/1.1 308"), "{head}");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("strict-transport-security"),
+        "HSTS over plain HTTP:\n{head}"
+    );
+    assert!(
+        !server.log().contains("there is no --tls-cert"),
+        "{}",
+        server.log()
+    );
+    drop((tls, plain));
+    server.signal(nix::libc::SIGTERM);
+    assert!(server.wait_exit(T).success());
+
+    // The same rule on a plain server: served, and warned about.
+    let plain_server = Server::start(&["--config", config.to_str().unwrap()]);
+    let r = support::get_close(plain_server.addr(), "/healthz");
+    assert_eq!(r.status, 200);
+    assert!(
+        plain_server.wait_log("there is no --tls-cert", T),
+        "{}",
+        plain_server.log()
+    );
+
+    std::fs::write(
+        &config,
+        "[[rules]]\nheaders = { \"Strict-Transport-Security\" = \"includeSubDomains\" }\n",
+    )
+    .unwrap();
+    let (status, stderr) = Server::builder()
+        .args(&["--config", config.to_str().unwrap()])
+        .run_to_exit(T);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rules[0].headers") && stderr.contains("needs max-age"),
+        "{stderr}"
+    );
+}

@@ -183,6 +183,47 @@ pub struct Policy {
     pub by_client: bool,
 }
 
+/// HSTS (RFC 6797) is an ordinary header rule; the file's value is
+/// checked, since a browser silently ignores a malformed one.
+pub const HSTS: &str = "strict-transport-security";
+
+/// RFC 6797 §6.1: directives separated by `;`, exactly one `max-age` with
+/// a decimal value, no directive twice.
+fn hsts_value(at: &str, value: &str) -> Result<(), String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut max_age = false;
+    for d in value.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+        let (name, arg) = match d.split_once('=') {
+            Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+            None => (d, None),
+        };
+        let lower = name.to_ascii_lowercase();
+        if !is_token(name) {
+            return Err(format!("{at}: {name:?} is not an HSTS directive"));
+        }
+        if seen.contains(&lower) {
+            return Err(format!(
+                "{at}: the directive {name} is given twice (RFC 6797 6.1)"
+            ));
+        }
+        if lower == "max-age" {
+            if !arg.is_some_and(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(format!(
+                    "{at}: max-age needs a number of seconds, as in max-age=31536000"
+                ));
+            }
+            max_age = true;
+        }
+        seen.push(lower);
+    }
+    if !max_age {
+        return Err(format!(
+            "{at}: Strict-Transport-Security needs max-age (e.g. \"max-age=31536000; includeSubDomains\")"
+        ));
+    }
+    Ok(())
+}
+
 /// Headers the protocol layer or the file server own: a rule may not set them.
 const RESERVED: &[&str] = &[
     "content-length",
@@ -266,10 +307,11 @@ impl Policy {
                         "{at}.headers: {name} is set by the server and cannot be a rule"
                     ));
                 }
-                headers.push((
-                    intern(name),
-                    header_value(&format!("{at}.headers.{name}"), value)?,
-                ));
+                let value = header_value(&format!("{at}.headers.{name}"), value)?;
+                if name.eq_ignore_ascii_case(HSTS) {
+                    hsts_value(&format!("{at}.headers.{name}"), &value)?;
+                }
+                headers.push((intern(name), value));
             }
             let cors = match r.cors {
                 Some(c) => Some(cors(&at, c)?),
@@ -336,6 +378,13 @@ impl Policy {
             compression,
             by_client,
         })
+    }
+
+    /// Whether some rule sets this header (name in any case).
+    pub fn sets_header(&self, name: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)))
     }
 
     /// The client address the rules need for `req`, if any rule looks at it.
@@ -633,5 +682,37 @@ mod tests {
         let e = policy("[compression]\ncodings = [\"lzma\"]\n").unwrap_err();
         assert!(e.contains("lzma"), "{e}");
         assert_eq!(policy("").unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn hsts_values_are_checked_as_rfc_6797_reads() {
+        let rule = |v: &str| {
+            policy(&format!(
+                "[[rules]]\nheaders = {{ \"Strict-Transport-Security\" = {v:?} }}\n"
+            ))
+        };
+        for good in [
+            "max-age=31536000",
+            "max-age=63072000; includeSubDomains; preload",
+            "max-age=\"0\"",
+            "includeSubDomains;max-age=10;",
+        ] {
+            let p = rule(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert!(p.sets_header("Strict-Transport-Security"));
+        }
+        for (bad, why) in [
+            ("includeSubDomains", "needs max-age"),
+            ("max-age=soon", "number of seconds"),
+            ("max-age=", "number of seconds"),
+            ("max-age=1; max-age=2", "twice"),
+            ("max-age=1; bad directive", "not an HSTS directive"),
+        ] {
+            let e = rule(bad).unwrap_err();
+            assert!(
+                e.contains(why) && e.contains("rules[0].headers"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(!policy("").unwrap().sets_header(HSTS));
     }
 }
