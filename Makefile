@@ -28,12 +28,9 @@ test-rust:
 # server model besides the default (epoll, covered by test-rust); the
 # harness reads GLASSHOUSE_TEST_MODEL. tests/models.rs (in test-rust) adds
 # each model's slow-client and SIGTERM-under-load cases.
-# preforked passes every suite here when run by hand (http_raw, shutdown,
-# llhttp_conformance, limits, faults), since the fixes of docs/ladder.md;
-# it joins the list after a full .ci/run has had it.
 # `prethreaded:queue` is prethreaded with `--prethreaded-accept queue`
 # (an acceptor feeding the pool; the harness splits at the colon).
-MODELS ?= iterative forking threaded prethreaded prethreaded:queue poll io_uring
+MODELS ?= iterative forking preforked threaded prethreaded prethreaded:queue poll io_uring
 # TLS over every model but io_uring: its transport does not hold the TLS
 # session yet (refused, exit 2); and but preforked, whose children answer
 # /metrics without their siblings' process-wide counters (the TLS

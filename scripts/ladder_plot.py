@@ -32,8 +32,10 @@ for ax, title in ((a, "requests per second"), (b, "p99 latency (ms)"), (c, "serv
     ax.grid(True, alpha=0.3)
 b.set_yscale("log")
 c.set_yscale("log")
-a.legend()
-fig.tight_layout()
+# One legend under the three panels, so that no curve hides behind it.
+handles, labels = a.get_legend_handles_labels()
+fig.legend(handles, labels, loc="lower center", ncol=len(models), frameon=False)
+fig.tight_layout(rect=(0, 0.08, 1, 1))
 for ext in ("svg", "png"):
     fig.savefig(os.path.join(out, f"ladder.{ext}"))
 print("wrote", os.path.join(out, "ladder.svg"), os.path.join(out, "ladder.png"))
