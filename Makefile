@@ -32,14 +32,13 @@ test-rust:
 # (an acceptor feeding the pool; the harness splits at the colon).
 MODELS ?= iterative forking preforked threaded prethreaded prethreaded:queue poll io_uring
 # TLS over every model but io_uring: its transport does not hold the TLS
-# session yet (refused, exit 2); and but preforked, whose children answer
-# /metrics without their siblings' process-wide counters (the TLS
-# handshake figures among them: the copies carry shards only) and whose
-# certificate reload replaces the pool, closing idle keep-alive sessions.
+# session yet (refused, exit 2). (A certificate reload under preforked
+# replaces the pool, closing idle keep-alive sessions, as tests/tls.rs
+# expects of it.)
 # (Forking was left out while a child now and then hung on its first log
 # line: the stderr lock, held by another thread at fork(2);
 # sys::process::fork now holds it across the fork.)
-TLS_MODELS ?= iterative forking threaded prethreaded prethreaded:queue poll
+TLS_MODELS ?= iterative forking preforked threaded prethreaded prethreaded:queue poll
 # Out of descriptors (tests/emfile.rs) where one process holds many
 # connections: not iterative (one connection at a time), forking and
 # preforked (a process per connection never runs out), nor prethreaded

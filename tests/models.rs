@@ -482,10 +482,17 @@ fn prethreaded_feeds_its_pool_in_turn_or_through_a_queue() {
             "--prethreaded-accept",
             feed,
         ]);
-        let names = thread_names(server.pid());
-        for w in ["worker-0", "worker-1", "worker-2"] {
-            assert!(names.iter().any(|n| n == w), "{feed}: {names:?}");
-        }
+        // A thread names itself once it runs: look again, boundedly.
+        let want = ["worker-0", "worker-1", "worker-2"];
+        let end = Instant::now() + PATIENCE;
+        let names = loop {
+            let names = thread_names(server.pid());
+            if want.iter().all(|w| names.iter().any(|n| n == w)) {
+                break names;
+            }
+            assert!(Instant::now() < end, "{feed}: {names:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
         assert_eq!(
             names.iter().any(|n| n == "acceptor"),
             acceptor,

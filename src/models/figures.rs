@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::engine::Limit;
 use crate::reactor::Lifecycle;
 use crate::telemetry::metrics::{
-    Metrics, ProcessMetrics, Series, SeriesKey, WorkerMetrics, BUCKETS, TLS_FAILURE_REASONS,
+    Metrics, ProcessMetrics, Series, SeriesKey, WorkerMetrics, BUCKETS, PROCESS_COUNTERS,
 };
 
 /// Largest report read; a report is a few lines per labelled series.
@@ -35,7 +35,10 @@ const MAX_REPORT: usize = 64 * 1024;
 /// counters (compression saved, TLS handshakes, TLS failures by reason).
 const BASE: usize = 13;
 const LIMITS: usize = BASE + Limit::ALL.len();
-const FIELDS: usize = LIMITS + 2 + TLS_FAILURE_REASONS.len();
+const FIELDS: usize = LIMITS + PROCESS_COUNTERS;
+
+/// A slot's share of the process-wide counters, as the parent summed it.
+type ProcessShare = [u64; PROCESS_COUNTERS];
 
 /// A shard's figures (and the drain counts) at one moment, or the
 /// difference of two such moments.
@@ -68,10 +71,7 @@ impl Figures {
         for (f, a) in fields[BASE..LIMITS].iter_mut().zip(m.limit_refusals.iter()) {
             *f = a.load(Relaxed) as i64;
         }
-        let process = [&p.compression_saved, &p.tls.handshakes]
-            .into_iter()
-            .chain(p.tls.failures.iter());
-        for (f, a) in fields[LIMITS..].iter_mut().zip(process) {
+        for (f, a) in fields[LIMITS..].iter_mut().zip(p.counters()) {
             *f = a.load(Relaxed) as i64;
         }
         let mut buckets = [0; BUCKETS];
@@ -198,10 +198,7 @@ impl Figures {
         for (a, f) in m.limit_refusals.iter().zip(&self.fields[BASE..LIMITS]) {
             a.fetch_add(*f as u64, Relaxed);
         }
-        let process = [&p.compression_saved, &p.tls.handshakes]
-            .into_iter()
-            .chain(p.tls.failures.iter());
-        for (a, f) in process.zip(&self.fields[LIMITS..]) {
+        for (a, f) in p.counters().zip(&self.fields[LIMITS..]) {
             a.fetch_add(*f as u64, Relaxed);
         }
         m.connections_open.fetch_add(open, Relaxed);
@@ -228,14 +225,19 @@ impl Figures {
 
 /// The parent's shards, copied to each preforked child, which keeps them
 /// in its copies of the shards of the other slots: so the stats a child
-/// answers count what its siblings served too (as of the last copy). Only
-/// shards that changed since the last copy are sent, several to a
-/// datagram, each datagram under [`MIRROR_DATAGRAM`].
+/// answers count what its siblings served too (as of the last copy). Each
+/// shard's record carries its slot's share of the process-wide counters
+/// (TLS handshakes, compression saved), which the child sums over the
+/// other slots into its `relayed` counters. Only shards that changed since
+/// the last copy are sent, several to a datagram, each datagram under
+/// [`MIRROR_DATAGRAM`].
 pub struct Mirror {
     names: Names,
     buf: Vec<u8>,
     /// The parent's side: each shard as last sent.
     sent: Vec<String>,
+    /// The child's side: each other slot's share as last copied.
+    shares: Vec<ProcessShare>,
 }
 
 /// Records of one mirror datagram are separated by this byte.
@@ -251,24 +253,33 @@ impl Mirror {
             names: Names::default(),
             buf: vec![0; MAX_REPORT],
             sent: Vec::new(),
+            shares: Vec::new(),
         }
     }
 
     /// The parent's side: the shards that changed, to every child (a child
     /// that is not reading loses copies; the parent never blocks).
+    /// `shares` is each slot's share of the process-wide counters
+    /// ([`Inbox::shares`]).
     pub fn send<'a>(
         &mut self,
         to: impl Iterator<Item = &'a UnixDatagram> + Clone,
         shards: &[Arc<WorkerMetrics>],
         life: &Lifecycle,
+        shares: &[ProcessShare],
     ) {
         self.sent.resize(shards.len(), String::new());
         // Each datagram with the slots it carries.
         let mut datagrams: Vec<(String, Vec<usize>)> = vec![Default::default()];
-        // Copies carry shards only (a child's view of its siblings).
         let no_process = ProcessMetrics::default();
         for (slot, m) in shards.iter().enumerate() {
-            let text = Figures::read(m, life, &no_process).encode(slot);
+            let mut figures = Figures::read(m, life, &no_process);
+            if let Some(share) = shares.get(slot) {
+                for (f, n) in figures.fields[LIMITS..].iter_mut().zip(share) {
+                    *f = *n as i64;
+                }
+            }
+            let text = figures.encode(slot);
             if text == self.sent[slot] {
                 continue;
             }
@@ -299,19 +310,39 @@ impl Mirror {
     }
 
     /// The child's side: stores every copy waiting on `from`, except its
-    /// own slot's, which it keeps itself.
-    pub fn receive(&mut self, from: &UnixDatagram, shards: &[Arc<WorkerMetrics>], own: usize) {
+    /// own slot's, which it keeps itself, and sets `process.relayed` to
+    /// the other slots' shares of the process-wide counters.
+    pub fn receive(
+        &mut self,
+        from: &UnixDatagram,
+        shards: &[Arc<WorkerMetrics>],
+        own: usize,
+        process: &ProcessMetrics,
+    ) {
+        self.shares.resize(shards.len(), [0; PROCESS_COUNTERS]);
+        let mut changed = false;
         while let Ok(n) = from.recv(&mut self.buf) {
             let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
             for record in text.split(RECORD).filter(|r| !r.is_empty()) {
                 let Some((slot, f)) = Figures::decode(record, &mut self.names) else {
                     continue;
                 };
-                if slot != own {
-                    if let Some(m) = shards.get(slot) {
-                        f.store(m);
-                    }
+                if slot == own {
+                    continue;
                 }
+                if let (Some(m), Some(share)) = (shards.get(slot), self.shares.get_mut(slot)) {
+                    f.store(m);
+                    for (s, v) in share.iter_mut().zip(&f.fields[LIMITS..]) {
+                        *s = (*v).max(0) as u64;
+                    }
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            for (i, relayed) in process.relayed.iter().enumerate() {
+                let sum = self.shares.iter().map(|s| s[i]).sum();
+                relayed.store(sum, Relaxed);
             }
         }
     }
@@ -353,6 +384,7 @@ pub fn channel() -> io::Result<(Inbox, UnixDatagram)> {
             rx,
             names: Names::default(),
             buf: vec![0; MAX_REPORT],
+            shares: Vec::new(),
         },
         tx,
     ))
@@ -363,21 +395,37 @@ pub struct Inbox {
     rx: UnixDatagram,
     names: Names,
     buf: Vec<u8>,
+    /// Each slot's share of the process-wide counters: what the children
+    /// of that slot reported, summed (for the mirror).
+    shares: Vec<ProcessShare>,
 }
 
 impl Inbox {
     /// Adds every waiting report to the shard of its slot.
     pub fn collect(&mut self, shards: &[Arc<WorkerMetrics>], life: &Lifecycle, p: &ProcessMetrics) {
+        self.shares.resize(shards.len(), [0; PROCESS_COUNTERS]);
         while let Ok(n) = self.rx.recv(&mut self.buf) {
             let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
             match Figures::decode(&text, &mut self.names) {
-                Some((slot, f)) => match shards.get(slot) {
-                    Some(m) => f.apply(m, life, p),
-                    None => tracing::warn!(slot, "figures from a child for no shard"),
+                Some((slot, f)) => match (shards.get(slot), self.shares.get_mut(slot)) {
+                    (Some(m), Some(share)) => {
+                        f.apply(m, life, p);
+                        for (s, d) in share.iter_mut().zip(&f.fields[LIMITS..]) {
+                            *s = s.saturating_add_signed(*d);
+                        }
+                    }
+                    _ => tracing::warn!(slot, "figures from a child for no shard"),
                 },
                 None => tracing::warn!("unreadable figures from a child"),
             }
         }
+    }
+}
+
+impl Inbox {
+    /// Each slot's share of the process-wide counters, for [`Mirror::send`].
+    pub fn shares(&self) -> &[ProcessShare] {
+        &self.shares
     }
 }
 
@@ -508,5 +556,50 @@ mod tests {
         );
         assert_eq!(series[0].1.count, 1);
         assert_eq!(shards[0].requests_total.load(Relaxed), 0);
+    }
+
+    /// The parent sums each slot's process-wide counts as reported, and a
+    /// mirrored child sees the other slots' shares in `relayed`, never its
+    /// own (which it counts itself).
+    #[test]
+    fn copies_carry_each_slots_share_of_the_process_counters() {
+        let life = Arc::new(Lifecycle::new(Arc::new(ServerState::default())).unwrap());
+        let (mut inbox, tx) = channel().unwrap();
+        let child_all = Metrics::new(2);
+        let mut reporter = Reporter::new(
+            tx,
+            1,
+            child_all.workers[1].clone(),
+            life.clone(),
+            child_all.clone(),
+        );
+        child_all.process.tls.handshake_completed();
+        child_all.process.tls.handshake_completed();
+        child_all.process.tls.handshake_failed("closed");
+        reporter.report();
+
+        let parent = Metrics::new(2);
+        inbox.collect(&parent.workers, &life, &parent.process);
+        let handshakes = ProcessMetrics::TLS_HANDSHAKES;
+        let closed = ProcessMetrics::tls_failure(1);
+        assert_eq!(inbox.shares()[1][handshakes], 2);
+        assert_eq!(inbox.shares()[1][closed], 1);
+        assert_eq!(inbox.shares()[0][handshakes], 0);
+
+        for (own, want) in [(0, 2), (1, 0)] {
+            let (to_child, at_child) = UnixDatagram::pair().unwrap();
+            at_child.set_nonblocking(true).unwrap();
+            Mirror::new().send(
+                std::iter::once(&to_child),
+                &parent.workers,
+                &life,
+                inbox.shares(),
+            );
+            let sibling = Metrics::new(2);
+            let mut copies = Mirror::new();
+            copies.receive(&at_child, &sibling.workers, own, &sibling.process);
+            assert_eq!(sibling.process.total(handshakes), want, "own slot {own}");
+            assert_eq!(sibling.process.tls.handshakes.load(Relaxed), 0);
+        }
     }
 }

@@ -109,8 +109,12 @@ impl<T> Children<T> {
         }
         self.mirrored = Instant::now();
         self.mirror_due = false;
-        self.mirror
-            .send(self.mirrors.values(), &self.shards, &self.life);
+        self.mirror.send(
+            self.mirrors.values(),
+            &self.shards,
+            &self.life,
+            self.inbox.shares(),
+        );
     }
 
     /// Starts the herald: when `bell` rings (the controller rings it when
@@ -277,6 +281,14 @@ fn child(
     body: impl FnOnce(&mut Lent, &SharedReporter),
 ) -> i32 {
     let life = shared.life.clone();
+    if mirror.is_some() {
+        // A mirrored child shows its own process-wide counts beside its
+        // siblings' shares (`relayed`); the totals it inherited from the
+        // parent would count those shares twice.
+        for c in shared.metrics.process.counters() {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
     let reporter = Arc::new(Mutex::new(Reporter::new(
         tx,
         slot,
@@ -284,7 +296,7 @@ fn child(
         life.clone(),
         shared.metrics.clone(),
     )));
-    if watch(life, reporter.clone(), slot, mirror).is_err() {
+    if watch(life, reporter.clone(), slot, mirror, shared.metrics.clone()).is_err() {
         return 1;
     }
     let mut lent = Lent::new(slot, shared.clone(), shard);
@@ -313,6 +325,7 @@ fn watch(
     reporter: Arc<SharedReporter>,
     slot: usize,
     mirror: Option<MirrorEnd>,
+    all: Arc<Metrics>,
 ) -> io::Result<()> {
     let signals = Signals::new()?;
     let poll = Poller::new()?;
@@ -340,7 +353,7 @@ fn watch(
                     }
                 }
                 if let Some((from, shards)) = &mirror {
-                    copies.receive(from, shards, slot);
+                    copies.receive(from, shards, slot, &all.process);
                 }
                 wait = if lock(&reporter).report() {
                     REPORT_EVERY

@@ -237,6 +237,40 @@ pub struct ProcessMetrics {
     /// 1 while accepting, 0 before and once draining (`glasshouse_ready`).
     pub ready: AtomicBool,
     pub tls: Arc<TlsMetrics>,
+    /// In a `preforked` worker process: what the other worker processes
+    /// counted into the counters of [`ProcessMetrics::counters`], in that
+    /// order, as of the parent's last copy; zero everywhere else. Kept apart
+    /// so that a worker reports only what it counted itself.
+    pub relayed: [AtomicU64; PROCESS_COUNTERS],
+}
+
+/// The process-wide counters relayed between processes: compression saved,
+/// TLS handshakes, then TLS failures by reason.
+pub const PROCESS_COUNTERS: usize = 2 + TLS_FAILURE_REASONS.len();
+
+impl ProcessMetrics {
+    /// The counters this process counted itself, in the order of
+    /// [`PROCESS_COUNTERS`].
+    pub fn counters(&self) -> impl Iterator<Item = &AtomicU64> {
+        [&self.compression_saved, &self.tls.handshakes]
+            .into_iter()
+            .chain(self.tls.failures.iter())
+    }
+
+    /// Counter `i` of [`ProcessMetrics::counters`] with what other worker
+    /// processes counted: what `/metrics` and the OTLP export show.
+    pub fn total(&self, i: usize) -> u64 {
+        let own = self.counters().nth(i).map_or(0, |c| c.load(Relaxed));
+        own + self.relayed.get(i).map_or(0, |c| c.load(Relaxed))
+    }
+
+    /// Index of TLS failure reason `i` in [`ProcessMetrics::counters`].
+    pub const fn tls_failure(i: usize) -> usize {
+        2 + i
+    }
+
+    pub const COMPRESSION_SAVED: usize = 0;
+    pub const TLS_HANDSHAKES: usize = 1;
 }
 
 /// Why a TLS handshake failed: the `reason` label of

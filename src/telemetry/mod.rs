@@ -48,7 +48,7 @@ pub use client::{client_of, is_trusted_proxy, set_trusted_proxies};
 pub use config::{SamplerConfig, TelemetryConfig};
 pub use export::Signal;
 pub use logging::{access_log, AccessLogEntry, LogReload};
-pub use metrics::{Metrics, WorkerMetrics, WsDirection};
+pub use metrics::{Metrics, ProcessMetrics, WorkerMetrics, WsDirection};
 pub use observer::HttpObserver;
 pub use prometheus::{render_prometheus, ProcessState, CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE};
 pub use stats::stats_json;
@@ -289,20 +289,18 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         .build();
     let m = Arc::clone(metrics);
     counter(&meter, COMPRESSION_SAVED)
-        .with_callback(move |o| o.observe(m.process.compression_saved.load(Relaxed), &[]))
+        .with_callback(move |o| o.observe(m.process.total(ProcessMetrics::COMPRESSION_SAVED), &[]))
         .build();
     let m = Arc::clone(metrics);
     counter(&meter, TLS_HANDSHAKES)
-        .with_callback(move |o| o.observe(m.process.tls.handshakes.load(Relaxed), &[]))
+        .with_callback(move |o| o.observe(m.process.total(ProcessMetrics::TLS_HANDSHAKES), &[]))
         .build();
     let m = Arc::clone(metrics);
     counter(&meter, TLS_HANDSHAKE_FAILURES)
         .with_callback(move |o| {
-            for (r, n) in metrics::TLS_FAILURE_REASONS
-                .iter()
-                .zip(&m.process.tls.failures)
-            {
-                o.observe(n.load(Relaxed), &[KeyValue::new("reason", *r)]);
+            for (i, r) in metrics::TLS_FAILURE_REASONS.iter().enumerate() {
+                let n = m.process.total(ProcessMetrics::tls_failure(i));
+                o.observe(n, &[KeyValue::new("reason", *r)]);
             }
         })
         .build();

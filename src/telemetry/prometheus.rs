@@ -21,7 +21,7 @@ use prometheus::proto::{
 
 use super::catalogue::{self, Kind, MetricDef};
 use super::export::{dropped, Signal};
-use super::metrics::{Metrics, DURATION_BUCKETS, TLS_FAILURE_REASONS};
+use super::metrics::{Metrics, ProcessMetrics, DURATION_BUCKETS, TLS_FAILURE_REASONS};
 use crate::engine::Limit;
 
 /// `Content-Type` of the `/metrics` answer.
@@ -183,18 +183,18 @@ impl Collector for ShardCollector<'_> {
             ),
             single(
                 &COMPRESSION_SAVED,
-                m.process.compression_saved.load(Relaxed) as f64,
+                m.process.total(ProcessMetrics::COMPRESSION_SAVED) as f64,
             ),
             single(
                 &TLS_HANDSHAKES,
-                m.process.tls.handshakes.load(Relaxed) as f64,
+                m.process.total(ProcessMetrics::TLS_HANDSHAKES) as f64,
             ),
             family(
                 &TLS_HANDSHAKE_FAILURES,
-                TLS_FAILURE_REASONS
-                    .iter()
-                    .zip(&m.process.tls.failures)
-                    .map(|(r, n)| value(&TLS_HANDSHAKE_FAILURES, [*r], n.load(Relaxed) as f64)),
+                TLS_FAILURE_REASONS.iter().enumerate().map(|(i, r)| {
+                    let n = m.process.total(ProcessMetrics::tls_failure(i));
+                    value(&TLS_HANDSHAKE_FAILURES, [*r], n as f64)
+                }),
             ),
             single(&READY, f64::from(u8::from(m.ready()))),
             family(
