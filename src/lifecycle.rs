@@ -74,9 +74,20 @@ impl ServerState {
         Ok(())
     }
 
-    /// A graceful (or forced) stop has begun.
+    /// The server's graceful (or forced) stop has begun. In a child of a
+    /// process model that is the parent's state, not the child's own: a
+    /// worker process retired by a reload drains while the server stays
+    /// ready, and its `/readyz` must not pull the server out of a load
+    /// balancer.
     pub fn is_draining(&self) -> bool {
-        self.get() != State::Running
+        let local = self.local.load(Ordering::Acquire) as usize;
+        let v = match self.parent.get() {
+            Some((shared, owner)) if std::process::id() != *owner => {
+                shared.get(0).load(Ordering::Acquire)
+            }
+            _ => local,
+        };
+        v != 0
     }
 }
 
@@ -85,6 +96,17 @@ mod tests {
     use super::*;
     use crate::sys::process::{self, Ended, Forked};
     use std::time::{Duration, Instant};
+
+    /// Waits for this child only: the tests of this module run at once,
+    /// and `waitpid(-1)` would take another test's child.
+    fn wait_for(child: i32) -> Option<Ended> {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        match waitpid(nix::unistd::Pid::from_raw(child), None) {
+            Ok(WaitStatus::Exited(_, code)) => Some(Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(Ended::Signalled(sig as i32)),
+            _ => None,
+        }
+    }
 
     #[test]
     fn a_forked_child_sees_the_parents_drain_at_once_and_keeps_its_own_state() {
@@ -98,7 +120,7 @@ mod tests {
                 while state.get() == State::Running && Instant::now() < end {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                let saw = state.get() == State::Draining;
+                let saw = state.get() == State::Draining && state.is_draining();
                 // A child's own stop must not reach the parent.
                 state.advance(State::Forced);
                 process::exit_child(if saw { 0 } else { 1 });
@@ -106,21 +128,36 @@ mod tests {
             Forked::Parent(pid) => pid,
         };
         state.advance(State::Draining);
-        let end = Instant::now() + Duration::from_secs(15);
-        let mut ended = None;
-        while ended.is_none() && Instant::now() < end {
-            process::reap(|pid, how| {
-                if pid == child {
-                    ended = Some(how);
-                }
-            });
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let ended = wait_for(child);
         assert_eq!(ended, Some(Ended::Exited(0)), "the child saw the drain");
         assert_eq!(
             state.get(),
             State::Draining,
             "the child's Forced stayed its own"
         );
+    }
+
+    #[test]
+    fn a_retired_child_drains_while_the_server_stays_ready() {
+        let state = ServerState::default();
+        state.share_with_children().unwrap();
+        let child = match process::fork().unwrap() {
+            Forked::Child => {
+                // The child's own drain (a reload retiring it).
+                state.advance(State::Draining);
+                let ok = state.get() == State::Draining && !state.is_draining();
+                process::exit_child(if ok { 0 } else { 1 });
+            }
+            Forked::Parent(pid) => pid,
+        };
+        let ended = wait_for(child);
+        assert_eq!(
+            ended,
+            Some(Ended::Exited(0)),
+            "the child drained, the server did not"
+        );
+        assert!(!state.is_draining());
+        state.advance(State::Draining);
+        assert!(state.is_draining(), "the parent's own drain");
     }
 }
