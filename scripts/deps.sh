@@ -15,6 +15,7 @@ want ip iproute2
 want wrk wrk
 want ab apache2-utils
 want chromium chromium
+want certutil libnss3-tools
 want promtool prometheus
 want pkg-config pkg-config
 if [ ${#need_apt[@]} -gt 0 ]; then

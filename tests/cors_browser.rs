@@ -7,18 +7,7 @@
 
 mod support;
 
-use std::process::Command;
-
-use support::Server;
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser"].into_iter().find(|b| {
-        Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
+use support::{chromium, dump_dom, Server};
 
 fn page(api: std::net::SocketAddr) -> String {
     format!(
@@ -28,17 +17,6 @@ fn page(api: std::net::SocketAddr) -> String {
          .catch(e => document.body.textContent = 'refused');\
          </script></body>"
     )
-}
-
-fn run_in_browser(bin: &str, url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
-        .args(["60", bin, "--headless", "--no-sandbox", "--disable-gpu"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--virtual-time-budget=10000", "--dump-dom", url])
-        .output()
-        .expect("chromium");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn api_server(origin: &str) -> (Server, tempfile::TempDir) {
@@ -65,11 +43,11 @@ fn a_browser_fetch_from_another_origin_is_allowed_or_refused_by_the_rule() {
 
     let (allowing, _a) = api_server(&origin);
     site.add_file("allowed.html", page(allowing.addr()).as_bytes());
-    let dom = run_in_browser(bin, &format!("{origin}/allowed.html"));
+    let dom = dump_dom(bin, &format!("{origin}/allowed.html"), None);
     assert!(dom.contains("allowed "), "{dom}\n{}", allowing.log());
 
     let (refusing, _b) = api_server("https://elsewhere.example");
     site.add_file("refused.html", page(refusing.addr()).as_bytes());
-    let dom = run_in_browser(bin, &format!("{origin}/refused.html"));
+    let dom = dump_dom(bin, &format!("{origin}/refused.html"), None);
     assert!(dom.contains("refused"), "{dom}");
 }

@@ -1,6 +1,7 @@
 //! HTTPS end to end: the real binary with `--tls-cert/--tls-key` and
 //! certificates made at test time (rcgen), real sockets, and real clients:
-//! rustls, curl `--cacert`, Python `ssl`. Edge cases: a handshake
+//! rustls, curl `--cacert`, Python `ssl`, headless Chromium trusting the
+//! test CA (HTTPS and `wss://`). Edge cases: a handshake
 //! trickled byte by byte, a tiny receive buffer, close_notify, a reset
 //! mid-handshake, a client offering only suites we refuse, an expired
 //! certificate, plaintext on the TLS port, a reload with connections open.
@@ -882,5 +883,86 @@ fn hsts_is_a_header_rule_sent_over_tls_only() {
     assert!(
         stderr.contains("rules[0].headers") && stderr.contains("needs max-age"),
         "{stderr}"
+    );
+}
+
+/// Headless Chromium trusting the test CA (in the NSS database of a `HOME`
+/// of its own, where Chromium on Linux looks) loads a page over HTTPS whose
+/// script fetches `/api/stats` and echoes a message over `wss://` on the
+/// same origin; with a fresh `HOME`, which does not trust the CA, the page
+/// never runs. Skipped, saying so, where Chromium or NSS's `certutil` is
+/// missing (`scripts/deps.sh` installs both).
+#[test]
+fn chromium_trusting_the_test_ca_is_served_over_https_and_wss() {
+    let Some(bin) = support::chromium() else {
+        eprintln!("tls: chromium test skipped: chromium is not installed");
+        return;
+    };
+    if Command::new("certutil").arg("-H").output().is_err() {
+        eprintln!("tls: chromium test skipped: certutil (libnss3-tools) is not installed");
+        return;
+    }
+    if support::needs_concurrency("chromium_trusting_the_test_ca_is_served_over_https_and_wss") {
+        return;
+    }
+    let pki = Pki::new(false);
+    let server = pki.start(&[]);
+    server.add_file(
+        "tls.html",
+        // The held-back request in the frame keeps the page loading (and
+        // Chromium's virtual clock waiting) until the echo comes back:
+        // a WebSocket message alone does not hold `--dump-dom`.
+        b"<!doctype html><body><p id=r>pending</p><script>\
+          const hold = document.createElement('iframe');\
+          hold.src = '/api/slow?ms=5000'; document.body.appendChild(hold);\
+          const done = (t) => { document.getElementById('r').textContent = t; hold.remove(); };\
+          fetch('/api/stats').then(r => r.json()).then(j => {\
+            const ws = new WebSocket('wss://' + location.host + '/ws/echo');\
+            ws.onopen = () => ws.send('over wss');\
+            ws.onmessage = (m) => { done('served ' + j.model + ' ' + m.data); ws.close(); };\
+            ws.onerror = () => done('wss failed');\
+          }).catch(e => done('fetch failed'));\
+          </script></body>",
+    );
+    let url = format!("https://localhost:{}/tls.html", server.addr().port());
+
+    let trusting = tempfile::tempdir().unwrap();
+    let db = trusting.path().join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let db_arg = format!("sql:{}", db.display());
+    let made = Command::new("certutil")
+        .args(["-N", "--empty-password", "-d", &db_arg])
+        .status()
+        .unwrap();
+    assert!(made.success(), "certutil -N");
+    let added = Command::new("certutil")
+        .args([
+            "-A",
+            "-t",
+            "C,,",
+            "-n",
+            "glasshouse test CA",
+            "-d",
+            &db_arg,
+            "-i",
+        ])
+        .arg(pki.ca_file())
+        .status()
+        .unwrap();
+    assert!(added.success(), "certutil -A");
+    let dom = support::dump_dom(bin, &url, Some(trusting.path()));
+    let want = format!("served {} over wss", support::model());
+    assert!(dom.contains(&want), "{dom}\n{}", server.log());
+
+    let untrusting = tempfile::tempdir().unwrap();
+    let dom = support::dump_dom(bin, &url, Some(untrusting.path()));
+    assert!(
+        !dom.contains("served "),
+        "an untrusted CA was accepted: {dom}"
+    );
+    assert!(
+        server.wait_log("TLS handshake failed", T),
+        "the refused handshake is logged:\n{}",
+        server.log()
     );
 }

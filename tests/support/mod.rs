@@ -3,7 +3,8 @@
 //! [`run_to_exit`]), a raw-socket HTTP/1.1 client with a small response
 //! parser ([`Client`], [`send_raw`], [`parse_response`]), WebSocket frames
 //! through the library's client codec ([`ws_open`], [`ws_send`],
-//! [`ws_next`]), and Prometheus text lookups ([`prom_value`]). Every wait is
+//! [`ws_next`]), headless Chromium ([`chromium`], [`dump_dom`]), and
+//! Prometheus text lookups ([`prom_value`]). Every wait is
 //! bounded; none measures time.
 //!
 //! `support/otlp_receiver.rs` (an OTLP/HTTP collector) is included on its
@@ -11,6 +12,7 @@
 
 #![allow(dead_code)] // each test crate uses its own subset
 
+mod browser;
 mod http;
 mod server;
 mod ws;
@@ -19,6 +21,8 @@ use std::time::Duration;
 
 // One flat namespace (`support::Server`, `support::send_raw`, ...); a
 // test crate that uses nothing from one file would warn without the allow.
+#[allow(unused_imports)]
+pub use browser::*;
 #[allow(unused_imports)]
 pub use http::*;
 #[allow(unused_imports)]
