@@ -10,7 +10,6 @@ use std::sync::Arc;
 use super::driver::{Admission, Lent, SCRATCH};
 use super::{accept, blocking, Done, Shared};
 use crate::reactor::WorkerHandle;
-use crate::sys::eventfd::Bell;
 use crate::sys::socket::Listener;
 use crate::telemetry::WorkerMetrics;
 
@@ -39,9 +38,5 @@ pub fn spawn(
                 }
             });
         })?;
-    // Nobody waits on this bell: the thread sees the lifecycle at its tick.
-    Ok(vec![WorkerHandle {
-        bell: Arc::new(Bell::new()?),
-        thread,
-    }])
+    Ok(vec![WorkerHandle::ticking(thread)?])
 }

@@ -28,7 +28,6 @@ use super::{accept, blocking, Done, Shared};
 use crate::config::PoolFeed;
 use crate::live::Current;
 use crate::reactor::WorkerHandle;
-use crate::sys::eventfd::Bell;
 use crate::sys::socket::{Listener, Stream};
 use crate::telemetry::WorkerMetrics;
 
@@ -69,11 +68,7 @@ fn in_turn(
                     }
                 });
             })?;
-        // Nobody waits on this bell: the thread sees the lifecycle at its tick.
-        handles.push(WorkerHandle {
-            bell: Arc::new(Bell::new()?),
-            thread,
-        });
+        handles.push(WorkerHandle::ticking(thread)?);
     }
     Ok(handles)
 }
@@ -137,10 +132,8 @@ fn queued(
                 let _ = t.join();
             }
         })?;
-    Ok(vec![WorkerHandle {
-        bell: Arc::new(Bell::new()?),
-        thread,
-    }])
+    // The pool threads see the lifecycle at their ticks too.
+    Ok(vec![WorkerHandle::ticking(thread)?])
 }
 
 /// The next queued connection; `None` once the queue is closed and empty.

@@ -13,7 +13,6 @@ use super::driver::{Admission, Lent, SCRATCH};
 use super::{accept, blocking, Done, Shared};
 use crate::live::Current;
 use crate::reactor::WorkerHandle;
-use crate::sys::eventfd::Bell;
 use crate::sys::socket::Listener;
 use crate::telemetry::WorkerMetrics;
 
@@ -72,10 +71,6 @@ pub fn spawn(
                 let _ = t.join();
             }
         })?;
-    // Nobody waits on this bell: the acceptor sees the lifecycle at its
-    // tick, and each connection thread at its own.
-    Ok(vec![WorkerHandle {
-        bell: Arc::new(Bell::new()?),
-        thread,
-    }])
+    // Each connection thread sees the lifecycle at its own tick too.
+    Ok(vec![WorkerHandle::ticking(thread)?])
 }

@@ -55,6 +55,17 @@ pub struct WorkerHandle {
     pub thread: JoinHandle<()>,
 }
 
+impl WorkerHandle {
+    /// A worker that waits on no bell (a blocking model's thread): it sees
+    /// the lifecycle at its next tick, so ringing its bell does nothing.
+    pub fn ticking(thread: JoinHandle<()>) -> io::Result<WorkerHandle> {
+        Ok(WorkerHandle {
+            bell: Arc::new(Bell::new()?),
+            thread,
+        })
+    }
+}
+
 /// Starts one worker thread per listener.
 pub fn spawn(
     listeners: Vec<Arc<Listener>>,
