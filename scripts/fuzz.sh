@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
 # Runs a cargo-fuzz target of fuzz/ for a while.
 #   scripts/fuzz.sh [TARGET] [SECONDS]     (default: engine 60)
+# Environment:
+#   FUZZ_SANITIZER  address (default) | none. `none` builds without
+#                   AddressSanitizer but with debug assertions and overflow
+#                   checks (cargo fuzz -a): the targets are safe Rust over
+#                   safe Rust, so ASan guards only the unsafe in src/sys that
+#                   they do not reach, and the count of executions goes up
+#                   about tenfold for the same core-hour.
+#   FUZZ_RUNS       stop after this many executions (libFuzzer -runs)
+#                   instead of, or as well as, after SECONDS.
 # New inputs go to a scratch corpus outside the work tree; the seeds in
 # fuzz/corpus/TARGET are read, never written. The head and engine targets
 # are also seeded with the llhttp vectors of ../shared, decoded at run time
@@ -28,7 +37,14 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 
 nightly=$(rustup run nightly rustc --version | awk '{print $2 "-" $4}' | tr -d ')')
+sanitizer=${FUZZ_SANITIZER:-address}
+case "$sanitizer" in
+  address) build_flags=() ;;
+  none) build_flags=(-s none -a) ;;
+  *) echo "fuzz: FUZZ_SANITIZER must be address or none, not '$sanitizer'" >&2; exit 2 ;;
+esac
 target_dir="$cache/fuzz-target-$nightly"
+[ "$sanitizer" = address ] || target_dir="$target_dir-$sanitizer"
 scratch="$cache/fuzz-corpus/$target"
 mkdir -p "$target_dir" "$scratch"
 corpora=("$scratch" "fuzz/corpus/$target")
@@ -40,11 +56,13 @@ if [ "$target" = head ] || [ "$target" = engine ]; then
   fi
   [ -d "$seeds/$target" ] && corpora+=("$seeds/$target")
 fi
+limits=(-max_total_time="$seconds")
+[ -n "${FUZZ_RUNS:-}" ] && limits+=(-runs="$FUZZ_RUNS")
 log=$(mktemp)
-echo "fuzz: $target for ${seconds}s (nightly $nightly, build cache $target_dir)"
+echo "fuzz: $target for ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS runs} (sanitizer $sanitizer, nightly $nightly, build cache $target_dir)"
 set +e
-cargo +nightly fuzz run --fuzz-dir fuzz --target-dir "$target_dir" "$target" \
-  "${corpora[@]}" -- -max_total_time="$seconds" -print_final_stats=1 \
+cargo +nightly fuzz run --fuzz-dir fuzz --target-dir "$target_dir" "${build_flags[@]}" "$target" \
+  "${corpora[@]}" -- "${limits[@]}" -print_final_stats=1 \
   >"$log" 2>&1
 status=$?
 set -e
