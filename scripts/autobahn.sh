@@ -15,7 +15,9 @@
 #   AUTOBAHN_PROFILE  release | debug (default: release)
 #   AUTOBAHN_OUT      report directory (default: target/autobahn/reports)
 #   AUTOBAHN_WORKERS  server workers (default: 2)
-#   AUTOBAHN_MODEL    server model, --model (default: epoll)
+#   AUTOBAHN_MODEL    server model(s), --model; several, space-separated, run
+#                     side by side, each reporting into AUTOBAHN_OUT/MODEL
+#                     (default: epoll)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,36 +87,40 @@ else
   RUNNER=kosoku
 fi
 
-# ---- start the server ---------------------------------------------------
-ROOT=$(mktemp -d)
-SLOG=$WORK/server.log
-# 9.* sends messages of up to 16 MiB, which is the default --ws-max-message.
-"$BIN" --listen 127.0.0.1:0 --model "$MODEL" --root "$ROOT" --workers "$WORKERS" --log-format text 2>"$SLOG" &
-SPID=$!
-cleanup() {
-  kill -TERM "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
-  rm -rf "$ROOT"
-}
-trap cleanup EXIT
-ADDR=""
-for _ in $(seq 1 100); do
-  ADDR=$(grep -o 'listening on http://[0-9.:]*' "$SLOG" | head -1 | sed 's|.*http://||' || true)
-  [ -n "$ADDR" ] && break
-  kill -0 "$SPID" 2>/dev/null || { cat "$SLOG" >&2; log "server exited"; exit 2; }
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$SLOG" >&2; log "server did not report its address"; exit 2; }
-URL="ws://$ADDR/ws/echo"
-log "runner $RUNNER against $URL (--model $MODEL), cases: $CASES${EXCLUDE:+, excluding: $EXCLUDE}"
+# ---- one run per model ------------------------------------------------
+# run_model MODEL: its own server, report directory and logs, so that
+# several models run side by side (the runner is one CPU-bound Python
+# process per model; the server is mostly idle).
+run_model() {
+  local model=$1 out slog spec rlog root spid addr start end status
+  out=$OUT
+  [ "$NMODELS" -gt 1 ] && out=$OUT/$model
+  mkdir -p "$out"
+  slog=$WORK/server-$model.log
+  spec=$WORK/fuzzingclient-$model.json
+  rlog=$WORK/runner-$model.log
+  root=$(mktemp -d)
+  # 9.* sends messages of up to 16 MiB, which is the default --ws-max-message.
+  "$BIN" --listen 127.0.0.1:0 --model "$model" --root "$root" --workers "$WORKERS" --log-format text 2>"$slog" &
+  spid=$!
+  # shellcheck disable=SC2064 # the values are this run's, fixed now
+  trap "kill -TERM $spid 2>/dev/null || true; wait $spid 2>/dev/null || true; rm -rf '$root'" EXIT
+  addr=""
+  for _ in $(seq 1 100); do
+    addr=$(grep -o 'listening on http://[0-9.:]*' "$slog" | head -1 | sed 's|.*http://||' || true)
+    [ -n "$addr" ] && break
+    kill -0 "$spid" 2>/dev/null || { cat "$slog" >&2; log "$model: server exited"; return 2; }
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$slog" >&2; log "$model: server did not report its address"; return 2; }
+  local url="ws://$addr/ws/echo"
+  log "$model: runner $RUNNER against $url, cases: $CASES${EXCLUDE:+, excluding: $EXCLUDE}"
 
-# ---- run ----------------------------------------------------------------
-# Only the runner's own files: AUTOBAHN_OUT may name a shared directory.
-rm -f "$OUT"/index.json "$OUT"/index.html "$OUT"/*_case_*.json "$OUT"/*_case_*.html
-START=$(date +%s)
-if [ "$RUNNER" = wstest ]; then
-  SPEC=$WORK/fuzzingclient.json
-  python3 - "$SPEC" "$URL" "$OUT" "$CASES" "$EXCLUDE" <<'EOF'
+  # Only the runner's own files: AUTOBAHN_OUT may name a shared directory.
+  rm -f "$out"/index.json "$out"/index.html "$out"/*_case_*.json "$out"/*_case_*.html
+  start=$(date +%s)
+  if [ "$RUNNER" = wstest ]; then
+    python3 - "$spec" "$url" "$out" "$CASES" "$EXCLUDE" <<'EOF2'
 import json, sys
 spec, url, out, cases, exclude = sys.argv[1:]
 json.dump({
@@ -124,30 +130,55 @@ json.dump({
     "exclude-cases": exclude.split(),
     "exclude-agent-cases": {},
 }, open(spec, "w"), indent=2)
-EOF
-  (cd "$WORK" && "$PY27" -c "
+EOF2
+    (cd "$WORK" && "$PY27" -c "
 import site, sys
 site.addsitedir('$SITE27')
-sys.argv = ['wstest', '-m', 'fuzzingclient', '-s', '$SPEC']
+sys.argv = ['wstest', '-m', 'fuzzingclient', '-s', '$spec']
 from autobahntestsuite.wstest import run
 run()
-") >"$WORK/runner.log" 2>&1 || { tail -30 "$WORK/runner.log" >&2; log "wstest failed"; exit 1; }
-else
-  args=()
-  for c in $CASES; do args+=(-i "$c"); done
-  for c in $EXCLUDE; do args+=(-x "$c"); done
-  # kosoku exits non-zero when a case fails; the check below says which.
-  PYTHONPATH=$WORK/kosoku python3 -c "
+") >"$rlog" 2>&1 || { tail -30 "$rlog" >&2; log "$model: wstest failed"; return 1; }
+  else
+    local args=() c
+    for c in $CASES; do args+=(-i "$c"); done
+    for c in $EXCLUDE; do args+=(-x "$c"); done
+    # kosoku exits non-zero when a case fails; the check below says which.
+    PYTHONPATH=$WORK/kosoku python3 -c "
 import sys
 sys.argv = ['kosoku'] + sys.argv[1:]
 from kosoku._cli import main
 sys.exit(main())
-" -m fuzzingclient -o "$OUT" "${args[@]}" "$URL" >"$WORK/runner.log" 2>&1 || true
-fi
-END=$(date +%s)
-log "runner took $((END - START)) s (log: $WORK/runner.log, reports: $OUT)"
+" -m fuzzingclient -o "$out" "${args[@]}" "$url" >"$rlog" 2>&1 || true
+  fi
+  end=$(date +%s)
+  log "$model: runner took $((end - start)) s (log: $rlog, reports: $out)"
 
-if ! kill -0 "$SPID" 2>/dev/null; then
-  log "the server died during the run"; tail -30 "$SLOG" >&2; exit 1
-fi
-python3 scripts/autobahn_check.py "$OUT/index.json" --seconds "$((END - START))"
+  if ! kill -0 "$spid" 2>/dev/null; then
+    log "$model: the server died during the run"; tail -30 "$slog" >&2; return 1
+  fi
+  status=0
+  python3 scripts/autobahn_check.py "$out/index.json" --seconds "$((end - start))" \
+    | sed "s/^/[$model] /" || status=$?
+  return "$status"
+}
+
+# Each run in a subshell of its own (its EXIT trap stops its server);
+# the script fails if any of them does, after all have finished.
+read -r -a MODEL_LIST <<<"$MODEL"
+NMODELS=${#MODEL_LIST[@]}
+pids=()
+for m in "${MODEL_LIST[@]}"; do
+  ( run_model "$m" ) &
+  pids+=($!)
+done
+worst=0
+for i in "${!pids[@]}"; do
+  st=0
+  wait "${pids[$i]}" || st=$?
+  if [ "$st" -ne 0 ]; then
+    log "${MODEL_LIST[$i]}: FAILED (status $st)"
+    [ "$st" -gt "$worst" ] && worst=$st
+  fi
+done
+[ "$worst" -eq 0 ] && log "every model passed: ${MODEL_LIST[*]}"
+exit "$worst"

@@ -12,8 +12,11 @@
 #               service discovery only, which is what deploy/prometheus.yml uses)
 #   k6          k6 (go.k6.io/k6 at K6_NATIVE_VERSION in .env), one that knows
 #               the k6/websockets module that k6/ws.js imports
+#   kustomize   kustomize (sigs.k8s.io/kustomize/kustomize/v5 at
+#               KUSTOMIZE_VERSION in .env), which renders deploy/k8s-tls for
+#               the static checks
 #
-#   scripts/native_build.sh [otelcol|jaeger|prometheus|k6|all]...   # build what is missing
+#   scripts/native_build.sh [otelcol|jaeger|prometheus|k6|kustomize|all]...   # build what is missing
 #   scripts/native_build.sh --path NAME                            # build if needed, print its bin dir
 #
 # Cache: $GLASSHOUSE_CACHE, else /var/cache/glasshouse as root, else
@@ -93,6 +96,12 @@ k6_version() {
   [ -n "$v" ] || die ".env has no K6_NATIVE_VERSION"
   echo "$v"
 }
+kustomize_version() {
+  local v
+  v=$(env_value KUSTOMIZE_VERSION)
+  [ -n "$v" ] || die ".env has no KUSTOMIZE_VERSION"
+  echo "$v"
+}
 
 # Bump when a change to this script changes what it builds (flags, tags,
 # steps), so cached builds of the old recipe are not reused.
@@ -111,7 +120,8 @@ dir_for() {
     jaeger) v=$(jaeger_version); h=$(recipe_hash jaeger "$native/jaeger/go.mod") ;;
     prometheus) v=$(prometheus_version); h=$(recipe_hash prometheus "$native/prometheus/go.mod") ;;
     k6) v=$(k6_version); h=$(recipe_hash k6 /dev/null) ;;
-    *) die "unknown program $name (otelcol, jaeger, prometheus, k6)" ;;
+    kustomize) v=$(kustomize_version); h=$(recipe_hash kustomize /dev/null) ;;
+    *) die "unknown program $name (otelcol, jaeger, prometheus, k6, kustomize)" ;;
   esac
   echo "$cache/$name-$v-$h"
 }
@@ -154,6 +164,11 @@ build_k6() {
   GOBIN=$d/bin nice -n 10 go install "go.k6.io/k6@v$(k6_version)"
 }
 
+build_kustomize() {
+  local d=$1
+  GOBIN=$d/bin nice -n 10 go install "sigs.k8s.io/kustomize/kustomize/v5@v$(kustomize_version)"
+}
+
 # ensure NAME: build into the cache unless a complete build is there.
 ensure() {
   local name=$1 d t0
@@ -190,12 +205,12 @@ progs=("$@")
 [ ${#progs[@]} -gt 0 ] || progs=(all)
 for p in "${progs[@]}"; do
   if [ "$p" = all ]; then
-    for q in otelcol jaeger prometheus k6; do ensure "$q"; done
+    for q in otelcol jaeger prometheus k6 kustomize; do ensure "$q"; done
   else
     ensure "$p"
   fi
 done
-for p in otelcol jaeger prometheus k6; do
+for p in otelcol jaeger prometheus k6 kustomize; do
   d=$(dir_for "$p")
   [ -f "$d/.complete" ] && log "$p: $d ($(cat "$d/.complete"))"
 done

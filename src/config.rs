@@ -73,6 +73,19 @@ pub enum StackKind {
     User,
 }
 
+/// Whether HTTPS records go to the kernel after the handshake (kTLS).
+/// There is no `always`: even where the kernel has TLS, a connection whose
+/// suite it cannot take stays in user space, so no setting could promise
+/// the kernel path for every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KtlsMode {
+    /// Hand the keys to the kernel when the start-up probe finds its TLS
+    /// (and the model is `epoll`); userspace rustls otherwise.
+    Auto,
+    /// Userspace rustls for every connection.
+    Off,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -221,18 +234,53 @@ pub struct Cli {
     /// first). Repeat with --tls-key for several certificates: the
     /// client's SNI picks the first one valid for its name, the first
     /// pair is the default. SIGHUP re-reads the files.
-    #[arg(long, value_name = "FILE")]
+    /// Comma-separated in GLASSHOUSE_TLS_CERT.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "GLASSHOUSE_TLS_CERT",
+        value_delimiter = ','
+    )]
     pub tls_cert: Vec<PathBuf>,
 
     /// The PEM private key (PKCS#8, RSA or EC) of the --tls-cert at the
-    /// same position.
-    #[arg(long, value_name = "FILE")]
+    /// same position. Comma-separated in GLASSHOUSE_TLS_KEY.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "GLASSHOUSE_TLS_KEY",
+        value_delimiter = ','
+    )]
     pub tls_key: Vec<PathBuf>,
 
     /// With --tls-cert: also listen on this address for plain HTTP and
     /// answer every request with a 308 redirect to the HTTPS URL.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "GLASSHOUSE_HTTPS_REDIRECT")]
     pub https_redirect: Option<String>,
+
+    /// Also listen on this address, in plain HTTP, for /metrics, /healthz
+    /// and /readyz only (a private port for scrapers and probes, plain
+    /// even when --listen serves HTTPS; `glasshouse healthcheck` uses it).
+    #[arg(long, value_name = "ADDR", env = "GLASSHOUSE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
+    /// With --tls-cert: after each handshake, give the record keys to the
+    /// kernel (kTLS) when it has TLS (`auto`), or never (`off`). Only
+    /// `--model epoll` hands off; the start-up log says which path serves.
+    #[arg(long, env = "GLASSHOUSE_KTLS", value_enum, default_value = "auto")]
+    pub ktls: KtlsMode,
+
+    /// With --tls-cert: TLS sessions remembered for resumption (a client
+    /// that comes back skips the certificate signature); 0: none, every
+    /// handshake a full one.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "GLASSHOUSE_TLS_SESSION_CACHE",
+        default_value_t = 256
+    )]
+    pub tls_session_cache: usize,
+
     /// Whose TCP/IP carries the connections.
     #[arg(long, env = "GLASSHOUSE_STACK", value_enum, default_value = "kernel")]
     pub stack: StackKind,
@@ -295,6 +343,12 @@ pub struct Config {
     pub tls: Vec<crate::tls::CertPair>,
     /// The plaintext listener that redirects to HTTPS.
     pub https_redirect: Option<SocketAddr>,
+    /// The plaintext listener of the operational endpoints.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--ktls`.
+    pub ktls: KtlsMode,
+    /// `--tls-session-cache`.
+    pub tls_session_cache: usize,
     /// `--stack user`: the link (`tun:NAME`); `listen` is then IPv4 and
     /// the stack's own address.
     pub user_link: Option<String>,
@@ -344,12 +398,6 @@ impl Cli {
                 .map(|n| n.get())
                 .unwrap_or(1),
         };
-        if self.model == Model::IoUring && !self.tls_cert.is_empty() {
-            return Err(
-                "--tls-cert with --model io_uring is not built yet: use another model for HTTPS"
-                    .into(),
-            );
-        }
         if self.model == Model::Preforked && self.max_connections_per_client > 0 {
             return Err(
                 "--max-connections-per-client with --model preforked is not built yet: its processes count apart; use another model"
@@ -422,6 +470,8 @@ impl Cli {
             ws_max_message: self.ws_max_message,
             ws_ping_interval: seconds("ws-ping-interval", self.ws_ping_interval)?,
             tls: self.tls_pairs()?,
+            ktls: self.ktls,
+            tls_session_cache: self.tls_session_cache,
             https_redirect: match &self.https_redirect {
                 None => None,
                 Some(_) if self.tls_cert.is_empty() => {
@@ -429,6 +479,12 @@ impl Cli {
                 }
                 Some(a) => Some(a.parse().map_err(|_| {
                     format!("invalid --https-redirect address {a:?}: expected HOST:PORT")
+                })?),
+            },
+            metrics_listen: match &self.metrics_listen {
+                None => None,
+                Some(a) => Some(a.parse().map_err(|_| {
+                    format!("invalid --metrics-listen address {a:?}: expected HOST:PORT")
                 })?),
             },
             ws_allowed_origins: self.ws_allowed_origins.as_ref().map(|s| {

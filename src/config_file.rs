@@ -149,6 +149,9 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         follow_symlinks,
         tls,
         https_redirect,
+        metrics_listen,
+        ktls,
+        tls_session_cache,
         user_link,
         // Applied live by a reload (see `main`'s reload hook).
         max_connections: _,
@@ -200,6 +203,12 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     // files (or adding HTTPS) takes a restart.
     check("tls_cert/tls_key", old.tls != *tls);
     check("https_redirect", old.https_redirect != *https_redirect);
+    check("metrics_listen", old.metrics_listen != *metrics_listen);
+    check("ktls", old.ktls != *ktls);
+    check(
+        "tls_session_cache",
+        old.tls_session_cache != *tls_session_cache,
+    );
     check("link", old.user_link != *user_link);
     v
 }
@@ -254,5 +263,26 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
         let e = with_file("[[rules]]\npath = \"/x\"\nnope = 1\n", &[]).unwrap_err();
         assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn ktls_is_a_key_and_a_change_of_it_needs_a_restart() {
+        use crate::config::KtlsMode;
+        let auto = with_file("", &[]).unwrap();
+        assert_eq!(auto.ktls, KtlsMode::Auto);
+        let off = with_file("ktls = \"off\"\n", &[]).unwrap();
+        assert_eq!(off.ktls, KtlsMode::Off);
+        assert_eq!(needs_restart(&auto, &off), vec!["ktls"]);
+        let e = with_file("ktls = \"always\"\n", &[]).unwrap_err();
+        assert!(e.contains("always"), "{e}");
+    }
+
+    #[test]
+    fn the_tls_session_cache_is_a_key_and_a_change_of_it_needs_a_restart() {
+        let default = with_file("", &[]).unwrap();
+        assert_eq!(default.tls_session_cache, 256);
+        let none = with_file("tls_session_cache = 0\n", &[]).unwrap();
+        assert_eq!(none.tls_session_cache, 0);
+        assert_eq!(needs_restart(&default, &none), vec!["tls_session_cache"]);
     }
 }

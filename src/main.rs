@@ -204,13 +204,16 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     };
     let signals = Signals::new().map_err(|e| Fatal::Runtime(format!("signalfd: {e}")))?;
 
-    // The --https-redirect listener's worker has a shard of its own, last.
+    // The --https-redirect and --metrics-listen listeners' workers have a
+    // shard each of their own, after the model's.
     let shards = if user_stack.is_some() {
         1
     } else {
         glasshouse::models::shards(config.model, config.workers)
     };
-    let metrics = Metrics::new(shards + usize::from(config.https_redirect.is_some()));
+    let redirect_shard = shards;
+    let ops_shard = shards + usize::from(config.https_redirect.is_some());
+    let metrics = Metrics::new(ops_shard + usize::from(config.metrics_listen.is_some()));
     let mut telemetry_cfg = TelemetryConfig::from_env().map_err(Fatal::Config)?;
     telemetry_cfg.metrics = Some(metrics.clone());
     let telemetry = Telemetry::init(&telemetry_cfg).map_err(Fatal::Config)?;
@@ -239,6 +242,16 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         model: config.model.name(),
         policy: policy.clone(),
     });
+    let ops_factory: HandlerFactory = {
+        let state = state.clone();
+        let files = files.for_worker();
+        Arc::new(move |_worker| {
+            Box::new(glasshouse::service::ops::OpsOnly(App::new(
+                state.clone(),
+                files.for_worker(),
+            )))
+        })
+    };
     let factory: HandlerFactory = {
         let state = state.clone();
         Arc::new(move |_worker| Box::new(App::new(state.clone(), files.for_worker())))
@@ -246,12 +259,21 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     let tls = if config.tls.is_empty() {
         None
     } else {
-        let acceptor =
-            glasshouse::tls::Acceptor::new(config.tls.clone(), metrics.process.tls.clone())
-                .map_err(|e| Fatal::Config(format!("--tls-cert/--tls-key: {e}")))?;
+        // Probed once here: only the epoll reactor hands keys to the kernel.
+        let path = glasshouse::tls::choose_path(
+            config.ktls,
+            config.model == Model::Epoll && config.user_link.is_none(),
+        );
+        let acceptor = glasshouse::tls::Acceptor::with_kernel(
+            config.tls.clone(),
+            metrics.process.tls.clone(),
+            path.kernel_ciphers,
+            config.tls_session_cache,
+        )
+        .map_err(|e| Fatal::Config(format!("--tls-cert/--tls-key: {e}")))?;
         tracing::info!(
             certificates = config.tls.len(),
-            path = glasshouse::tls::ktls_path(),
+            path = %path.describe,
             "HTTPS on --listen"
         );
         Some(Arc::new(acceptor))
@@ -300,25 +322,38 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
         std::io::ErrorKind::Unsupported => Fatal::Config(e.to_string()),
         _ => Fatal::Runtime(format!("cannot start workers: {e}")),
     })?;
-    if let Some(addr) = config.https_redirect {
+    // The plaintext side listeners: one epoll worker each, drained with the
+    // rest on SIGTERM.
+    let plain = Arc::new(ReactorConfig {
+        tls: None,
+        settings: settings.clone(),
+    });
+    let side = |addr: SocketAddr, app: HandlerFactory, shard: usize, what: &str| {
         let listener = bind_all(addr, 1, AcceptMode::Reuseport).map_err(Fatal::Config)?;
-        let plain = Arc::new(ReactorConfig {
-            tls: None,
-            settings: settings.clone(),
-        });
+        // The address bound, port 0 resolved: what the log line names.
+        let bound = listener[0].local_addr().unwrap_or(addr);
+        let handles = reactor::spawn(
+            listener,
+            plain.clone(),
+            app,
+            vec![metrics.workers[shard].clone()],
+            life.clone(),
+        )
+        .map_err(|e| Fatal::Runtime(format!("cannot start the {what} worker: {e}")))?;
+        Ok::<_, Fatal>((handles, bound))
+    };
+    if let Some(addr) = config.https_redirect {
         let port = bound.port();
         let redirect: HandlerFactory =
             Arc::new(move |_| Box::new(glasshouse::tls::redirect::ToHttps { port }));
-        let handles = reactor::spawn(
-            listener,
-            plain,
-            redirect,
-            vec![metrics.workers[shards].clone()],
-            life.clone(),
-        )
-        .map_err(|e| Fatal::Runtime(format!("cannot start the redirect worker: {e}")))?;
-        tracing::info!("redirecting http://{addr} to HTTPS");
+        let (handles, addr) = side(addr, redirect, redirect_shard, "redirect")?;
         workers.extend(handles);
+        tracing::info!("redirecting http://{addr} to HTTPS");
+    }
+    if let Some(addr) = config.metrics_listen {
+        let (handles, addr) = side(addr, ops_factory, ops_shard, "metrics")?;
+        workers.extend(handles);
+        tracing::info!("/metrics, /healthz and /readyz on http://{addr}");
     }
     metrics.set_ready(true);
     // The ready line belongs to no span.
@@ -529,13 +564,40 @@ impl Hooks for MainHooks {
     }
 }
 
-/// `glasshouse healthcheck`: GET /healthz, exit 0 on 200.
+/// `glasshouse healthcheck`: GET /healthz, exit 0 on 200. The default URL
+/// is the `--metrics-listen` listener when there is one (plain HTTP even
+/// under HTTPS), else `--listen`'s port on loopback.
 fn healthcheck(cli: &Cli, url: Option<&str>) -> ExitCode {
     use std::io::{Read, Write};
-    let port = cli.listen.rsplit(':').next().unwrap_or("8080").to_string();
-    let url = url
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("http://127.0.0.1:{port}/healthz"));
+    let default_url = || match cli.metrics_listen.as_deref().map(str::parse::<SocketAddr>) {
+        Some(Ok(mut addr)) => {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            Ok(format!("http://{addr}/healthz"))
+        }
+        Some(Err(_)) => Err(format!(
+            "invalid --metrics-listen address {:?}",
+            cli.metrics_listen.as_deref().unwrap_or_default()
+        )),
+        None if !cli.tls_cert.is_empty() => Err(
+            "--listen serves HTTPS: give --metrics-listen for a plain-HTTP probe, or a URL".into(),
+        ),
+        None => {
+            let port = cli.listen.rsplit(':').next().unwrap_or("8080");
+            Ok(format!("http://127.0.0.1:{port}/healthz"))
+        }
+    };
+    let url = match url.map(str::to_string).map(Ok).unwrap_or_else(default_url) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
     let Some(rest) = url.strip_prefix("http://") else {
         eprintln!("healthcheck: only http:// URLs are supported: {url}");
         return ExitCode::from(BAD_CONFIG);

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use support::{run_to_exit, Client, Server, PATIENCE};
 
-/// Parses Prometheus text exposition into `series -> value`.
-fn scrape(server: &Server) -> BTreeMap<String, f64> {
-    let r = server.get("/metrics");
+/// Parses one `/metrics` answer (Prometheus text exposition) into
+/// `series -> value`.
+fn exposition(r: support::Response) -> BTreeMap<String, f64> {
     assert_eq!(r.status, 200, "{r:?}");
     let ct = r.header("content-type").unwrap_or("");
     assert!(
@@ -49,7 +49,9 @@ fn metrics_carry_the_contract_names() {
     let raw = support::send_raw(server.addr(), b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(raw.starts_with(b"HTTP/1.1 503"), "{}", support::lossy(&raw));
     drop(second);
-    // Let the server see the close before scraping (bounded retry).
+    // Let the server see the close before scraping (bounded retry). The
+    // scrape that gets in is the one read: another connection right after
+    // it could find its place not yet given back.
     let mut m = BTreeMap::new();
     for _ in 0..100 {
         let raw = support::send_raw(
@@ -57,7 +59,8 @@ fn metrics_carry_the_contract_names() {
             b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
         );
         if raw.starts_with(b"HTTP/1.1 200") {
-            m = scrape(&server);
+            let (r, _) = support::parse_response(&raw, false).expect("a whole answer");
+            m = exposition(r);
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -153,6 +156,30 @@ fn stats_and_config_follow_docs_api() {
         assert!(cfg[key].is_null(), "{key} unset: {cfg}");
     }
     assert_eq!(held[2].get("/readyz").status, 200);
+}
+
+#[test]
+fn api_tcp_and_the_tcp_metrics_are_absent_under_the_kernels_stack() {
+    // `tests/usertcp.sh` reads it over the userland stack.
+    let server = Server::start(&[]);
+    let r = support::get_close(server.addr(), "/api/tcp");
+    assert_eq!(r.status, 404, "{r:?}");
+    let v = r.json();
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--stack user")),
+        "{v}"
+    );
+    let raw = support::send_raw(
+        server.addr(),
+        b"POST /api/tcp HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(raw.starts_with(b"HTTP/1.1 405"), "{}", support::lossy(&raw));
+    // Nor are the stack's families on /metrics.
+    let text = support::get_close(server.addr(), "/metrics").text();
+    assert!(text.contains("glasshouse_ready"), "{text}");
+    assert!(!text.contains("glasshouse_tcp_"), "{text}");
 }
 
 #[test]

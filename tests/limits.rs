@@ -181,8 +181,9 @@ fn a_peer_that_keeps_sending_after_a_refusal_is_closed_and_counted() {
     c.stream
         .set_write_timeout(Some(Duration::from_secs(2)))
         .unwrap();
+    // 16 MiB: four times the bound.
     let junk = vec![b'x'; 64 << 10];
-    for _ in 0..64 {
+    for _ in 0..256 {
         if c.stream.write_all(&junk).is_err() {
             break;
         }
@@ -241,8 +242,11 @@ fn a_reload_changes_timeouts_and_limits_for_what_comes_next() {
         "max_body = 100\nmax_connections = 2\nheader_timeout = 600\n",
     )
     .unwrap();
+    // Eight workers hold what the test holds at once (five connections);
+    // a preforked reload replaces each of them, and a host with many CPUs
+    // would otherwise make that hundreds of processes.
     let server = Server::builder()
-        .args(&["--config", cfg.to_str().unwrap()])
+        .args(&["--config", cfg.to_str().unwrap(), "--workers", "8"])
         .start();
     assert_eq!(post_status(&server, 500), 413);
     // Connections held at once need a model that serves them at once.
@@ -268,7 +272,7 @@ fn a_reload_changes_timeouts_and_limits_for_what_comes_next() {
     // reload is in force once the pool is replaced.
     if support::model() == "preforked" {
         assert!(
-            server.wait_log("every worker process replaced", PATIENCE),
+            server.wait_log("every worker process replaced", support::POOL_PATIENCE),
             "{}",
             server.log()
         );

@@ -21,6 +21,8 @@ struct Run {
     received: Vec<u8>,
     retransmissions: u64,
     sim_ms: u64,
+    /// Both stacks' STATUS at the end (A's, B's).
+    views: [glasshouse::net::StackView; 2],
 }
 
 /// A (10.0.0.1) connects to B (10.0.0.2:80) and sends `file`, then closes;
@@ -77,10 +79,12 @@ fn transfer(file: &[u8], net: Impairments, seed: u64) -> Option<Run> {
         done_b && matches!(a.state(ha), State::TimeWait | State::Closed)
     });
     let retransmissions = sim.stacks[0].status(ha).map_or(0, |s| s.retransmissions);
+    let views = [sim.stacks[0].view(sim.now), sim.stacks[1].view(sim.now)];
     finished.then_some(Run {
         received,
         retransmissions,
         sim_ms: sim.now,
+        views,
     })
 }
 
@@ -93,6 +97,8 @@ fn file(len: usize, seed: u64) -> Vec<u8> {
 fn loss_matrix_moves_files_intact() {
     let data = file(256 * 1024, 1);
     let mut report = Vec::new();
+    // B's out-of-order arrivals on links without and with reordering.
+    let mut ooo_seen = [0u64; 2];
     for loss in [0, 10, 20, 50, 100] {
         for (reorder, duplicate) in [(0, 0), (100, 0), (0, 50), (100, 50)] {
             for seed in 1..=3u64 {
@@ -116,6 +122,11 @@ fn loss_matrix_moves_files_intact() {
                     "loss {loss}‰ seed {seed}: digest"
                 );
                 assert!(run.received == data);
+                // The stacks' own totals agree with the connection's.
+                let [va, vb] = &run.views;
+                assert_eq!((va.counters.established, vb.counters.established), (1, 1));
+                assert_eq!(va.retransmissions, run.retransmissions);
+                ooo_seen[usize::from(reorder > 0)] += vb.out_of_order_segments;
                 report.push((
                     loss,
                     reorder,
@@ -134,6 +145,7 @@ fn loss_matrix_moves_files_intact() {
             "loss {loss}‰ and not one retransmission in twelve runs?"
         );
     }
+    assert!(ooo_seen[1] > 0, "reordering and no segment out of order?");
     for r in &report {
         eprintln!(
             "loss {}‰ reorder {}‰ dup {}‰ seed {}: {} retransmissions, {} ms simulated",
@@ -148,4 +160,8 @@ fn a_clean_link_needs_no_retransmission() {
     let run = transfer(&data, Impairments::clean(10), 5).expect("finishes");
     assert!(run.received == data);
     assert_eq!(run.retransmissions, 0);
+    for v in &run.views {
+        assert_eq!((v.retransmissions, v.out_of_order_segments), (0, 0));
+        assert_eq!(v.counters.established, 1);
+    }
 }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use support::{read_until_close, run_to_exit, Client, Server, PATIENCE};
@@ -52,7 +52,7 @@ fn log_event(server: &Server, message: &str) -> Option<serde_json::Value> {
 
 /// True when a new connection is refused or closed without any answer.
 fn refused(server: &Server) -> bool {
-    match TcpStream::connect_timeout(&server.addr(), PATIENCE) {
+    match support::try_connect(server.addr()) {
         Err(_) => true,
         Ok(mut s) => {
             use std::io::Write;

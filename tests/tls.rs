@@ -10,132 +10,16 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use support::Server;
+use support::{client_config, raw_tcp, read_answer, tls_connect, Pki, Server};
 
 const T: Duration = Duration::from_secs(10);
-
-/// A CA and a leaf for `localhost` and 127.0.0.1, as PEM files.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: CertificateDer<'static>,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Pki {
-    fn new(expired: bool) -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Pki {
-            cert: dir.path().join("cert.pem"),
-            key: dir.path().join("key.pem"),
-            ca: CertificateDer::from(Vec::new()),
-            dir,
-        };
-        pki.reissue(expired)
-    }
-
-    /// A new CA and leaf written over the same files.
-    fn reissue(mut self, expired: bool) -> Pki {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "glasshouse test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let leaf = params.signed_by(&key, &issuer).unwrap();
-        std::fs::write(&self.cert, leaf.pem() + &ca.pem()).unwrap();
-        std::fs::write(&self.key, key.serialize_pem()).unwrap();
-        std::fs::write(self.dir.path().join("ca.pem"), ca.pem()).unwrap();
-        self.ca = ca.der().clone();
-        self
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    fn start(&self, extra: &[&str]) -> Server {
-        let mut args = vec![
-            "--tls-cert",
-            self.cert.to_str().unwrap(),
-            "--tls-key",
-            self.key.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        Server::start(&args)
-    }
-}
-
-fn client_config(ca: &CertificateDer<'static>) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.clone()).unwrap();
-    let mut cfg =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(cfg)
-}
-
-fn tcp(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    s.set_write_timeout(Some(T)).unwrap();
-    s
-}
-
-fn connect(addr: SocketAddr, cfg: Arc<ClientConfig>) -> StreamOwned<ClientConnection, TcpStream> {
-    let conn = ClientConnection::new(cfg, ServerName::try_from("localhost").unwrap()).unwrap();
-    StreamOwned::new(conn, tcp(addr))
-}
-
-/// Reads one answer with a Content-Length body.
-fn read_answer<R: Read>(s: &mut R) -> (String, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(
-            s.read(&mut byte).unwrap(),
-            1,
-            "connection ended in the head"
-        );
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    s.read_exact(&mut body).unwrap();
-    (head, body)
-}
 
 /// The counter `name` once it reaches `min` (bounded: the process models
 /// relay their children's figures to the parent a moment later).
@@ -169,7 +53,7 @@ fn connect_metrics(server: &Server) -> StreamOwned<ClientConnection, TcpStream> 
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyCert))
             .with_no_client_auth();
-    connect(server.addr(), Arc::new(cfg))
+    tls_connect(server.addr(), Arc::new(cfg))
 }
 
 #[derive(Debug)]
@@ -223,12 +107,14 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
 fn requests_and_a_file_body_over_tls_on_one_kept_alive_connection() {
     let pki = Pki::new(false);
     let server = pki.start(&[]);
+    // Either record path may serve (kernel TLS where the kernel has it:
+    // tests/ktls.rs tells them apart); the log must name one.
+    let log = server.log();
     assert!(
-        server.log().contains("userspace rustls"),
-        "{}",
-        server.log()
+        log.contains("userspace rustls") || log.contains("kernel TLS after"),
+        "{log}"
     );
-    let mut s = connect(server.addr(), client_config(&pki.ca));
+    let mut s = tls_connect(server.addr(), client_config(&pki.ca));
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let (head, _) = read_answer(&mut s);
@@ -248,6 +134,21 @@ fn requests_and_a_file_body_over_tls_on_one_kept_alive_connection() {
 }
 
 #[test]
+fn a_client_offering_only_http10_over_alpn_is_served() {
+    // What `curl --http1.0` offers: the engine serves HTTP/1.0, so the
+    // handshake must not refuse it.
+    let pki = Pki::new(false);
+    let server = pki.start(&[]);
+    let mut cfg = (*client_config(&pki.ca)).clone();
+    cfg.alpn_protocols = vec![b"http/1.0".to_vec()];
+    let mut s = tls_connect(server.addr(), Arc::new(cfg));
+    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    let (head, _) = read_answer(&mut s);
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
+}
+
+#[test]
 fn tls12_is_served_too() {
     let pki = Pki::new(false);
     let server = pki.start(&[]);
@@ -259,7 +160,7 @@ fn tls12_is_served_too() {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-    let mut s = connect(server.addr(), Arc::new(cfg));
+    let mut s = tls_connect(server.addr(), Arc::new(cfg));
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let (head, _) = read_answer(&mut s);
@@ -267,6 +168,77 @@ fn tls12_is_served_too() {
     assert_eq!(
         s.conn.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+}
+
+/// Two connections of one client configuration (which keeps what the
+/// server gave it to resume with) under `version`: how the second
+/// handshake went.
+fn second_handshake(
+    server: &Server,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Option<rustls::HandshakeKind> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let cfg = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let mut kind = None;
+    for _ in 0..2 {
+        let mut s = tls_connect(server.addr(), cfg.clone());
+        // The answer comes after the TLS 1.3 ticket: reading it stores it.
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let (head, _) = read_answer(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        kind = s.conn.handshake_kind();
+    }
+    kind
+}
+
+#[test]
+fn a_returning_client_resumes_and_is_counted_unless_the_cache_is_off() {
+    use rustls::HandshakeKind::{Full, Resumed};
+    let pki = Pki::new(false);
+    // A session is remembered by the process that made it: a forking
+    // child ends with its connection, and a preforked pool's next accept
+    // may be another process's.
+    let one_cache = !matches!(support::model().as_str(), "forking" | "preforked");
+    let server = pki.start(&[]);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let kind = second_handshake(&server, &pki.ca, version);
+        if one_cache {
+            assert_eq!(kind, Some(Resumed), "{version:?}");
+        }
+    }
+    if one_cache {
+        assert!(metric_reaches(
+            &server,
+            "glasshouse_tls_handshakes_resumed_total",
+            2.0
+        ));
+    }
+    let server = pki.start(&["--tls-session-cache", "0"]);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        assert_eq!(
+            second_handshake(&server, &pki.ca, version),
+            Some(Full),
+            "{version:?}"
+        );
+    }
+    assert!(metric_reaches(
+        &server,
+        "glasshouse_tls_handshakes_total",
+        4.0
+    ));
+    assert_eq!(
+        metric(&server, "glasshouse_tls_handshakes_resumed_total"),
+        0.0
     );
 }
 
@@ -293,7 +265,7 @@ fn a_large_file_reaches_a_client_with_a_tiny_receive_buffer() {
 /// A client socket whose receive buffer is 4 KiB, so the server's
 /// writes stop at EAGAIN over and over.
 fn socket2_small(addr: SocketAddr) -> TcpStream {
-    let s = tcp(addr);
+    let s = raw_tcp(addr);
     nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::RcvBuf, &4096).unwrap();
     s
 }
@@ -307,7 +279,7 @@ fn a_handshake_trickled_one_byte_at_a_time_completes() {
         ServerName::try_from("localhost").unwrap(),
     )
     .unwrap();
-    let mut sock = tcp(server.addr());
+    let mut sock = raw_tcp(server.addr());
     sock.set_nodelay(true).unwrap();
     let mut hello = Vec::new();
     while conn.wants_write() {
@@ -328,7 +300,7 @@ fn a_handshake_trickled_one_byte_at_a_time_completes() {
 fn close_notify_is_answered_with_close_notify() {
     let pki = Pki::new(false);
     let server = pki.start(&[]);
-    let mut s = connect(server.addr(), client_config(&pki.ca));
+    let mut s = tls_connect(server.addr(), client_config(&pki.ca));
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let _ = read_answer(&mut s);
@@ -356,7 +328,7 @@ fn a_reset_mid_handshake_and_plaintext_on_the_port_leave_the_server_serving() {
     .unwrap();
     let mut hello = Vec::new();
     conn.write_tls(&mut hello).unwrap();
-    let sock = tcp(server.addr());
+    let sock = raw_tcp(server.addr());
     (&sock).write_all(&hello[..hello.len() / 2]).unwrap();
     nix::sys::socket::setsockopt(
         &sock,
@@ -369,7 +341,7 @@ fn a_reset_mid_handshake_and_plaintext_on_the_port_leave_the_server_serving() {
     .unwrap();
     drop(sock);
     // Plain HTTP on the TLS port: refused, the connection ends.
-    let mut plain = tcp(server.addr());
+    let mut plain = raw_tcp(server.addr());
     plain
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -377,7 +349,7 @@ fn a_reset_mid_handshake_and_plaintext_on_the_port_leave_the_server_serving() {
     let _ = plain.read_to_end(&mut got);
     assert!(!got.starts_with(b"HTTP/"), "no plaintext answer");
     // Someone else is served.
-    let mut s = connect(server.addr(), client_config(&pki.ca));
+    let mut s = tls_connect(server.addr(), client_config(&pki.ca));
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let (head, _) = read_answer(&mut s);
@@ -432,7 +404,7 @@ fn weak_client_hello() -> Vec<u8> {
 fn a_client_offering_only_unsupported_suites_gets_a_handshake_failure_alert() {
     let pki = Pki::new(false);
     let server = pki.start(&[]);
-    let mut s = tcp(server.addr());
+    let mut s = raw_tcp(server.addr());
     s.write_all(&weak_client_hello()).unwrap();
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
@@ -451,7 +423,7 @@ fn a_client_offering_only_unsupported_suites_gets_a_handshake_failure_alert() {
 fn an_expired_certificate_is_refused_by_the_client_and_counted() {
     let pki = Pki::new(true);
     let server = pki.start(&[]);
-    let mut s = connect(server.addr(), client_config(&pki.ca));
+    let mut s = tls_connect(server.addr(), client_config(&pki.ca));
     let err = s
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .and_then(|_| {
@@ -479,7 +451,7 @@ fn sighup_reloads_the_certificate_without_dropping_open_connections() {
     let pki = Pki::new(false);
     let server = pki.start(&[]);
     let old_ca = pki.ca.clone();
-    let mut open = connect(server.addr(), client_config(&old_ca));
+    let mut open = tls_connect(server.addr(), client_config(&old_ca));
     open.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let _ = read_answer(&mut open);
@@ -496,7 +468,7 @@ fn sighup_reloads_the_certificate_without_dropping_open_connections() {
         // keep-alive connections (this one among them) with close_notify,
         // and new connections go to the successors.
         assert!(
-            server.wait_log("every worker process replaced", T),
+            server.wait_log("every worker process replaced", support::POOL_PATIENCE),
             "{}",
             server.log()
         );
@@ -514,13 +486,13 @@ fn sighup_reloads_the_certificate_without_dropping_open_connections() {
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     }
     // New connections get the new certificate: the old CA no longer works.
-    let mut fresh = connect(server.addr(), client_config(&pki.ca));
+    let mut fresh = tls_connect(server.addr(), client_config(&pki.ca));
     fresh
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let (head, _) = read_answer(&mut fresh);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut stale = connect(server.addr(), client_config(&old_ca));
+    let mut stale = tls_connect(server.addr(), client_config(&old_ca));
     assert!(stale
         .write_all(b"GET / HTTP/1.1\r\n\r\n")
         .and_then(|_| stale.read(&mut [0u8; 1]))
@@ -529,7 +501,7 @@ fn sighup_reloads_the_certificate_without_dropping_open_connections() {
     std::fs::write(&pki.key, "garbage").unwrap();
     server.signal(nix::libc::SIGHUP);
     assert!(server.wait_log("TLS certificates not changed", T));
-    let mut again = connect(server.addr(), client_config(&pki.ca));
+    let mut again = tls_connect(server.addr(), client_config(&pki.ca));
     again
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -541,7 +513,7 @@ fn sighup_reloads_the_certificate_without_dropping_open_connections() {
 fn a_websocket_echoes_over_tls() {
     let pki = Pki::new(false);
     let server = pki.start(&[]);
-    let mut s = connect(server.addr(), client_config(&pki.ca));
+    let mut s = tls_connect(server.addr(), client_config(&pki.ca));
     s.write_all(
         b"GET /ws/echo HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -719,7 +691,7 @@ fn the_plaintext_listener_redirects_to_https_and_drains_with_the_server() {
         "{}",
         server.log()
     );
-    let mut plain = tcp(redirect.parse().unwrap());
+    let mut plain = raw_tcp(redirect.parse().unwrap());
     plain
         .write_all(b"GET /a/b?x=1 HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
         .unwrap();
@@ -760,14 +732,14 @@ fn a_tls_client_over_the_cap_is_closed_without_a_plaintext_answer() {
     }
     let pki = Pki::new(false);
     let server = pki.start(&["--max-connections", "1"]);
-    let mut held = connect(server.addr(), client_config(&pki.ca));
+    let mut held = tls_connect(server.addr(), client_config(&pki.ca));
     held.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let (head, _) = read_answer(&mut held);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     // The second connection is over the cap: it is closed, and a TLS
     // client must not be handed plaintext it would take for a bad record.
-    let mut over = tcp(server.addr());
+    let mut over = raw_tcp(server.addr());
     let mut got = Vec::new();
     let _ = over.read_to_end(&mut got);
     assert!(
@@ -821,7 +793,7 @@ fn hsts_is_a_header_rule_sent_over_tls_only() {
         "{}",
         server.log()
     );
-    let mut tls = connect(server.addr(), client_config(&pki.ca));
+    let mut tls = tls_connect(server.addr(), client_config(&pki.ca));
     for (path, status) in [
         ("/", "200"),
         ("/api/stats", "200"),
@@ -840,7 +812,7 @@ fn hsts_is_a_header_rule_sent_over_tls_only() {
             "{path}: no HSTS in\n{head}"
         );
     }
-    let mut plain = tcp(redirect.parse().unwrap());
+    let mut plain = raw_tcp(redirect.parse().unwrap());
     plain
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
@@ -862,7 +834,10 @@ fn hsts_is_a_header_rule_sent_over_tls_only() {
     assert!(server.wait_exit(T).success());
 
     // The same rule on a plain server: served, and warned about.
-    let plain_server = Server::start(&["--config", config.to_str().unwrap()]);
+    let plain_server = Server::builder()
+        .plaintext()
+        .args(&["--config", config.to_str().unwrap()])
+        .start();
     let r = support::get_close(plain_server.addr(), "/healthz");
     assert_eq!(r.status, 200);
     assert!(

@@ -3,8 +3,8 @@
 # a namespace with a TUN device (scripts/usertcp.sh), glasshouse
 # `--stack user` attached to it, and real clients on the kernel side:
 # curl for /healthz and a file (SHA-256 compared), a WebSocket echo
-# (Python's standard library, a masked frame out, the frame back), then
-# SIGTERM and exit 0. Every wait is bounded; the namespace goes in all
+# (Python's standard library, a masked frame out, the frame back), the
+# stack's STATUS on /api/tcp, then SIGTERM and exit 0. Every wait is bounded; the namespace goes in all
 # paths. Needs root. Usage: tests/usertcp.sh [path/to/glasshouse]
 set -euo pipefail
 BIN=${1:-target/debug/glasshouse}
@@ -27,6 +27,12 @@ in_ns() { ip netns exec "$USERTCP_NS" "$@"; }
 
 bash "$HERE/scripts/usertcp.sh" up >/dev/null
 head -c 3145728 /dev/urandom > "$ROOT/blob.bin"
+# The live view, when it was built (make build): its page as /app.html and
+# its assets where it asks for them, beside the test's own index.html.
+if [ -f "$HERE/frontend/dist/index.html" ]; then
+    cp -r "$HERE/frontend/dist/assets" "$ROOT/assets"
+    cp "$HERE/frontend/dist/index.html" "$ROOT/app.html"
+fi
 echo '<h1>over our own TCP</h1>' > "$ROOT/index.html"
 
 ip netns exec "$USERTCP_NS" "$BIN" --stack user --link "tun:$USERTCP_DEV" --listen "$ADDR:80" --root "$ROOT" \
@@ -110,6 +116,74 @@ need(off + ln)
 assert buf[off:off + ln] == msg, "echo differs"
 PY
 echo "ok: WebSocket echo"
+
+# STATUS from outside: a connection held open shows in /api/tcp as
+# ESTABLISHED, with the kernel's side of it as the remote address.
+in_ns timeout 20 python3 - "$ADDR" <<'PY' || fail "/api/tcp"
+import json, socket, sys, time
+addr = sys.argv[1]
+held = socket.create_connection((addr, 80), timeout=10)
+held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+assert held.recv(4096).startswith(b"HTTP/1.1 200")
+me = "%s:%d" % held.getsockname()
+def status():
+    s = socket.create_connection((addr, 80), timeout=10)
+    s.sendall(b"GET /api/tcp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), head[:60]
+    return json.loads(body)
+# The driver copies its STATUS out a few times a second: bounded retries.
+for _ in range(50):
+    v = status()
+    mine = [c for c in v["connections"] if c["remote"] == me]
+    if mine and mine[0]["state"] == "ESTABLISHED":
+        break
+    time.sleep(0.1)
+else:
+    sys.exit(f"held connection {me} not ESTABLISHED in {v}")
+assert v["address"] == addr, v["address"]
+assert [l["port"] for l in v["listeners"]] == [80], v["listeners"]
+assert v["states"].get("ESTABLISHED", 0) >= 1, v["states"]
+assert v["counters"]["packets_in"] > 0 and v["counters"]["packets_out"] > 0, v["counters"]
+c = mine[0]
+assert c["local"] == addr + ":80", c
+assert c["mss"] == 1460 and c["cwnd"] > 0 and c["rto_ms"] > 0, c
+assert c["srtt_ms"] is not None, c
+# The same figures on /metrics, while the held connection is open.
+def metric(text, prefix):
+    vals = [float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(prefix)]
+    assert vals, f"no {prefix} in /metrics"
+    return sum(vals)
+s = socket.create_connection((addr, 80), timeout=10)
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+text = data.split(b"\r\n\r\n", 1)[1].decode()
+assert metric(text, 'glasshouse_tcp_connections{state="ESTABLISHED"}') >= 1, text
+assert metric(text, 'glasshouse_tcp_connections{state="LISTEN"}') == 1
+assert metric(text, "glasshouse_tcp_established_total") >= 2
+assert metric(text, 'glasshouse_tcp_packets_total{direction="in"}') > 0
+assert metric(text, "glasshouse_tcp_retransmissions_total") >= 0
+held.close()
+PY
+echo "ok: /api/tcp shows the held connection ESTABLISHED, /metrics the stack's figures"
+
+# Headless Chromium in the namespace loads the live view over the user
+# stack, and the page shows the stack's own connections (/api/tcp).
+if [ -f "$ROOT/app.html" ] && command -v chromium >/dev/null; then
+    dom=$(in_ns timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+        --user-data-dir="$ROOT.chromium" --virtual-time-budget=5000 --dump-dom "http://$ADDR/app.html" 2>/dev/null || true)
+    rm -rf "$ROOT.chromium"
+    echo "$dom" | grep -q 'data-testid="tcp-view"' || fail "the live view shows no TCP view over the user stack"
+    echo "$dom" | grep -q 'LISTEN :80' || fail "the TCP view does not list the listener"
+    echo "ok: Chromium's live view shows the stack's connections"
+else
+    echo "skip: Chromium's live view (no frontend/dist or no chromium)"
+fi
 
 # A client in a second namespace, routed through the kernel to the TUN.
 ip netns add "$CL"

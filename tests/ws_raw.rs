@@ -7,7 +7,6 @@
 //! on timing.
 
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -194,7 +193,7 @@ fn uncompressed_message_over_the_limit_closes_with_1009() {
 
 /// Waits (bounded) until the socket reports an error or hangup, without
 /// reading from it. Returns false when nothing happened within `PATIENCE`.
-fn wait_hangup(s: &TcpStream) -> bool {
+fn wait_hangup(s: &support::Wire) -> bool {
     let mut pfd = libc::pollfd {
         fd: s.as_raw_fd(),
         events: libc::POLLRDHUP,

@@ -385,6 +385,15 @@ async function main() {
     return shown.length ? shown.join(', ') : 'none configured, none shown';
   });
 
+  await check('the TCP view follows /api/tcp (shown over --stack user only)', async () => {
+    const r = await fetch(new URL('/api/tcp', baseUrl));
+    await r.text();
+    const n = await tid('tcp-view').count();
+    if (r.status === 404 && n !== 0) throw new Error('kernel stack, yet a TCP view is shown');
+    if (r.status === 200 && n !== 1) throw new Error('user stack, yet no TCP view');
+    return r.status === 404 ? 'kernel stack: not shown' : 'user stack: shown';
+  });
+
   await check('screenshots (light, dark, narrow)', async () => {
     await sleep(1200); // let the charts draw a few more points
     const light = join(ARTIFACTS, 'glasshouse-e2e.png');

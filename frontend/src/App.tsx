@@ -3,6 +3,7 @@ import { EchoForm } from './components/EchoForm';
 import { Links } from './components/Links';
 import { ConnectionBanner, LiveView } from './components/LiveView';
 import { SlowRequests } from './components/SlowRequests';
+import { TcpView } from './components/TcpView';
 import { WsConsole } from './components/WsConsole';
 import { useConfig, useLive } from './hooks';
 
@@ -53,6 +54,7 @@ export function App() {
         </p>
         <ConnectionBanner state={live} retryNow={live.retryNow} />
         <LiveView state={live} model={live.model} retryNow={live.retryNow} />
+        <TcpView />
         <section aria-labelledby="play-title" className="playgrounds">
           <h2 id="play-title">Playgrounds</h2>
           <div className="cards">

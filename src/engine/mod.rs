@@ -36,7 +36,7 @@ mod respond;
 pub mod sample;
 pub mod upgrade;
 
-pub use connection::{Action, Connection, DrainOutcome};
+pub use connection::{Action, Connection, DrainOutcome, MAX_LINGER_INPUT};
 pub use observe::{Limit, Observer, Unobserved};
 pub use output::Send;
 pub use respond::{overloaded, too_many_from_client};

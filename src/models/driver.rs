@@ -82,6 +82,11 @@ impl Lent {
         }
     }
 
+    /// The HTTPS acceptor, for a transport that wraps its engines itself.
+    pub fn tls(&self) -> Option<Arc<crate::tls::Acceptor>> {
+        self.shared.cfg.tls.clone()
+    }
+
     pub fn metrics(&self) -> &Arc<WorkerMetrics> {
         self.observer.metrics()
     }

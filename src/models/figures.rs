@@ -32,7 +32,8 @@ const MAX_REPORT: usize = 64 * 1024;
 /// in the order they are written.
 /// The shard's scalar counters and the lifecycle counts, then one field
 /// per limit of `glasshouse_limit_refusals_total`, then the process-wide
-/// counters (compression saved, TLS handshakes, TLS failures by reason).
+/// counters (compression saved, TLS handshakes, TLS failures by reason,
+/// kernel TLS hand-offs by result).
 const BASE: usize = 13;
 const LIMITS: usize = BASE + Limit::ALL.len();
 const FIELDS: usize = LIMITS + PROCESS_COUNTERS;
@@ -42,11 +43,22 @@ type ProcessShare = [u64; PROCESS_COUNTERS];
 
 /// A shard's figures (and the drain counts) at one moment, or the
 /// difference of two such moments.
-#[derive(Clone, Default, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Figures {
     fields: [i64; FIELDS],
     buckets: [u64; BUCKETS],
     series: HashMap<SeriesKey, Series>,
+}
+
+// By hand: `Default` is derived for arrays of at most 32.
+impl Default for Figures {
+    fn default() -> Figures {
+        Figures {
+            fields: [0; FIELDS],
+            buckets: [0; BUCKETS],
+            series: HashMap::new(),
+        }
+    }
 }
 
 impl Figures {
@@ -573,8 +585,8 @@ mod tests {
             life.clone(),
             child_all.clone(),
         );
-        child_all.process.tls.handshake_completed();
-        child_all.process.tls.handshake_completed();
+        child_all.process.tls.handshake_completed(false);
+        child_all.process.tls.handshake_completed(true);
         child_all.process.tls.handshake_failed("closed");
         reporter.report();
 
@@ -584,6 +596,7 @@ mod tests {
         let closed = ProcessMetrics::tls_failure(1);
         assert_eq!(inbox.shares()[1][handshakes], 2);
         assert_eq!(inbox.shares()[1][closed], 1);
+        assert_eq!(inbox.shares()[1][ProcessMetrics::TLS_RESUMED], 1);
         assert_eq!(inbox.shares()[0][handshakes], 0);
 
         for (own, want) in [(0, 2), (1, 0)] {

@@ -27,7 +27,7 @@ use crate::reactor::{State, WorkerHandle};
 use crate::sys::eventfd::Bell;
 use crate::sys::poll::{PollSet, Want};
 use crate::sys::tun::Tun;
-use crate::telemetry::{HttpObserver, WorkerMetrics};
+use crate::telemetry::{HttpObserver, Metrics, WorkerMetrics};
 use crate::tls::Session;
 
 /// Packets read from the device per turn, so that a flood cannot starve
@@ -39,6 +39,8 @@ const STEPS: usize = 64;
 const MTU_BUF: usize = 65536;
 /// The accept queue of the listener.
 const BACKLOG: usize = 1024;
+/// How often the stack's STATUS is copied out for `/api/tcp`.
+const VIEW_EVERY: Duration = Duration::from_millis(200);
 /// How long a stopping server keeps the stack running for closes in
 /// progress, once every engine has finished.
 const LINGER: Duration = Duration::from_secs(2);
@@ -159,7 +161,9 @@ pub(super) fn spawn(
             let _done = Done(shared.life.clone());
             let mut stack = Stack::new(cfg);
             stack.listen(us.addr.port(), BACKLOG);
+            let figures = shared.metrics.clone();
             let mut l = Loop {
+                figures,
                 lent: Lent::new(0, shared, metrics),
                 tun: us.tun,
                 port: us.addr.port(),
@@ -173,6 +177,7 @@ pub(super) fn spawn(
                 start: Instant::now(),
                 listening: true,
                 linger_until: None,
+                viewed: None,
             };
             if let Err(e) = l.run() {
                 tracing::error!(error = %e, "usertcp loop failed");
@@ -182,6 +187,8 @@ pub(super) fn spawn(
 }
 
 struct Loop {
+    /// The whole server's figures, where the stack's STATUS is published.
+    figures: Arc<Metrics>,
     lent: Lent,
     tun: Tun,
     port: u16,
@@ -197,6 +204,8 @@ struct Loop {
     listening: bool,
     /// When the drain's last engine finished: the stack stops by then.
     linger_until: Option<Instant>,
+    /// When the stack's STATUS was last published.
+    viewed: Option<Instant>,
 }
 
 impl Loop {
@@ -242,6 +251,7 @@ impl Loop {
                 self.drive(h);
             }
             self.flush(now)?;
+            self.publish(now);
             if self.seen != State::Running && self.conns.is_empty() {
                 // The engines are done; the closes they began still need
                 // their FINs acknowledged (a peer left waiting for an ACK
@@ -254,6 +264,18 @@ impl Loop {
             }
             self.wait()?;
         }
+    }
+
+    /// A copy of the stack's STATUS for `/api/tcp`, every [`VIEW_EVERY`]:
+    /// a reader never waits on the stack, and the stack's thread spends
+    /// one walk of its table per copy.
+    fn publish(&mut self, now: Millis) {
+        if self.viewed.is_some_and(|t| self.lent.now < t + VIEW_EVERY) {
+            return;
+        }
+        self.viewed = Some(self.lent.now);
+        let view = self.stack.get_mut().view(now);
+        self.figures.tcp.publish(view);
     }
 
     /// Everything the stack queued goes to the device.

@@ -17,9 +17,11 @@ pub mod seq;
 pub mod sim;
 pub mod stack;
 pub mod tcp;
+pub mod view;
 pub mod wire;
 
 pub use stack::{Handle, Stack, StackConfig};
+pub use view::{Board, StackView};
 
 /// The stack's clock: milliseconds since an arbitrary start.
 pub type Millis = u64;

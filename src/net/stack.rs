@@ -66,6 +66,12 @@ pub struct Counters {
     pub challenge_acks_suppressed: u64,
     pub icmp_echo: u64,
     pub icmp_unreachable_sent: u64,
+    /// Connections that reached ESTABLISHED.
+    pub established: u64,
+    /// Retransmitted segments and out-of-order arrivals of connections
+    /// already gone (the live ones carry their own: see `Stack::view`).
+    pub retransmissions_of_closed: u64,
+    pub out_of_order_of_closed: u64,
 }
 
 struct Listener {
@@ -277,7 +283,24 @@ impl Stack {
         self.tcb(h).map(Tcb::status)
     }
 
-    /// STATUS of every connection, the listeners' included.
+    /// Each listening port's queues, in port order.
+    pub fn listeners(&self) -> Vec<super::view::ListenStatus> {
+        let mut v: Vec<_> = self
+            .listeners
+            .iter()
+            .map(|(&port, l)| super::view::ListenStatus {
+                port,
+                backlog: l.backlog,
+                queued: l.accept.len(),
+                half_open: l.half_open,
+            })
+            .collect();
+        v.sort_by_key(|l| l.port);
+        v
+    }
+
+    /// STATUS of every connection (a listener is not one: see
+    /// [`Stack::listeners`]).
     pub fn connections(&self) -> impl Iterator<Item = Status> + '_ {
         self.slots
             .iter()
@@ -393,6 +416,9 @@ impl Stack {
             return;
         };
         let now_state = t.state;
+        if before != State::Established && now_state == State::Established {
+            self.counters.established += 1;
+        }
         let port = t.local.port();
         let passive = t.passive;
         if passive && before == State::SynReceived && now_state != State::SynReceived {
@@ -408,6 +434,9 @@ impl Stack {
             self.events.push(h);
         }
         if t.state == State::Closed && !t.owned && !t.queued {
+            let (retx, ooo) = t.segment_counts();
+            self.counters.retransmissions_of_closed += retx;
+            self.counters.out_of_order_of_closed += ooo;
             self.table.remove(&(t.remote, port));
             let s = &mut self.slots[i as usize];
             s.tcb = None;

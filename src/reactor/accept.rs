@@ -79,6 +79,7 @@ impl Io {
             stream,
             engine,
             scheduled: None,
+            handoff_tried: false,
             _admission: admission,
         });
         let registered = match self.conns.get_mut(token) {

@@ -3,12 +3,18 @@
 //! next deadline. Readiness is edge-triggered, so a drive runs until the
 //! socket says `EAGAIN` (or the engine stops wanting input: the next drive
 //! reads again, so nothing readable is forgotten).
+//!
+//! A TLS connection whose handshake is done and sent is offered to the
+//! kernel (kTLS) once, before its next read, so that everything still in
+//! the socket is the kernel's to decrypt; after that it is read with
+//! `recv_record` and written, file bodies by `sendfile`, like plain HTTP.
 
 use std::sync::atomic::Ordering;
 
 use super::slab::Token;
 use super::worker::Io;
 use crate::engine::{Action, Env, Send};
+use crate::sys::ktls::{recv_record, APPLICATION_DATA};
 use crate::sys::socket::would_block;
 use crate::telemetry::HttpObserver;
 
@@ -17,9 +23,37 @@ impl Io {
     /// when the event reported the peer's FIN or an error, which must be
     /// read to be seen.
     pub fn drive(&mut self, token: Token, env: &mut Env<'_, HttpObserver>, hangup: bool) {
+        if self.drive_until_handoff(token, env, hangup) {
+            self.hand_off(token);
+            // Tried once per connection, so this recursion ends here.
+            self.drive(token, env, hangup);
+        }
+    }
+
+    /// Offers a connection's keys to the kernel; the session carries on
+    /// in user space when that cannot be (the reason is logged and
+    /// counted by the TLS layer).
+    fn hand_off(&mut self, token: Token) {
+        let ciphers = self.tls.as_ref().map_or(&[][..], |a| a.kernel_ciphers());
+        self.conns.replace_with(token, |mut c| {
+            c.handoff_tried = true;
+            let (engine, _) = c.engine.hand_off(&c.stream, ciphers);
+            c.engine = engine;
+            c
+        });
+    }
+
+    /// [`Io::drive`]; true when it stopped for a kernel TLS hand-off.
+    fn drive_until_handoff(
+        &mut self,
+        token: Token,
+        env: &mut Env<'_, HttpObserver>,
+        hangup: bool,
+    ) -> bool {
         let Some(c) = self.conns.get_mut(token) else {
-            return;
+            return false;
         };
+        let mut hand_off = false;
         // A read that returned less than the buffer emptied the socket: with
         // edge-triggered readiness, later data raises a new event, so a
         // second read that would only say EAGAIN is skipped.
@@ -35,13 +69,19 @@ impl Io {
                     match sent {
                         // A stream socket never takes nothing from a
                         // non-empty buffer; if it did, stop rather than spin.
-                        Ok(0) => return self.close(token, env),
+                        Ok(0) => {
+                            self.close(token, env);
+                            return false;
+                        }
                         Ok(n) => {
                             self.metrics.bytes_sent(n as u64);
                             c.engine.advance(env, n);
                         }
                         Err(e) if would_block(&e) => break, // wait for EPOLLOUT
-                        Err(_) => return self.close(token, env),
+                        Err(_) => {
+                            self.close(token, env);
+                            return false;
+                        }
                     }
                 }
                 Action::Send(Send::File { file, offset, len }) => {
@@ -50,34 +90,60 @@ impl Io {
                     match c.stream.sendfile(&**file, &mut at, count) {
                         // The file shrank under us: the promised length
                         // cannot be met, and padding would be a lie.
-                        Ok(0) => return self.close(token, env),
+                        Ok(0) => {
+                            self.close(token, env);
+                            return false;
+                        }
                         Ok(n) => {
                             self.metrics.bytes_sent(n as u64);
                             c.engine.advance(env, n);
                         }
                         Err(e) if would_block(&e) => break,
-                        Err(_) => return self.close(token, env),
+                        Err(_) => {
+                            self.close(token, env);
+                            return false;
+                        }
                     }
                 }
                 Action::ShutdownWrite => {
                     if c.stream.shutdown_write().is_err() {
-                        return self.close(token, env);
+                        self.close(token, env);
+                        return false;
                     }
                     c.engine.write_shut(env);
                 }
-                Action::Close => return self.close(token, env),
+                Action::Close => {
+                    self.close(token, env);
+                    return false;
+                }
                 Action::Wait => {
+                    if self.ktls && !c.handoff_tried && c.engine.kernel_ready() {
+                        hand_off = true;
+                        break;
+                    }
                     if !c.engine.wants_read(env) || (emptied && !hangup) {
                         break;
                     }
-                    match c.stream.read(&mut self.scratch) {
-                        Ok(0) => c.engine.receive_eof(env),
-                        Ok(n) => {
-                            emptied = n < self.scratch.len();
-                            c.engine.receive(env, &self.scratch[..n]);
+                    let read = if c.engine.is_kernel() {
+                        recv_record(&c.stream, &mut self.scratch)
+                    } else {
+                        c.stream
+                            .read(&mut self.scratch)
+                            .map(|n| (n, APPLICATION_DATA))
+                    };
+                    match read {
+                        Ok((0, APPLICATION_DATA)) => c.engine.receive_eof(env),
+                        Ok((n, kind)) => {
+                            // A kTLS read ends at a record boundary, not
+                            // only when the socket is empty.
+                            emptied = n < self.scratch.len() && !c.engine.is_kernel();
+                            c.engine.receive_record(env, kind, &self.scratch[..n]);
                         }
                         Err(e) if would_block(&e) => break,
-                        Err(_) => return self.close(token, env),
+                        Err(_) => {
+                            self.close(token, env);
+                            return false;
+                        }
                     }
                 }
             }
@@ -94,6 +160,7 @@ impl Io {
                 self.timers.schedule(at, token);
             }
         }
+        hand_off
     }
 
     /// Drops a connection, after the engine has accounted for what it had

@@ -2,7 +2,9 @@
 //! listener, sockets, read buffer and timers. It moves bytes and nothing
 //! more: it reads into its buffer and hands the bytes to each connection's
 //! [`crate::engine::Connection`], writes (or `sendfile`s) what the engine
-//! offers, and wakes the engine at the deadline it names. Architecture
+//! offers, and wakes the engine at the deadline it names. With kernel TLS
+//! on, it also offers each finished handshake's keys to the kernel, once
+//! (`drive`). Architecture
 //! invariant: no code here reads a header or imports an HTTP parser; no code
 //! here blocks.
 //!

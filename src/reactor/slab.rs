@@ -85,6 +85,25 @@ impl<T> Slab<T> {
         Some(v)
     }
 
+    /// Rebuilds a value from itself in place, keeping its token (for a
+    /// value that must be taken apart by move). False when the token is
+    /// stale.
+    pub fn replace_with(&mut self, token: Token, f: impl FnOnce(T) -> T) -> bool {
+        let Some(slot) = self.slots.get_mut(token.index()) else {
+            return false;
+        };
+        if slot.generation != token.generation() {
+            return false;
+        }
+        match slot.value.take() {
+            Some(v) => {
+                slot.value = Some(f(v));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Tokens of all occupied slots.
     pub fn tokens(&self) -> Vec<Token> {
         self.slots
@@ -110,5 +129,8 @@ mod tests {
         assert!(s.get_mut(a).is_none());
         assert_eq!(s.get_mut(b).copied(), Some("b"));
         assert_eq!(s.tokens(), vec![b]);
+        assert!(!s.replace_with(a, |v| v));
+        assert!(s.replace_with(b, |v| if v == "b" { "c" } else { v }));
+        assert_eq!(s.get_mut(b).copied(), Some("c"));
     }
 }

@@ -165,6 +165,8 @@ pub(super) struct Io {
     pub accept_paused_until: Option<Instant>,
     pub max_connections: usize,
     pub tls: Option<Arc<crate::tls::Acceptor>>,
+    /// TLS connections hand their keys to the kernel after the handshake.
+    pub ktls: bool,
     /// The canned 503 for connections over the limit.
     pub overloaded: Vec<u8>,
     /// The lifecycle state this worker last acted on.
@@ -223,6 +225,7 @@ impl Worker {
                 scratch: vec![0; SCRATCH],
                 accept_paused_until: None,
                 max_connections,
+                ktls: tls.as_ref().is_some_and(|a| a.kernel_tls()),
                 tls,
                 overloaded: engine::overloaded(),
                 seen: State::Running,

@@ -65,6 +65,25 @@ pub fn config(state: &ServiceState) -> Response {
     )
 }
 
+/// `GET /api/tcp`: the userland TCP/IP's STATUS (every connection's
+/// state, sequence numbers, windows, RTT, RTO and retransmissions, and the
+/// stack's packet counters), as its driver last copied it; 404 with the
+/// reason when the kernel's TCP carries the connections.
+pub fn tcp(state: &ServiceState) -> Response {
+    match state.metrics.tcp.latest() {
+        Some(view) => match serde_json::to_value(&*view) {
+            Ok(doc) => Response::json(200, &doc).header("Cache-Control", "no-store"),
+            Err(e) => Response::json(500, &serde_json::json!({ "error": e.to_string() })),
+        },
+        None => Response::json(
+            404,
+            &serde_json::json!({
+                "error": "no userland TCP/IP: the kernel's TCP carries the connections (run with --stack user --link tun:NAME)",
+            }),
+        ),
+    }
+}
+
 /// `GET /api/stats`.
 pub fn stats(state: &ServiceState) -> Response {
     Response::json(200, &state.stats()).header("Cache-Control", "no-store")

@@ -6,6 +6,7 @@
 
 pub mod api;
 mod live;
+pub mod ops;
 mod router;
 pub mod rules;
 pub mod static_files;

@@ -78,6 +78,9 @@ const ROUTES: &[(&str, Endpoint)] = &[
         get_only(req, || api::config(&app.state))
     }),
     ("/api/slow", |_, req, _| get_only(req, || api::slow(req))),
+    ("/api/tcp", |app, req, _| {
+        get_only(req, || api::tcp(&app.state))
+    }),
     ("/ws/echo", |app, _, _| {
         Response::websocket(Box::new(crate::ws::EchoApp), app.state.ws.clone())
     }),

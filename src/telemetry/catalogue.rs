@@ -190,6 +190,14 @@ pub const TLS_HANDSHAKES: MetricDef = def(
     "TLS handshakes completed.",
     &[],
 );
+pub const TLS_HANDSHAKES_RESUMED: MetricDef = def(
+    "glasshouse.tls.handshakes_resumed",
+    "glasshouse_tls_handshakes_resumed_total",
+    Kind::Counter,
+    "",
+    "TLS handshakes completed that resumed an earlier session (a subset of glasshouse_tls_handshakes_total).",
+    &[],
+);
 pub const TLS_HANDSHAKE_FAILURES: MetricDef = def(
     "glasshouse.tls.handshake_failures",
     "glasshouse_tls_handshake_failures_total",
@@ -197,6 +205,70 @@ pub const TLS_HANDSHAKE_FAILURES: MetricDef = def(
     "",
     "TLS handshakes that failed, by reason (timeout, closed, incompatible, certificate_rejected, peer_alert, no_alpn, protocol, other).",
     &["reason"],
+);
+pub const TLS_KTLS_HANDOFFS: MetricDef = def(
+    "glasshouse.tls.ktls_handoffs",
+    "glasshouse_tls_ktls_handoffs_total",
+    Kind::Counter,
+    "",
+    "Kernel TLS hand-offs after a handshake, by result (ok, unsupported_suite, failed).",
+    &["result"],
+);
+pub const TCP_PACKETS: MetricDef = def(
+    "glasshouse.tcp.packets",
+    "glasshouse_tcp_packets_total",
+    Kind::Counter,
+    "",
+    "Under --stack user: IP packets the userland stack read from and wrote to its link, by direction (in, out).",
+    &["direction"],
+);
+pub const TCP_DROPPED: MetricDef = def(
+    "glasshouse.tcp.dropped",
+    "glasshouse_tcp_dropped_total",
+    Kind::Counter,
+    "",
+    "Under --stack user: packets the userland stack dropped, by reason (bad_ip, bad_tcp, not_ours, fragment, syn_queue_full).",
+    &["reason"],
+);
+pub const TCP_SENT_CONTROL: MetricDef = def(
+    "glasshouse.tcp.control_sent",
+    "glasshouse_tcp_control_sent_total",
+    Kind::Counter,
+    "",
+    "Under --stack user: control packets the userland stack sent, by kind (rst, challenge_ack, icmp_echo_reply, icmp_unreachable), and challenge ACKs withheld by the rate limit (challenge_ack_suppressed).",
+    &["kind"],
+);
+pub const TCP_RETRANSMISSIONS: MetricDef = def(
+    "glasshouse.tcp.retransmissions",
+    "glasshouse_tcp_retransmissions_total",
+    Kind::Counter,
+    "",
+    "Under --stack user: TCP segments the userland stack sent again (timeouts and fast retransmits).",
+    &[],
+);
+pub const TCP_OUT_OF_ORDER: MetricDef = def(
+    "glasshouse.tcp.out_of_order",
+    "glasshouse_tcp_out_of_order_total",
+    Kind::Counter,
+    "",
+    "Under --stack user: TCP segments that arrived ahead of a hole and were held until it filled.",
+    &[],
+);
+pub const TCP_ESTABLISHED: MetricDef = def(
+    "glasshouse.tcp.established",
+    "glasshouse_tcp_established_total",
+    Kind::Counter,
+    "",
+    "Under --stack user: TCP connections that reached ESTABLISHED.",
+    &[],
+);
+pub const TCP_CONNECTIONS: MetricDef = def(
+    "glasshouse.tcp.connections",
+    "glasshouse_tcp_connections",
+    Kind::Gauge,
+    "",
+    "Under --stack user: TCP connections of the userland stack by RFC 9293 state, as its driver last copied them (every 200 ms).",
+    &["state"],
 );
 pub const READY: MetricDef = def(
     "glasshouse.ready",
@@ -266,7 +338,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 21] = [
+pub const ALL: [MetricDef; 30] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -281,7 +353,16 @@ pub const ALL: [MetricDef; 21] = [
     SHUTDOWN_FORCED,
     COMPRESSION_SAVED,
     TLS_HANDSHAKES,
+    TLS_HANDSHAKES_RESUMED,
     TLS_HANDSHAKE_FAILURES,
+    TLS_KTLS_HANDOFFS,
+    TCP_PACKETS,
+    TCP_DROPPED,
+    TCP_SENT_CONTROL,
+    TCP_RETRANSMISSIONS,
+    TCP_OUT_OF_ORDER,
+    TCP_ESTABLISHED,
+    TCP_CONNECTIONS,
     READY,
     TELEMETRY_DROPPED,
     PROCESS_CPU,

@@ -245,8 +245,10 @@ pub struct ProcessMetrics {
 }
 
 /// The process-wide counters relayed between processes: compression saved,
-/// TLS handshakes, then TLS failures by reason.
-pub const PROCESS_COUNTERS: usize = 2 + TLS_FAILURE_REASONS.len();
+/// TLS handshakes, TLS failures by reason, kernel TLS hand-offs by result,
+/// then resumed TLS handshakes.
+pub const PROCESS_COUNTERS: usize =
+    3 + TLS_FAILURE_REASONS.len() + crate::tls::kernel::HANDOFF_RESULTS.len();
 
 impl ProcessMetrics {
     /// The counters this process counted itself, in the order of
@@ -255,6 +257,8 @@ impl ProcessMetrics {
         [&self.compression_saved, &self.tls.handshakes]
             .into_iter()
             .chain(self.tls.failures.iter())
+            .chain(self.tls.handoffs.iter())
+            .chain([&self.tls.resumed])
     }
 
     /// Counter `i` of [`ProcessMetrics::counters`] with what other worker
@@ -269,8 +273,14 @@ impl ProcessMetrics {
         2 + i
     }
 
+    /// Index of kernel TLS hand-off result `i` in [`ProcessMetrics::counters`].
+    pub const fn ktls_handoff(i: usize) -> usize {
+        2 + TLS_FAILURE_REASONS.len() + i
+    }
+
     pub const COMPRESSION_SAVED: usize = 0;
     pub const TLS_HANDSHAKES: usize = 1;
+    pub const TLS_RESUMED: usize = PROCESS_COUNTERS - 1;
 }
 
 /// Why a TLS handshake failed: the `reason` label of
@@ -291,13 +301,21 @@ pub const TLS_FAILURE_REASONS: [&str; 8] = [
 #[derive(Debug, Default)]
 pub struct TlsMetrics {
     pub handshakes: AtomicU64,
+    /// Of those, the handshakes that resumed an earlier session (no
+    /// certificate signature: the cheap kind).
+    pub resumed: AtomicU64,
     /// One counter per entry of [`TLS_FAILURE_REASONS`].
     pub failures: [AtomicU64; TLS_FAILURE_REASONS.len()],
+    /// One counter per entry of [`crate::tls::kernel::HANDOFF_RESULTS`].
+    pub handoffs: [AtomicU64; crate::tls::kernel::HANDOFF_RESULTS.len()],
 }
 
 impl TlsMetrics {
-    pub fn handshake_completed(&self) {
+    pub fn handshake_completed(&self, resumed: bool) {
         self.handshakes.fetch_add(1, Relaxed);
+        if resumed {
+            self.resumed.fetch_add(1, Relaxed);
+        }
     }
     /// A failed handshake; an unknown reason counts as `other`.
     pub fn handshake_failed(&self, reason: &str) {
@@ -306,6 +324,10 @@ impl TlsMetrics {
             .position(|r| *r == reason)
             .unwrap_or(TLS_FAILURE_REASONS.len() - 1);
         self.failures[i].fetch_add(1, Relaxed);
+    }
+    /// A kernel TLS hand-off attempt and how it went.
+    pub fn ktls_handoff(&self, result: crate::tls::kernel::HandOff) {
+        self.handoffs[result as usize].fetch_add(1, Relaxed);
     }
 }
 
@@ -317,6 +339,9 @@ pub struct Metrics {
     pub started_at: SystemTime,
     pub workers: Vec<Arc<WorkerMetrics>>,
     pub process: ProcessMetrics,
+    /// Under `--stack user`: the userland TCP/IP's STATUS, as its driver
+    /// last published it (`/api/tcp`).
+    pub tcp: crate::net::Board,
 }
 
 impl Metrics {
@@ -326,6 +351,7 @@ impl Metrics {
             started_at: SystemTime::now(),
             workers: (0..workers).map(|_| Arc::default()).collect(),
             process: ProcessMetrics::default(),
+            tcp: crate::net::Board::default(),
         })
     }
 

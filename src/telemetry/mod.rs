@@ -28,6 +28,7 @@ mod pipeline;
 pub mod prometheus;
 pub mod propagation;
 pub mod stats;
+pub mod tcp;
 pub mod trace;
 mod tracing_spans;
 
@@ -296,6 +297,10 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         .with_callback(move |o| o.observe(m.process.total(ProcessMetrics::TLS_HANDSHAKES), &[]))
         .build();
     let m = Arc::clone(metrics);
+    counter(&meter, TLS_HANDSHAKES_RESUMED)
+        .with_callback(move |o| o.observe(m.process.total(ProcessMetrics::TLS_RESUMED), &[]))
+        .build();
+    let m = Arc::clone(metrics);
     counter(&meter, TLS_HANDSHAKE_FAILURES)
         .with_callback(move |o| {
             for (i, r) in metrics::TLS_FAILURE_REASONS.iter().enumerate() {
@@ -303,6 +308,32 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
                 o.observe(n, &[KeyValue::new("reason", *r)]);
             }
         })
+        .build();
+    let m = Arc::clone(metrics);
+    counter(&meter, TLS_KTLS_HANDOFFS)
+        .with_callback(move |o| {
+            for (i, r) in crate::tls::kernel::HANDOFF_RESULTS.iter().enumerate() {
+                let n = m.process.total(ProcessMetrics::ktls_handoff(i));
+                o.observe(n, &[KeyValue::new("result", *r)]);
+            }
+        })
+        .build();
+    // The userland stack's counters, as the catalogue lists them (its
+    // gauge is registered below).
+    let tcp_counters = catalogue::ALL
+        .into_iter()
+        .filter(|d| d.name.starts_with("glasshouse.tcp.") && d.kind == catalogue::Kind::Counter);
+    for def in tcp_counters {
+        let m = Arc::clone(metrics);
+        counter(&meter, def)
+            .with_callback(move |o| observe_tcp(&m, &def, |n, kv| o.observe(n, kv)))
+            .build();
+    }
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_gauge(TCP_CONNECTIONS.name)
+        .with_description(TCP_CONNECTIONS.description)
+        .with_callback(move |o| observe_tcp(&m, &TCP_CONNECTIONS, |n, kv| o.observe(n, kv)))
         .build();
     let m = Arc::clone(metrics);
     meter
@@ -321,6 +352,22 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
 
 /// An observable counter named and described by `def` (counters carry no
 /// unit: see [`catalogue::MetricDef::unit`]).
+/// The userland stack's samples of one family, when it runs.
+fn observe_tcp(m: &Metrics, def: &catalogue::MetricDef, mut observe: impl FnMut(u64, &[KeyValue])) {
+    let Some(view) = m.tcp.latest() else {
+        return;
+    };
+    for (d, label, n) in tcp::samples(&view) {
+        if d.name != def.name {
+            continue;
+        }
+        match d.labels.first() {
+            Some(key) => observe(n, &[KeyValue::new(*key, label)]),
+            None => observe(n, &[]),
+        }
+    }
+}
+
 fn counter(
     meter: &opentelemetry::metrics::Meter,
     def: catalogue::MetricDef,

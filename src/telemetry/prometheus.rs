@@ -189,12 +189,26 @@ impl Collector for ShardCollector<'_> {
                 &TLS_HANDSHAKES,
                 m.process.total(ProcessMetrics::TLS_HANDSHAKES) as f64,
             ),
+            single(
+                &TLS_HANDSHAKES_RESUMED,
+                m.process.total(ProcessMetrics::TLS_RESUMED) as f64,
+            ),
             family(
                 &TLS_HANDSHAKE_FAILURES,
                 TLS_FAILURE_REASONS.iter().enumerate().map(|(i, r)| {
                     let n = m.process.total(ProcessMetrics::tls_failure(i));
                     value(&TLS_HANDSHAKE_FAILURES, [*r], n as f64)
                 }),
+            ),
+            family(
+                &TLS_KTLS_HANDOFFS,
+                crate::tls::kernel::HANDOFF_RESULTS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let n = m.process.total(ProcessMetrics::ktls_handoff(i));
+                        value(&TLS_KTLS_HANDOFFS, [*r], n as f64)
+                    }),
             ),
             single(&READY, f64::from(u8::from(m.ready()))),
             family(
@@ -209,6 +223,7 @@ impl Collector for ShardCollector<'_> {
             optional(&PROCESS_OPEN_FDS, p.open_fds.map(|v| v as f64)),
             optional(&PROCESS_START_TIME, p.start_time_seconds),
         ];
+        out.extend(tcp_families(m));
         // The text format has no way to say "a family with no samples"
         // (the encoder refuses one): before the first request there is no
         // duration series, and /proc may be unreadable.
@@ -235,6 +250,29 @@ static DESCS: LazyLock<Vec<Desc>> = LazyLock::new(|| {
         })
         .collect()
 });
+
+/// The userland stack's families, when it runs (`super::tcp`).
+fn tcp_families(m: &Metrics) -> Vec<MetricFamily> {
+    let Some(view) = m.tcp.latest() else {
+        return Vec::new();
+    };
+    let samples = super::tcp::samples(&view);
+    let mut out: Vec<MetricFamily> = Vec::new();
+    let mut i = 0;
+    while i < samples.len() {
+        let def = samples[i].0;
+        let run = samples[i..].iter().take_while(|s| s.0.name == def.name);
+        let metrics: Vec<Metric> = run
+            .map(|&(d, label, n)| match d.labels.len() {
+                0 => value(d, [], n as f64),
+                _ => value(d, [label], n as f64),
+            })
+            .collect();
+        i += metrics.len();
+        out.push(family(def, metrics));
+    }
+    out
+}
 
 fn family(def: &MetricDef, metrics: impl IntoIterator<Item = Metric>) -> MetricFamily {
     let mut f = MetricFamily::default();
@@ -487,6 +525,12 @@ mod tests {
     #[test]
     fn every_catalogue_entry_is_exposed_as_described() {
         let m = Metrics::new(1);
+        // The userland stack's families appear once it has published.
+        let stack = crate::net::Stack::new(crate::net::StackConfig::new(
+            "10.9.0.2".parse().unwrap(),
+            [1; 16],
+        ));
+        m.tcp.publish(stack.view(0));
         m.workers[0].request_started();
         m.workers[0].request_finished("GET", "/", 200, 0.01);
         let p = ProcessState {

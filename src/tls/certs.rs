@@ -19,8 +19,9 @@ use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 /// ALPN protocols we speak, in order of preference (`h2` is reserved for
-/// when the engine speaks it).
-pub const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// when the engine speaks it). `http/1.0` is what `curl --http1.0` offers,
+/// alone: refusing it would refuse a protocol the engine serves.
+pub const ALPN: &[&[u8]] = &[b"http/1.1", b"http/1.0"];
 
 /// One certificate chain and its key, as named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +130,23 @@ fn load_pair(pair: &CertPair, provider: &rustls::crypto::CryptoProvider) -> Resu
 /// provider's default (AEAD-only, forward-secret) suites, ALPN `http/1.1`,
 /// no client certificates.
 pub fn server_config(pairs: &[CertPair]) -> Result<Arc<ServerConfig>, String> {
+    server_config_for(pairs, false, SESSION_CACHE)
+}
+
+/// Sessions remembered for resumption unless `--tls-session-cache` says
+/// otherwise (rustls' own default).
+pub const SESSION_CACHE: usize = 256;
+
+/// [`server_config`], with rustls' secret extraction on when the keys may
+/// go to the kernel (`dangerous_into_kernel_connection` refuses otherwise)
+/// and `session_cache` sessions remembered for resumption: a TLS 1.2
+/// session ID or a TLS 1.3 ticket that names a cache entry (no ticket
+/// key to rotate or leak). With 0 every handshake is a full one.
+pub fn server_config_for(
+    pairs: &[CertPair],
+    kernel: bool,
+    session_cache: usize,
+) -> Result<Arc<ServerConfig>, String> {
     if pairs.is_empty() {
         return Err("no certificate configured".into());
     }
@@ -146,5 +164,12 @@ pub fn server_config(pairs: &[CertPair]) -> Result<Arc<ServerConfig>, String> {
     // Several TLS 1.3 tickets invite a client to open parallel connections
     // that resume; one is enough for a server that keeps connections alive.
     cfg.send_tls13_tickets = 1;
+    if session_cache == 0 {
+        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+    } else {
+        cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(session_cache);
+    }
+    cfg.enable_secret_extraction = kernel;
     Ok(Arc::new(cfg))
 }

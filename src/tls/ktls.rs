@@ -4,6 +4,15 @@
 //! builds each record's nonce as rustls does: salt ‖ IV, XORed with the
 //! record sequence number (TLS 1.3), so the salt is the first 4 bytes of
 //! rustls' 12-byte IV and the rest is the kernel's IV.
+//!
+//! TLS 1.2 AES-GCM is the exception: its 8-byte explicit nonce travels in
+//! each record, and the kernel does not XOR the sequence in but counts the
+//! IV up by one per record, while rustls sent `E ^ seq` (E: its 8 bytes of
+//! IV). Handing over E itself would reuse the nonce of rustls' first
+//! record (the Finished) under the same key, which breaks GCM. So the
+//! kernel starts at the next 2^32-aligned block after E: rustls' nonces
+//! (fewer than 2^32 records) all lie in E's block, and the kernel's cannot
+//! reach back into it before 2^64 - 2^32 records.
 
 use rustls::{ConnectionTrafficSecrets, ProtocolVersion};
 
@@ -32,9 +41,11 @@ pub fn crypto_info(
         rest.copy_from_slice(&iv[4..12]);
         (salt, rest)
     };
+    let tls12 = version == TLS_1_2_VERSION;
     Some(match secrets {
         ConnectionTrafficSecrets::Aes128Gcm { key, iv } => {
             let (salt, iv) = split(iv.as_ref());
+            let iv = if tls12 { past_used_nonces(iv) } else { iv };
             CryptoInfo::AesGcm128(AesGcm128 {
                 info: InfoHeader {
                     version,
@@ -48,6 +59,7 @@ pub fn crypto_info(
         }
         ConnectionTrafficSecrets::Aes256Gcm { key, iv } => {
             let (salt, iv) = split(iv.as_ref());
+            let iv = if tls12 { past_used_nonces(iv) } else { iv };
             CryptoInfo::AesGcm256(AesGcm256 {
                 info: InfoHeader {
                     version,
@@ -74,6 +86,13 @@ pub fn crypto_info(
     })
 }
 
+/// The first TLS 1.2 GCM explicit nonce for the kernel: the start of the
+/// 2^32 block after the one rustls' nonces (`E ^ seq`) came from.
+pub fn past_used_nonces(e: [u8; 8]) -> [u8; 8] {
+    let e = u64::from_be_bytes(e);
+    (((e >> 32).wrapping_add(1)) << 32).to_be_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     //! The proof without a kTLS kernel: a record sealed in user space from
@@ -98,7 +117,7 @@ mod tests {
         let provider = Arc::new(provider);
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ca_key.serialize_der().into());
         let mut server_cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
+            .with_protocol_versions(&[suite.version()])
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(vec![cert.der().clone()], key)
@@ -107,7 +126,7 @@ mod tests {
         let mut roots = RootCertStore::empty();
         roots.add(cert.der().clone()).unwrap();
         let client_cfg = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
+            .with_protocol_versions(&[suite.version()])
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
@@ -253,5 +272,69 @@ mod tests {
         let record = seal(&aead::AES_128_GCM, &i.key, base, i.rec_seq, b"x");
         client.read_tls(&mut record.as_slice()).unwrap();
         assert!(client.process_new_packets().is_err());
+    }
+
+    /// TLS 1.2 AES-GCM as the kernel sends it: the explicit nonce (the
+    /// kernel's IV, counted up per record) in the record, the nonce salt ‖
+    /// that IV without the sequence XORed in, the sequence in the AAD.
+    #[test]
+    fn a_tls12_gcm_record_from_the_crypto_info_decrypts_and_reuses_no_nonce() {
+        let (mut client, server) =
+            handshake(rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
+        #[allow(deprecated)]
+        let secrets = server.dangerous_extract_secrets().unwrap();
+        let (seq, tx) = secrets.tx;
+        let ConnectionTrafficSecrets::Aes128Gcm { iv: rustls_iv, .. } = &tx else {
+            panic!("AES-128-GCM expected");
+        };
+        let Some(CryptoInfo::AesGcm128(i)) = crypto_info(ProtocolVersion::TLSv1_2, seq, &tx) else {
+            panic!("AES-128-GCM expected");
+        };
+        assert_eq!(i.info.version, TLS_1_2_VERSION);
+        // rustls' records so far used E ^ s; the kernel's first is not one.
+        let e = u64::from_be_bytes(rustls_iv.as_ref()[4..].try_into().unwrap());
+        let first = u64::from_be_bytes(i.iv);
+        assert!(seq >= 1, "the Finished went under this key");
+        for s in 0..seq + (1 << 20) {
+            assert_ne!(first, e ^ s);
+        }
+        assert_ne!(first, e, "E itself is rustls' first nonce");
+
+        let data = b"sealed like the kernel, TLS 1.2";
+        let mut nonce = [0; 12];
+        nonce[..4].copy_from_slice(&i.salt);
+        nonce[4..].copy_from_slice(&i.iv);
+        let mut aad = i.rec_seq.to_vec();
+        aad.extend_from_slice(&[0x17, 0x03, 0x03]);
+        aad.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        let key =
+            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &i.key).unwrap());
+        let mut body = data.to_vec();
+        key.seal_in_place_append_tag(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad),
+            &mut body,
+        )
+        .unwrap();
+        let len = (8 + body.len()) as u16;
+        let mut record = vec![0x17, 0x03, 0x03, (len >> 8) as u8, len as u8];
+        record.extend_from_slice(&i.iv);
+        record.extend_from_slice(&body);
+        client.read_tls(&mut record.as_slice()).unwrap();
+        client
+            .process_new_packets()
+            .expect("rustls decrypts the record");
+        let mut got = Vec::new();
+        let _ = client.reader().read_to_end(&mut got);
+        assert_eq!(got, data);
+    }
+
+    #[test]
+    fn the_kernels_tls12_nonces_start_in_the_next_block() {
+        assert_eq!(
+            past_used_nonces([0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]),
+            [0, 0, 0, 2, 0, 0, 0, 0]
+        );
+        assert_eq!(past_used_nonces([0xff; 8]), [0; 8]);
     }
 }

@@ -56,6 +56,18 @@ pub struct TlsConnection<O: Observer> {
     plain: Vec<u8>,
     established: bool,
     close_notify_queued: bool,
+    /// The client's close_notify arrived: the end of its input, handed to
+    /// the engine once it has answered what came before (see `poll`).
+    eof_pending: bool,
+    /// The client's input ended (close_notify handed over, or the FIN).
+    peer_eof: bool,
+    /// The engine asked for a shutdown while ciphertext waited for the
+    /// peer, and was told it happened: our close_notify queued behind the
+    /// bytes is as good as a plain transport's FIN queued behind its data.
+    /// Its linger runs from then on.
+    shut_early: bool,
+    /// That shutdown is still the transport's to do, once the bytes are out.
+    shut_owed: bool,
     /// A fatal TLS error: the alert (if any) goes out, then the end.
     failed: bool,
     /// Handshake outcome counted (once per connection).
@@ -82,6 +94,10 @@ impl<O: Observer> TlsConnection<O> {
             plain: Vec::new(),
             established: false,
             close_notify_queued: false,
+            eof_pending: false,
+            peer_eof: false,
+            shut_early: false,
+            shut_owed: false,
             failed: false,
             counted: false,
             lent: false,
@@ -97,6 +113,42 @@ impl<O: Observer> TlsConnection<O> {
 
     pub fn engine(&self) -> &Connection<O> {
         &self.engine
+    }
+
+    pub fn negotiated_suite(&self) -> Option<rustls::SupportedCipherSuite> {
+        self.tls.negotiated_cipher_suite()
+    }
+
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.tls.protocol_version()
+    }
+
+    pub fn metrics(&self) -> &TlsMetrics {
+        &self.metrics
+    }
+
+    /// The moment a kernel hand-off may happen: the handshake is done,
+    /// every byte rustls produced went to the socket (rustls refuses to
+    /// give up its state otherwise) and no partial record waits in our
+    /// buffer (the kernel can decrypt only what is still in the socket).
+    pub fn kernel_ready(&self) -> bool {
+        self.established
+            && !self.failed
+            && !self.lent
+            && !self.close_notify_queued
+            // An end of input rustls already read, or a shutdown owed,
+            // would be lost in the hand-off: such a connection stays here.
+            && !self.eof_pending
+            && !self.peer_eof
+            && !self.shut_early
+            && self.sent >= self.outgoing.len()
+            && self.incoming.is_empty()
+            && !self.engine.is_closed()
+    }
+
+    /// The rustls connection, the engine and the metrics, for a hand-off.
+    pub fn into_parts(self) -> (UnbufferedServerConnection, Connection<O>, Arc<TlsMetrics>) {
+        (self.tls, self.engine, self.metrics)
     }
 
     /// Version, suite, ALPN and SNI, once established.
@@ -152,7 +204,8 @@ impl<O: Observer> TlsConnection<O> {
     fn on_established(&mut self) {
         self.established = true;
         self.counted = true;
-        self.metrics.handshake_completed();
+        let resumed = self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        self.metrics.handshake_completed(resumed);
         if let Some(info) = self.info() {
             tracing::debug!(
                 target: "glasshouse::tls",
@@ -161,6 +214,7 @@ impl<O: Observer> TlsConnection<O> {
                 tls.suite = %info.suite,
                 tls.alpn = info.alpn.as_deref().unwrap_or(""),
                 tls.sni = info.sni.as_deref().unwrap_or(""),
+                tls.resumed = resumed,
                 "TLS handshake completed"
             );
         }
@@ -231,16 +285,28 @@ impl<O: Observer> TlsConnection<O> {
                 self.flush_alert();
                 return;
             }
+            // The client's Finished, data and close_notify read in one go
+            // reach here as ReadTraffic and PeerClosed with no WriteTraffic
+            // between: the handshake is over all the same, and the
+            // close_notify is the end of an established session's input.
+            if !self.established && !self.tls.is_handshaking() {
+                became_established = true;
+            }
             if became_established {
                 self.on_established();
             }
             if peer_closed {
                 // close_notify: the end of the client's input, as a FIN.
+                // A plain transport reads a FIN only when the engine waits
+                // (it has acted on the input before it): so does `poll`.
+                // Given now, with the records just handed over, it would
+                // close a WebSocket before its answer to them (a Close
+                // reply) went out.
                 if !self.established {
                     self.fail("closed", None);
                     return;
                 }
-                self.engine.receive_eof(env);
+                self.eof_pending = true;
             }
             if stop {
                 return;
@@ -299,6 +365,8 @@ impl<O: Observer> TlsConnection<O> {
         if !self.established {
             self.fail("closed", None);
         }
+        self.eof_pending = false;
+        self.peer_eof = true;
         self.engine.receive_eof(env);
     }
 
@@ -309,6 +377,16 @@ impl<O: Observer> TlsConnection<O> {
             return Action::Wait;
         }
         if self.sent < self.outgoing.len() {
+            self.notice_shutdown(env);
+            if self.shut_early && self.engine.is_closed() && !self.peer_eof {
+                // Its linger ran out (or the peer sent too much during it)
+                // and the peer has not read our last bytes: a plain
+                // transport closes now too, and its unread input resets
+                // what the kernel still held.
+                self.outgoing.clear();
+                self.sent = 0;
+                return Action::Close;
+            }
             return Action::Send(Send::Bytes {
                 data: &self.outgoing[self.sent..],
                 more: false,
@@ -318,6 +396,9 @@ impl<O: Observer> TlsConnection<O> {
         self.sent = 0;
         if self.failed {
             return Action::Close;
+        }
+        if std::mem::take(&mut self.shut_owed) && !self.engine.is_closed() {
+            return Action::ShutdownWrite;
         }
         if !self.established {
             // The engine speaks first only when the head timeout passed
@@ -336,7 +417,15 @@ impl<O: Observer> TlsConnection<O> {
         }
         while self.outgoing.len() < BATCH {
             let step = match self.engine.poll(env) {
-                Action::Wait => break,
+                Action::Wait => {
+                    if self.eof_pending && self.engine.wants_read(env) {
+                        self.eof_pending = false;
+                        self.peer_eof = true;
+                        self.engine.receive_eof(env);
+                        continue;
+                    }
+                    break;
+                }
                 Action::Close => {
                     // A clean end for the client: our close_notify first
                     // (else it cannot tell a close from a truncation).
@@ -433,6 +522,29 @@ impl<O: Observer> TlsConnection<O> {
     }
 
     pub fn write_shut(&mut self, env: &Env<'_, O>) {
+        // After an early shutdown the engine has lingered since.
+        if !self.shut_early {
+            self.engine.write_shut(env);
+        }
+    }
+
+    /// While ciphertext waits for the peer, the engine is asked what it
+    /// would do next, as a plain transport asks it on every turn: a
+    /// WebSocket session that gives up on a peer reading nothing says so
+    /// only there. A shutdown it asks for happens at once (see
+    /// `shut_early`); what it would send waits for the bytes before it.
+    fn notice_shutdown(&mut self, env: &mut Env<'_, O>) {
+        if self.shut_early || !self.established || self.failed || self.lent {
+            return;
+        }
+        if !matches!(self.engine.poll(env), Action::ShutdownWrite) {
+            return;
+        }
+        if !self.close_notify_queued && self.queue_close_notify() {
+            self.close_notify_queued = true;
+        }
+        self.shut_early = true;
+        self.shut_owed = true;
         self.engine.write_shut(env);
     }
 

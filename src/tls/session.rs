@@ -1,9 +1,16 @@
-//! What a transport holds per connection: the engine alone (plain HTTP) or
-//! the engine behind the TLS layer. Both answer the same transport-facing
-//! calls, so a transport drives a [`Session`] without knowing which it is.
+//! What a transport holds per connection: the engine alone (plain HTTP),
+//! the engine behind the userspace TLS layer, or the engine over a socket
+//! whose records the kernel encrypts (kTLS, after [`Session::hand_off`]).
+//! All answer the same transport-facing calls, so a transport drives a
+//! [`Session`] without knowing which it is; only a kTLS session must be
+//! read with [`crate::sys::ktls::recv_record`], since records that are not
+//! application data arrive with their type beside them.
 
 use std::time::Instant;
 
+use std::os::fd::AsRawFd;
+
+use super::kernel::{HandOff, KernelSession};
 use super::layer::TlsConnection;
 use crate::engine::{Action, Connection, DrainOutcome, Env, Observer};
 
@@ -13,6 +20,7 @@ use crate::engine::{Action, Connection, DrainOutcome, Env, Observer};
 pub enum Session<O: Observer> {
     Plain(Connection<O>),
     Tls(Box<TlsConnection<O>>),
+    Kernel(Box<KernelSession<O>>),
 }
 
 macro_rules! each {
@@ -20,6 +28,7 @@ macro_rules! each {
         match $self {
             Session::Plain($c) => $e,
             Session::Tls($c) => $e,
+            Session::Kernel($c) => $e,
         }
     };
 }
@@ -29,11 +38,46 @@ impl<O: Observer> Session<O> {
         match self {
             Session::Plain(c) => c,
             Session::Tls(t) => t.engine(),
+            Session::Kernel(k) => k.engine(),
         }
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self, Session::Tls(_))
+        matches!(self, Session::Tls(_) | Session::Kernel(_))
+    }
+
+    /// The records of this session are the kernel's (read them with
+    /// `recv_record` and give them to [`Session::receive_record`]).
+    pub fn is_kernel(&self) -> bool {
+        matches!(self, Session::Kernel(_))
+    }
+
+    /// A userspace TLS session at the point where its keys may go to the
+    /// kernel (see [`TlsConnection::kernel_ready`]).
+    pub fn kernel_ready(&self) -> bool {
+        matches!(self, Session::Tls(t) if t.kernel_ready())
+    }
+
+    /// Gives a ready TLS session's keys to the kernel for socket `fd`
+    /// (when its suite uses one of `ciphers`); any other session comes
+    /// back as it was (`None`).
+    pub fn hand_off(self, fd: &impl AsRawFd, ciphers: &[u16]) -> (Session<O>, Option<HandOff>) {
+        match self {
+            Session::Tls(t) if t.kernel_ready() => {
+                let (s, r) = super::kernel::hand_off(t, fd, ciphers);
+                (s, Some(r))
+            }
+            other => (other, None),
+        }
+    }
+
+    /// A record read from a kTLS socket, with its content type; for other
+    /// sessions, plain input.
+    pub fn receive_record(&mut self, env: &mut Env<'_, O>, record_type: u8, input: &[u8]) {
+        match self {
+            Session::Kernel(k) => k.receive_record(env, record_type, input),
+            other => other.receive(env, input),
+        }
     }
 
     pub fn receive(&mut self, env: &mut Env<'_, O>, input: &[u8]) {

@@ -399,6 +399,90 @@ fn close_notify_from_the_client_ends_the_connection_cleanly() {
 }
 
 #[test]
+fn a_request_followed_by_close_notify_is_still_answered() {
+    // close_notify ends the client's direction only (RFC 8446 §6.1), as a
+    // FIN does: a request sent before it is owed its answer.
+    let (pki, pairs) = pki(&[&["localhost"]]);
+    let a = acceptor(pairs);
+    let mut s = Server::new(&a);
+    let mut c = client(&pki.ca, "localhost");
+    // ClientHello in, the server's flight out: the client is done.
+    let mut hello = Vec::new();
+    while c.wants_write() {
+        c.write_tls(&mut hello).unwrap();
+    }
+    s.step(Some(&hello), false, false);
+    let flight = std::mem::take(&mut s.wire);
+    let mut rd = flight.as_slice();
+    while !rd.is_empty() && c.read_tls(&mut rd).unwrap() > 0 {
+        c.process_new_packets().unwrap();
+    }
+    assert!(!c.is_handshaking());
+    // Its Finished, the request, close_notify and the FIN arrive at once.
+    c.writer()
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    c.send_close_notify();
+    let mut out = Vec::new();
+    while c.wants_write() {
+        c.write_tls(&mut out).unwrap();
+    }
+    s.step(Some(&out), true, false);
+    let wire = std::mem::take(&mut s.wire);
+    let mut rd = wire.as_slice();
+    while !rd.is_empty() && c.read_tls(&mut rd).unwrap() > 0 {
+        c.process_new_packets().unwrap();
+    }
+    let got = read_all(&mut c);
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[test]
+fn a_websocket_close_then_close_notify_gets_the_echo_and_the_close_reply() {
+    // The frames and the close_notify behind them arrive in one read: the
+    // end of input reaches the engine after it has answered the frames, as
+    // a FIN read by a plain transport would.
+    use crate::ws::client as wsc;
+    let (pki, pairs) = pki(&[&["localhost"]]);
+    let a = acceptor(pairs);
+    let mut s = Server::new(&a);
+    let mut c = client(&pki.ca, "localhost");
+    c.writer()
+        .write_all(wsc::upgrade_request("x", "/ws", "").as_bytes())
+        .unwrap();
+    pump(&mut c, &mut s, usize::MAX);
+    let head = read_all(&mut c);
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&head)
+    );
+    c.writer().write_all(&wsc::text("last")).unwrap();
+    c.writer().write_all(&wsc::close(1000, "done")).unwrap();
+    c.send_close_notify();
+    let mut out = Vec::new();
+    while c.wants_write() {
+        c.write_tls(&mut out).unwrap();
+    }
+    s.step(Some(&out), false, false);
+    let wire = std::mem::take(&mut s.wire);
+    let mut rd = wire.as_slice();
+    while !rd.is_empty() && c.read_tls(&mut rd).unwrap() > 0 {
+        c.process_new_packets().unwrap();
+    }
+    let got = read_all(&mut c);
+    let (frames, _) = wsc::decode(&got).unwrap();
+    let kinds: Vec<_> = frames.iter().map(|f| (f.opcode, f.payload.len())).collect();
+    assert_eq!(frames.len(), 2, "{kinds:?}");
+    assert_eq!(frames[0].payload, b"last");
+    assert_eq!(frames[1].close_code(), Some(1000));
+}
+
+#[test]
 fn the_head_timeout_ends_a_stalled_handshake() {
     let (_pki, pairs) = pki(&[&["localhost"]]);
     let a = acceptor(pairs);
@@ -481,4 +565,349 @@ fn bad_files_are_named_in_the_error() {
         key: pairs[0].cert.clone(),
     }];
     assert!(certs::server_config(&swapped).is_err());
+}
+
+// Kernel TLS: what can be proved without a kernel that has it.
+
+mod kernel_tls {
+    use ring::aead;
+    use rustls::{CipherSuite, ConnectionTrafficSecrets};
+
+    use super::*;
+    use crate::tls::kernel::{
+        classify, kernel_cipher, Budget, Control, HandOff, RecordBudget, HANDOFF_RESULTS,
+    };
+
+    fn kernel_acceptor(pairs: Vec<CertPair>) -> Acceptor {
+        // All three ciphers, as a kernel with kTLS would take.
+        let all = vec![
+            crate::sys::ktls::TLS_CIPHER_AES_GCM_128,
+            crate::sys::ktls::TLS_CIPHER_AES_GCM_256,
+            crate::sys::ktls::TLS_CIPHER_CHACHA20_POLY1305,
+        ];
+        Acceptor::with_kernel(pairs, Arc::new(TlsMetrics::default()), all, 256).unwrap()
+    }
+
+    fn key(secrets: &ConnectionTrafficSecrets) -> (aead::LessSafeKey, [u8; 12]) {
+        let (alg, key, iv): (&'static aead::Algorithm, &[u8], &[u8]) = match secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => {
+                (&aead::AES_128_GCM, key.as_ref(), iv.as_ref())
+            }
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => {
+                (&aead::AES_256_GCM, key.as_ref(), iv.as_ref())
+            }
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+                (&aead::CHACHA20_POLY1305, key.as_ref(), iv.as_ref())
+            }
+            _ => panic!("not a kernel cipher"),
+        };
+        let key = aead::LessSafeKey::new(aead::UnboundKey::new(alg, key).unwrap());
+        (key, iv.try_into().unwrap())
+    }
+
+    fn nonce(iv: [u8; 12], seq: u64) -> aead::Nonce {
+        let mut n = iv;
+        for (b, s) in n[4..].iter_mut().zip(seq.to_be_bytes()) {
+            *b ^= s;
+        }
+        aead::Nonce::assume_unique_for_key(n)
+    }
+
+    /// Opens one TLS 1.3 record as the kernel's receive side does: the
+    /// inner content type and the plaintext.
+    fn open(secrets: &ConnectionTrafficSecrets, seq: u64, record: &[u8]) -> (u8, Vec<u8>) {
+        let (key, iv) = key(secrets);
+        let header: [u8; 5] = record[..5].try_into().unwrap();
+        let mut body = record[5..].to_vec();
+        let plain = key
+            .open_in_place(nonce(iv, seq), aead::Aad::from(header), &mut body)
+            .expect("the record opens with these keys");
+        let end = plain.iter().rposition(|&b| b != 0).unwrap();
+        (plain[end], plain[..end].to_vec())
+    }
+
+    /// Seals one TLS 1.3 record as the kernel's transmit side does.
+    fn seal(secrets: &ConnectionTrafficSecrets, seq: u64, kind: u8, data: &[u8]) -> Vec<u8> {
+        let (key, iv) = key(secrets);
+        let mut inner = data.to_vec();
+        inner.push(kind);
+        let len = (inner.len() + key.algorithm().tag_len()) as u16;
+        let header = [0x17, 0x03, 0x03, (len >> 8) as u8, len as u8];
+        key.seal_in_place_append_tag(nonce(iv, seq), aead::Aad::from(header), &mut inner)
+            .unwrap();
+        let mut rec = header.to_vec();
+        rec.extend_from_slice(&inner);
+        rec
+    }
+
+    fn records(mut wire: &[u8]) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        while wire.len() >= 5 {
+            let n = 5 + u16::from_be_bytes([wire[3], wire[4]]) as usize;
+            v.push(wire[..n].to_vec());
+            wire = &wire[n..];
+        }
+        assert!(wire.is_empty(), "whole records only");
+        v
+    }
+
+    #[test]
+    fn a_finished_and_sent_handshake_is_ready_for_the_kernel_and_not_before() {
+        let (pki, pairs) = pki(&[&["localhost"]]);
+        let a = kernel_acceptor(pairs);
+        assert!(a.kernel_tls());
+        let mut s = Server::new(&a);
+        let mut c = client(&pki.ca, "localhost");
+        assert!(!s.tls.kernel_ready());
+        let mut hello = Vec::new();
+        c.write_tls(&mut hello).unwrap();
+        s.step(Some(&hello), false, false);
+        assert!(!s.tls.kernel_ready(), "mid-handshake");
+        pump(&mut c, &mut s, usize::MAX);
+        assert!(s.tls.is_established());
+        assert!(s.tls.kernel_ready());
+        // A partial record in our buffer is not the kernel's to decrypt.
+        s.step(Some(&[0x17, 0x03]), false, false);
+        assert!(!s.tls.kernel_ready());
+    }
+
+    #[test]
+    fn without_kernel_tls_rustls_keeps_its_secrets() {
+        let (pki, pairs) = pki(&[&["localhost"]]);
+        let a = acceptor(pairs);
+        assert!(!a.kernel_tls());
+        let mut s = Server::new(&a);
+        let mut c = client(&pki.ca, "localhost");
+        pump(&mut c, &mut s, usize::MAX);
+        let (tls, _, _) = s.tls.into_parts();
+        assert!(tls.dangerous_into_kernel_connection().is_err());
+    }
+
+    /// The whole KeyUpdate exchange with the kernel played by hand: the
+    /// client's KeyUpdate (update_requested) opens under the receive key
+    /// handed off, the data after it under the key rustls derives next,
+    /// and our KeyUpdate and answer sealed under the old and the next
+    /// transmit keys are read by the client.
+    #[test]
+    fn key_updates_both_ways_use_the_secrets_rustls_derives() {
+        let (pki, pairs) = pki(&[&["localhost"]]);
+        let a = kernel_acceptor(pairs);
+        let mut s = Server::new(&a);
+        let mut c = client(&pki.ca, "localhost");
+        pump(&mut c, &mut s, usize::MAX);
+        assert!(s.tls.kernel_ready());
+        let version = s.tls.protocol_version().unwrap();
+        assert_eq!(version, rustls::ProtocolVersion::TLSv1_3);
+        let suite = s.tls.negotiated_suite().unwrap().suite();
+        assert!(kernel_cipher(suite).is_some(), "{suite:?}");
+        let (tls, _, _) = s.tls.into_parts();
+        let (secrets, mut kernel) = tls.dangerous_into_kernel_connection().unwrap();
+        let (rx_seq, rx) = secrets.rx;
+        let (tx_seq, tx) = secrets.tx;
+        assert!(crate::tls::ktls::crypto_info(version, rx_seq, &rx).is_some());
+        assert!(crate::tls::ktls::crypto_info(version, tx_seq, &tx).is_some());
+
+        c.refresh_traffic_keys().unwrap();
+        c.writer().write_all(b"after the update").unwrap();
+        let mut wire = Vec::new();
+        while c.wants_write() {
+            c.write_tls(&mut wire).unwrap();
+        }
+        let recs = records(&wire);
+        assert_eq!(recs.len(), 2);
+        let (kind, body) = open(&rx, rx_seq, &recs[0]);
+        assert_eq!(kind, 22);
+        assert_eq!(classify(kind, &body), Control::KeyUpdates(vec![true]));
+        let (seq, next_rx) = kernel.update_rx_secret().unwrap();
+        assert_eq!(
+            open(&next_rx, seq, &recs[1]),
+            (23, b"after the update".to_vec())
+        );
+
+        let mut reply = seal(&tx, tx_seq, 22, &[24, 0, 0, 1, 0]);
+        let (seq, next_tx) = kernel.update_tx_secret().unwrap();
+        reply.extend(seal(&next_tx, seq, 23, b"answered under the new key"));
+        let mut rd = reply.as_slice();
+        while !rd.is_empty() {
+            c.read_tls(&mut rd).unwrap();
+            c.process_new_packets().unwrap();
+        }
+        let mut got = vec![0; 64];
+        let n = c.reader().read(&mut got).unwrap();
+        assert_eq!(&got[..n], b"answered under the new key");
+    }
+
+    #[test]
+    fn records_are_counted_against_the_limit_with_room_to_spare() {
+        let limit = 1 << 24;
+        let mut b = RecordBudget::new(limit, 0);
+        assert_eq!(b.state(), Budget::Fresh);
+        b.count(limit / 4 * 3 - 1);
+        assert_eq!(b.state(), Budget::Fresh);
+        b.count(1);
+        assert_eq!(b.state(), Budget::WindDown);
+        b.count(limit / 4 - limit / 16 - 1);
+        assert_eq!(b.state(), Budget::WindDown);
+        b.count(1);
+        assert_eq!(b.state(), Budget::Exhausted);
+        b.renew();
+        assert_eq!(b.state(), Budget::Fresh);
+        // What went before the hand-off counts.
+        assert_eq!(
+            RecordBudget::new(limit, limit / 4 * 3).state(),
+            Budget::WindDown
+        );
+        // A write counts the records its bytes could fill, plus one.
+        let mut w = RecordBudget::new(8, 0);
+        w.count_bytes(16 * 1024 * 5);
+        assert_eq!(w.state(), Budget::WindDown);
+        w.count_bytes(1);
+        assert_eq!(w.state(), Budget::WindDown);
+        w.count_bytes(1);
+        assert_eq!(w.state(), Budget::Exhausted);
+        // The count saturates rather than wrapping round to fresh.
+        let mut u = RecordBudget::new(u64::MAX, u64::MAX - 1);
+        u.count(10);
+        assert_eq!(u.state(), Budget::Exhausted);
+    }
+
+    #[test]
+    fn control_records_are_read_as_a_server_must() {
+        assert_eq!(classify(21, &[1, 0]), Control::CloseNotify);
+        assert_eq!(classify(21, &[1, 90]), Control::Ignore);
+        assert_eq!(classify(21, &[2, 40]), Control::Fatal(None));
+        assert_eq!(classify(21, &[1]), Control::Fatal(None));
+        assert_eq!(
+            classify(22, &[24, 0, 0, 1, 0]),
+            Control::KeyUpdates(vec![false])
+        );
+        assert_eq!(
+            classify(22, &[24, 0, 0, 1, 1, 24, 0, 0, 1, 0]),
+            Control::KeyUpdates(vec![true, false])
+        );
+        // A bad request_update value, a truncated message, a message a
+        // server never receives (NewSessionTicket), an empty record.
+        for bad in [
+            &[24, 0, 0, 1, 2][..],
+            &[24, 0, 0, 1][..],
+            &[4, 0, 0, 1, 0][..],
+            &[][..],
+        ] {
+            assert_eq!(classify(22, bad), Control::Fatal(Some(10)), "{bad:?}");
+        }
+        assert_eq!(classify(20, &[1]), Control::Fatal(Some(10)));
+    }
+
+    #[test]
+    fn the_kernel_takes_the_aead_suites_only() {
+        use crate::sys::ktls::*;
+        assert_eq!(
+            kernel_cipher(CipherSuite::TLS13_AES_128_GCM_SHA256),
+            Some(TLS_CIPHER_AES_GCM_128)
+        );
+        assert_eq!(
+            kernel_cipher(CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384),
+            Some(TLS_CIPHER_AES_GCM_256)
+        );
+        assert_eq!(
+            kernel_cipher(CipherSuite::TLS13_CHACHA20_POLY1305_SHA256),
+            Some(TLS_CIPHER_CHACHA20_POLY1305)
+        );
+        assert_eq!(kernel_cipher(CipherSuite::TLS13_AES_128_CCM_SHA256), None);
+        // Every suite the server offers has a kernel cipher.
+        for s in rustls::crypto::ring::default_provider().cipher_suites {
+            assert!(kernel_cipher(s.suite()).is_some(), "{:?}", s.suite());
+        }
+    }
+
+    #[test]
+    fn hand_off_results_are_labelled_in_order() {
+        for (r, label) in [HandOff::Ok, HandOff::UnsupportedSuite, HandOff::Failed]
+            .into_iter()
+            .zip(HANDOFF_RESULTS)
+        {
+            assert_eq!(r.label(), label);
+        }
+        let m = TlsMetrics::default();
+        m.ktls_handoff(HandOff::UnsupportedSuite);
+        assert_eq!(m.handoffs[1].load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_path_follows_the_flag_the_model_and_the_probe() {
+        use crate::config::KtlsMode;
+        let p = choose_path(KtlsMode::Off, true);
+        assert!(p.kernel_ciphers.is_empty());
+        assert_eq!(p.describe, "userspace rustls (--ktls off)");
+        let p = choose_path(KtlsMode::Auto, false);
+        assert!(p.kernel_ciphers.is_empty());
+        assert!(p.describe.starts_with("userspace rustls"), "{}", p.describe);
+        let available = crate::sys::ktls::probe().unwrap() == crate::sys::ktls::Support::Available;
+        let p = choose_path(KtlsMode::Auto, true);
+        assert_eq!(!p.kernel_ciphers.is_empty(), available);
+        assert_eq!(
+            p.describe.starts_with("kernel TLS"),
+            available,
+            "{}",
+            p.describe
+        );
+        if !available {
+            assert!(p.describe.contains("ENOENT"), "{}", p.describe);
+        }
+    }
+
+    /// The hand-off itself on a real socket: on a kernel without a TLS
+    /// ULP attaching fails and the connection stays with rustls (and
+    /// still serves); where the kernel has one, the keys install. A suite
+    /// whose cipher the kernel lacks is never tried.
+    #[test]
+    fn a_hand_off_that_cannot_happen_leaves_the_connection_with_rustls() {
+        let (pki, pairs) = pki(&[&["localhost"]]);
+        let a = kernel_acceptor(pairs);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sock = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let _peer = l.accept().unwrap();
+        let has_tls = crate::sys::ktls::probe().unwrap() == crate::sys::ktls::Support::Available;
+
+        let mut s = Server::new(&a);
+        let mut c = client(&pki.ca, "localhost");
+        pump(&mut c, &mut s, usize::MAX);
+        let session = Session::Tls(Box::new(s.tls));
+        let (session, r) = session.hand_off(&sock, &[]);
+        assert_eq!(r, Some(HandOff::UnsupportedSuite));
+        let Session::Tls(t) = session else {
+            panic!("an unsupported suite stays in user space");
+        };
+        assert_eq!(
+            t.metrics().handoffs[1].load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+
+        let mut s = Server::new(&a);
+        let mut c = client(&pki.ca, "localhost");
+        pump(&mut c, &mut s, usize::MAX);
+        let ciphers = a.kernel_ciphers().to_vec();
+        let (session, r) = Session::Tls(Box::new(s.tls)).hand_off(&sock, &ciphers);
+        if has_tls {
+            assert_eq!(r, Some(HandOff::Ok));
+            assert!(session.is_kernel());
+            return;
+        }
+        assert_eq!(r, Some(HandOff::Failed));
+        let Session::Tls(t) = session else {
+            panic!("a failed attach stays in user space");
+        };
+        assert_eq!(
+            t.metrics().handoffs[2].load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        // And it still serves: the same connection answers a request.
+        s.tls = *t;
+        c.writer()
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        pump(&mut c, &mut s, usize::MAX);
+        let got = String::from_utf8_lossy(&read_all(&mut c)).into_owned();
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    }
 }

@@ -26,6 +26,8 @@ fi
 # k6 that knows k6/websockets (K6_NATIVE_VERSION in .env), built from its Go
 # module and cached outside the tree by scripts/native_build.sh.
 k6_dir=$(bash "$repo/scripts/native_build.sh" --path k6)
+# kustomize (KUSTOMIZE_VERSION in .env), likewise: renders deploy/k8s-tls.
+kustomize_dir=$(bash "$repo/scripts/native_build.sh" --path kustomize)
 
 # Debian/Ubuntu packages. promtool: taken out of the `prometheus` package with
 # dpkg-deb into the venv, so no Prometheus service gets installed or started
@@ -56,5 +58,5 @@ if ! command -v shellcheck > /dev/null; then
   as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends shellcheck > /dev/null
 fi
 
-export PATH="$k6_dir:$venv/bin:$PATH"
+export PATH="$k6_dir:$kustomize_dir:$venv/bin:$PATH"
 exec "$venv/bin/python" "$here/check_bundle.py" --repo "$repo" "$@"

@@ -21,6 +21,11 @@ What is checked against what:
   - deploy/loki.yaml     OTLP-ready settings
   - deploy/k8s/          kubernetes-validate --strict (1.30 and 1.37 schemas);
                          probes/ports/grace period/selectors vs the contract
+  - docker-compose.tls.yml, deploy/k8s-tls/
+                         the HTTPS stack: merged over docker-compose.yml (as
+                         compose merges) and schema-checked; rendered with
+                         kustomize and validated; ports, probes, secrets and
+                         the CA agree with each other and with Prometheus
   - grafana/             datasource correlations; dashboards: JSON, datasource
                          uids, metric names from the contract, coverage
   - k6/                  k6 inspect --execution-requirements; traceparent,
@@ -471,6 +476,79 @@ def compose_ports():
     for port in ports:
         if not re.search(rf"\b{port}\b", table):
             problems.append(f"published port {port} not in a docs/deployment.md table")
+    return problems
+
+
+# ----------------------------------------------------------- compose TLS --
+
+TLS_FILES = ("docker-compose.yml", "docker-compose.tls.yml")
+
+
+def tls_compose():
+    sys.path.insert(0, os.path.join(ROOT, "tests", "bundle"))
+    import compose_files
+    return compose_files.load(ROOT, TLS_FILES)
+
+
+def port_of(addr):
+    return int(str(addr).rsplit(":", 1)[1])
+
+
+@check("compose TLS: docker-compose.tls.yml over docker-compose.yml is a valid compose file")
+def compose_tls_schema():
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(tls_compose(), f)
+    try:
+        r = run(["check-jsonschema", "--builtin-schema", "vendor.compose-spec", f.name])
+    finally:
+        os.unlink(f.name)
+    return [] if r.returncode == 0 else [r.stdout + r.stderr]
+
+
+@check("compose TLS: HTTPS published, metrics listener where Prometheus and the healthcheck look, secrets and CA wired")
+def compose_tls_rules():
+    problems = []
+    c = tls_compose()
+    g = c["services"]["glasshouse"]
+    env = env_of(g)
+    listen, metrics = env.get("GLASSHOUSE_LISTEN"), env.get("GLASSHOUSE_METRICS_LISTEN")
+    if not listen or not metrics:
+        return ["glasshouse needs GLASSHOUSE_LISTEN and GLASSHOUSE_METRICS_LISTEN under TLS"]
+    https, plain = port_of(listen), port_of(metrics)
+    if f"{https}:{https}" not in [str(p) for p in g.get("ports") or []]:
+        problems.append(f"HTTPS port {https} not published")
+    # Prometheus scrapes the plain listener, unchanged from the plain stack.
+    prom = load_yaml("deploy", "prometheus.yml")
+    jobs = {j["job_name"]: j for j in prom.get("scrape_configs") or []}
+    targets = [t for sc in jobs["glasshouse"].get("static_configs", []) for t in sc.get("targets", [])]
+    if f"glasshouse:{plain}" not in targets:
+        problems.append(f"Prometheus scrapes {targets}, not the metrics listener glasshouse:{plain}")
+    if g.get("healthcheck", {}).get("test") != ["CMD", "/usr/local/bin/glasshouse", "healthcheck"]:
+        problems.append("the healthcheck should be `glasshouse healthcheck` (it probes --metrics-listen)")
+    secrets = c.get("secrets") or {}
+    listed = set(g.get("secrets") or [])
+    for var in ("GLASSHOUSE_TLS_CERT", "GLASSHOUSE_TLS_KEY"):
+        v = env.get(var, "")
+        name = v.removeprefix("/run/secrets/")
+        if not v.startswith("/run/secrets/") or name not in listed or name not in secrets:
+            problems.append(f"{var}={v!r} is not a secret glasshouse lists")
+        elif not secrets[name].get("file", "").startswith("./deploy/tls/"):
+            problems.append(f"secret {name} should be a file under ./deploy/tls/ (scripts/dev-cert.sh)")
+    made = set(re.findall(r'"\$out/(\w+\.pem)"', read("scripts", "dev-cert.sh")))
+    for name, sec in secrets.items():
+        if os.path.basename(sec.get("file", "")) not in made:
+            problems.append(f"secret {name}: {sec.get('file')} is not a file scripts/dev-cert.sh makes ({sorted(made)})")
+    for name, svc in c["services"].items():
+        if not name.startswith("k6-"):
+            continue
+        e = env_of(svc)
+        if e.get("BASE_URL") != f"https://glasshouse:{https}":
+            problems.append(f"{name}: BASE_URL {e.get('BASE_URL')!r}, want https://glasshouse:{https}")
+        ca = e.get("SSL_CERT_FILE", "").removeprefix("/run/secrets/")
+        if ca not in (svc.get("secrets") or []) or os.path.basename(secrets.get(ca, {}).get("file", "")) != "ca.pem":
+            problems.append(f"{name}: SSL_CERT_FILE must name the CA secret it lists")
+    if "/deploy/tls/*.pem" not in read(".gitignore"):
+        problems.append(".gitignore must keep deploy/tls/*.pem (private keys) out of git")
     return problems
 
 
@@ -1087,6 +1165,76 @@ def k8s_rules():
     return problems
 
 
+def kustomize_build(directory):
+    """Renders a kustomization with the kustomize check.sh builds (on PATH),
+    else kubectl's; None when neither is here."""
+    for cmd in (["kustomize", "build"], ["kubectl", "kustomize"]):
+        if shutil.which(cmd[0]):
+            r = run(cmd + [directory])
+            if r.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} {directory}: {r.stderr.strip()}")
+            return [d for d in yaml.safe_load_all(r.stdout) if d]
+    return None
+
+
+@check("k8s TLS: deploy/k8s-tls renders (kustomize) and validates; HTTPS Service, key from the Secret, probes on the metrics listener")
+def k8s_tls():
+    problems = []
+    try:
+        docs = kustomize_build(path("deploy", "k8s-tls"))
+    except RuntimeError as e:
+        return [str(e)]
+    if docs is None:
+        return ["neither kubectl nor kustomize is here to render deploy/k8s-tls (check.sh builds kustomize)"]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump_all(docs, f)
+    try:
+        r = run(["kubernetes-validate", "--strict", "--quiet", "-k", "1.37.0", f.name])
+        if r.returncode != 0:
+            problems.append(f"rendered overlay: {r.stdout}{r.stderr}")
+    finally:
+        os.unlink(f.name)
+    dep = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "glasshouse")
+    pod = dep["spec"]["template"]["spec"]
+    c = next(x for x in pod["containers"] if x["name"] == "glasshouse")
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    names = [e["name"] for e in c.get("env", [])]
+    if len(names) != len(set(names)):
+        problems.append("an env variable is set twice")
+    ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+    https, plain = port_of(env.get("GLASSHOUSE_LISTEN", ":0")), port_of(env.get("GLASSHOUSE_METRICS_LISTEN", ":0"))
+    if ports.get("https") != https:
+        problems.append(f"container port https {ports.get('https')} != GLASSHOUSE_LISTEN port {https}")
+    for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+        p = (c.get(kind) or {}).get("httpGet") or {}
+        port = ports.get(p.get("port")) if isinstance(p.get("port"), str) else p.get("port")
+        if port != plain or p.get("scheme", "HTTP") != "HTTP":
+            problems.append(f"{kind} probes port {port} {p.get('scheme', 'HTTP')}, want the metrics listener {plain} over HTTP")
+    ann = dep["spec"]["template"]["metadata"].get("annotations") or {}
+    if str(ann.get("prometheus.io/port")) != str(plain):
+        problems.append(f"prometheus.io/port {ann.get('prometheus.io/port')} is not the metrics listener {plain}")
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    tls_vol = next((n for n, v in vols.items() if (v.get("secret") or {}).get("secretName") == "glasshouse-tls"), None)
+    if not tls_vol or tls_vol not in mounts:
+        problems.append("the Secret glasshouse-tls is not mounted")
+    else:
+        base = mounts[tls_vol].rstrip("/")
+        for var, key in (("GLASSHOUSE_TLS_CERT", "tls.crt"), ("GLASSHOUSE_TLS_KEY", "tls.key")):
+            if env.get(var) != f"{base}/{key}":
+                problems.append(f"{var}={env.get(var)!r}, want {base}/{key} (a kubernetes.io/tls Secret)")
+        mode = vols[tls_vol]["secret"].get("defaultMode", 0o644)
+        if mode & 0o007:
+            problems.append(f"the key is readable by others (defaultMode {oct(mode)})")
+        if mode & 0o040 and pod.get("securityContext", {}).get("fsGroup") != 65532:
+            problems.append("a group-readable key needs fsGroup 65532 (the image's user)")
+    svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "glasshouse")
+    sp = svc["spec"]["ports"]
+    if [(p["port"], ports.get(p["targetPort"], p["targetPort"])) for p in sp] != [(443, https)]:
+        problems.append(f"the Service should carry only 443 -> {https}: {sp}")
+    return problems
+
+
 # --------------------------------------------------------------- Grafana --
 
 def datasources():
@@ -1558,7 +1706,8 @@ def docs():
     except FileNotFoundError:
         return ["docs/deployment.md missing"]
     for want in ("docker compose up", "k6/chaos.sh", "tests/bundle/check.sh", "tests/bundle/real.sh", "OTLP receiver",
-                 "stop_grace_period", "terminationGracePeriodSeconds"):
+                 "stop_grace_period", "terminationGracePeriodSeconds", "docker-compose.tls.yml",
+                 "deploy/k8s-tls", "scripts/dev-cert.sh", "REAL_TLS=1"):
         if want not in d:
             problems.append(f"deployment.md does not mention {want}")
     return problems

@@ -31,6 +31,10 @@
 #                 the stand-in's log records with trace ids
 #
 #   bash tests/bundle/real.sh
+#   REAL_TLS=1 bash tests/bundle/real.sh   the HTTPS stack: docker-compose.tls.yml
+#                 over docker-compose.yml, certificates from scripts/dev-cert.sh
+#                 made for the run; k6 trusts their CA, Prometheus and the
+#                 readiness poller use the plain metrics listener (:8080)
 #   GLASSHOUSE_BIN=path/to/glasshouse bash tests/bundle/real.sh
 #   REAL_KEEP=1 ...   keeps the namespaces' logs in test-artifacts/bundle-real
 #
@@ -138,7 +142,17 @@ refuse "promtool refuses a misspelt otlp: field" "$PROMTOOL" check config "$work
 
 # ----------------------------------------------------------------- 2. run --
 echo "--- run"
-"$PY" tests/bundle/real_plan.py --repo "$repo" --work "$work" > "$work/logs/plan.log" || { cat "$work/logs/plan.log"; exit 2; }
+plan_args=()
+gh_url=http://glasshouse:8080
+curl_tls=()
+if [ -n "${REAL_TLS:-}" ]; then
+  DEV_CERT_DIR=$work/tls DEV_CERT_FORCE=1 bash scripts/dev-cert.sh > "$work/logs/dev-cert.log" || { cat "$work/logs/dev-cert.log"; exit 2; }
+  plan_args=(--compose docker-compose.yml --compose docker-compose.tls.yml --secrets-dir "$work/tls")
+  gh_url=https://glasshouse:8443
+  curl_tls=(--cacert "$work/tls/ca.pem")
+  log "HTTPS stack (docker-compose.tls.yml): $gh_url, metrics and probes on http://glasshouse:8080"
+fi
+"$PY" tests/bundle/real_plan.py --repo "$repo" --work "$work" "${plan_args[@]}" > "$work/logs/plan.log" || { cat "$work/logs/plan.log"; exit 2; }
 sed 's/^/      /' "$work/logs/plan.log"
 tag=ghr$$
 # service -> address on the bridge (inside our namespaces only).
@@ -238,7 +252,7 @@ start_glasshouse() {
   glasshouse_pid=$spawned
   event "glasshouse$n-started"
   for _ in $(seq 100); do
-    grep -q 'listening on http://' "$work/logs/glasshouse.log" 2> /dev/null && [ "$(grep -c 'listening on http://' "$work/logs/glasshouse.log")" -ge "$n" ] && break
+    grep -q 'listening on https\?://' "$work/logs/glasshouse.log" 2> /dev/null && [ "$(grep -c 'listening on https\?://' "$work/logs/glasshouse.log")" -ge "$n" ] && break
     kill -0 "$glasshouse_pid" 2> /dev/null || break
     sleep 0.1
   done
@@ -257,11 +271,12 @@ start_glasshouse 1 || { tail -20 "$work/logs/glasshouse.log"; exit 1; }
 event load-start
 # A client's mistakes beside k6's (whose scripts send only good requests):
 # 404, 400 and 405 every 2 s for 20 s, so the error panels have something.
-in_client sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do
-  curl -s -o /dev/null --max-time 2 http://glasshouse:8080/no-such-file.js
-  curl -s -o /dev/null --max-time 2 -H "Content-Type: application/json" -d "{not json" http://glasshouse:8080/api/echo
-  curl -s -o /dev/null --max-time 2 -X DELETE http://glasshouse:8080/api/stats
-  sleep 2; done' > /dev/null 2>&1 &
+# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+in_client sh -c 'u=$0; for i in 1 2 3 4 5 6 7 8 9 10; do
+  curl -s -o /dev/null --max-time 2 "$@" "$u/no-such-file.js"
+  curl -s -o /dev/null --max-time 2 "$@" -H "Content-Type: application/json" -d "{not json" "$u/api/echo"
+  curl -s -o /dev/null --max-time 2 "$@" -X DELETE "$u/api/stats"
+  sleep 2; done' "$gh_url" "${curl_tls[@]}" > /dev/null 2>&1 &
 pids+=($!)
 if k6run k6-load 120 DURATION_S="${REAL_LOAD_S:-30}" RATE_SCALE=0.3; then
   ok "k6 load.js (${REAL_LOAD_S:-30}s, remote-write to Prometheus) held its thresholds"
@@ -316,6 +331,16 @@ f=$(grep -c '^FAIL ' "$work/logs/checks.log")
 [ "$checks_rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 passed=$((passed + p))
 failed=$((failed + f))
+
+# Under HTTPS the load really went over TLS: handshakes counted by the
+# server, scraped through the plain metrics listener.
+if [ -n "${REAL_TLS:-}" ]; then
+  hs=$(in_client curl -s --max-time 5 http://prometheus:9090/api/v1/query \
+    --data-urlencode 'query=sum(glasshouse_tls_handshakes_total{job="glasshouse"})' \
+    | "$PY" -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)' 2> /dev/null)
+  if [ "${hs:-0}" -gt 0 ]; then ok "HTTPS: Prometheus has $hs TLS handshakes, scraped from the metrics listener"
+  else bad "HTTPS: no TLS handshake counted in Prometheus (sum(glasshouse_tls_handshakes_total) = ${hs:-none})"; fi
+fi
 
 # The restarted server stops cleanly too.
 kill -TERM "$glasshouse_pid"

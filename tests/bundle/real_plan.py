@@ -13,12 +13,19 @@ becomes the host path that compose mounts there.
   - GLASSHOUSE_ROOT (/srv/www in the image, where the Dockerfile copies the
     frontend) -> REPO/frontend/dist when built, else a small generated root;
   - the collector image's implicit `--config /etc/otelcol-contrib/config.yaml`
-    (its CMD) is passed explicitly, mapped like any other mount.
+    (its CMD) is passed explicitly, mapped like any other mount;
+  - a secret the service lists -> /run/secrets/NAME is its `file:` (or, with
+    --secrets-dir DIR, the file of that name in DIR: the HTTPS run's
+    certificates are made for the run, not into the work tree).
+With several --compose files they are merged as compose merges them
+(tests/bundle/compose_files.py): docker-compose.tls.yml over
+docker-compose.yml is the HTTPS stack.
 Service names (otel-collector, jaeger, prometheus, loki, glasshouse) are not
 rewritten anywhere: real.sh resolves them with a hosts file per network
 namespace (`ip netns exec` mounts /etc/netns/NS/hosts over /etc/hosts).
 
-  real_plan.py --repo REPO --work WORK   writes WORK/plan/<service>.args
+  real_plan.py --repo REPO --work WORK [--compose FILE ...] [--secrets-dir DIR]
+                                         writes WORK/plan/<service>.args
                                          (one argument per line) and
                                          <service>.env (KEY=VALUE lines)
 """
@@ -27,7 +34,8 @@ import os
 import re
 import sys
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compose_files  # noqa: E402
 
 # The collector contrib image: ENTRYPOINT otelcol-contrib, CMD --config <this>.
 COLLECTOR_IMAGE_CONFIG = "/etc/otelcol-contrib/config.yaml"
@@ -50,9 +58,19 @@ def env_of(svc):
     return {k: "" if v is None else str(v) for k, v in env.items()}
 
 
-def mounts(svc, repo, work):
-    """container path -> host path, from the service's volumes."""
+def mounts(svc, repo, work, secrets=None, secrets_dir=None):
+    """container path -> host path, from the service's volumes and secrets."""
     out = {}
+    for name in svc.get("secrets") or []:
+        name = name["source"] if isinstance(name, dict) else name
+        src = (secrets or {}).get(name, {}).get("file")
+        if not src:
+            sys.exit(f"real_plan: secret {name} has no file:")
+        host = (os.path.join(os.path.abspath(secrets_dir), os.path.basename(src)) if secrets_dir
+                else os.path.normpath(os.path.join(repo, src)))
+        if not os.path.exists(host):
+            sys.exit(f"real_plan: secret {name} ({host}) does not exist")
+        out[f"/run/secrets/{name}"] = host
     for v in svc.get("volumes") or []:
         parts = v.split(":")
         src, dst = parts[0], parts[1]
@@ -90,14 +108,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--compose", action="append", help="compose file(s), merged in order")
+    ap.add_argument("--secrets-dir", help="where the secrets' files are, by name")
     a = ap.parse_args()
     repo, work = os.path.abspath(a.repo), os.path.abspath(a.work)
-    compose = yaml.safe_load(open(os.path.join(repo, "docker-compose.yml")))
+    compose = compose_files.load(repo, a.compose or ["docker-compose.yml"])
     plan = os.path.join(work, "plan")
     os.makedirs(plan, exist_ok=True)
     for name, program in PROGRAMS.items():
         svc = compose["services"][name]
-        table = mounts(svc, repo, work)
+        table = mounts(svc, repo, work, compose.get("secrets"), a.secrets_dir)
         args = [expand(str(x)) for x in svc.get("command") or []]
         env = {k: expand(v) for k, v in env_of(svc).items()}
         if name == "otel-collector" and not args:
@@ -111,7 +131,8 @@ def main():
         args = [substitute(x, table) for x in args]
         for k, v in env.items():
             env[k] = substitute(v, table)
-        left = [x for x in args if re.search(r"(^|=)/(etc|prometheus|scripts|results|srv|loki)\b", x)]
+        left = [x for x in args + list(env.values())
+                if re.search(r"(^|=)/(etc|prometheus|scripts|results|srv|loki|run/secrets)\b", x)]
         if left:
             sys.exit(f"real_plan: {name}: container paths left unmapped: {left}")
         with open(os.path.join(plan, f"{name}.args"), "w") as f:

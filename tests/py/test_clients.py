@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -23,9 +24,11 @@ from pathlib import Path
 
 import pytest
 
+import tls_mode
+
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
-READY = re.compile(r"listening on http://([0-9.]+):(\d+)")
+READY = re.compile(r"listening on https?://([0-9.]+):(\d+)")
 TIMEOUT = 10
 
 
@@ -46,7 +49,7 @@ class Server:
         Path(self.root, "index.html").write_text("<!doctype html><title>t</title>\n")
         Path(self.root, "digits.txt").write_bytes(DIGITS)
         cmd = [binary(), "--listen", "127.0.0.1:0", "--workers", "2",
-               "--log-format", "json", "--root", self.root, *args]
+               "--log-format", "json", "--root", self.root, *tls_mode.server_args(), *args]
         env = {k: v for k, v in os.environ.items()
                if k not in ("RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT")}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -74,7 +77,7 @@ class Server:
 
     @property
     def base(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{tls_mode.scheme('http')}://127.0.0.1:{self.port}"
 
     def stop(self):
         if self.proc.poll() is None:
@@ -94,17 +97,35 @@ def server():
     s.stop()
 
 
+def connection(port, **kw):
+    """http.client to the server, over TLS when the suites run over TLS."""
+    ctx = tls_mode.context()
+    if ctx:
+        return http.client.HTTPSConnection("127.0.0.1", port, timeout=TIMEOUT, context=ctx, **kw)
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT, **kw)
+
+
+def test_connections_are_tls_exactly_when_the_suite_runs_over_tls(server):
+    conn = connection(server.port)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().status == 200
+    assert (conn.sock.version() is not None if tls_mode.enabled() else not hasattr(conn.sock, "version"))
+    conn.close()
+    assert any(("listening on https://" if tls_mode.enabled() else "listening on http://") in l
+               for l in server.log)
+
+
 def curl(*args):
     if shutil.which("curl") is None:
         pytest.fail("curl is not installed (scripts/deps.sh installs it)")
-    out = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *args],
+    out = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *tls_mode.curl_args(), *args],
                          capture_output=True, timeout=TIMEOUT + 5)
     assert out.returncode == 0, out.stderr.decode()
     return out
 
 
 def test_http_client_reuses_one_keep_alive_connection(server):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    conn = connection(server.port)
     conn.connect()
     sock = conn.sock
     for _ in range(3):
@@ -119,7 +140,7 @@ def test_http_client_reuses_one_keep_alive_connection(server):
 
 
 def test_http_client_chunked_upload_to_echo(server):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    conn = connection(server.port)
     parts = [b'{"items": [', b"1, 2, 3", b'], "name": "chunked"}']
     conn.request("POST", "/api/echo", body=iter(parts),
                  headers={"Content-Type": "application/json"},
@@ -138,20 +159,20 @@ def test_http_client_chunked_upload_to_echo(server):
 
 
 def test_urllib_json_errors(server):
-    with urllib.request.urlopen(server.base + "/healthz", timeout=TIMEOUT) as r:
+    with urllib.request.urlopen(server.base + "/healthz", timeout=TIMEOUT, context=tls_mode.context()) as r:
         assert r.status == 200
         assert r.headers["Server"].startswith("glasshouse")
         assert r.headers["Date"]
     req = urllib.request.Request(server.base + "/api/echo", data=b"{nope",
                                  headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(req, timeout=TIMEOUT)
+        urllib.request.urlopen(req, timeout=TIMEOUT, context=tls_mode.context())
     assert e.value.code == 400
     assert "error" in json.loads(e.value.read())
     req = urllib.request.Request(server.base + "/api/echo", data=b"{}",
                                  headers={"Content-Type": "text/plain"})
     with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(req, timeout=TIMEOUT)
+        urllib.request.urlopen(req, timeout=TIMEOUT, context=tls_mode.context())
     assert e.value.code == 415
 
 
@@ -194,7 +215,7 @@ def test_curl_keep_alive_across_urls(server):
 def test_graceful_stop_exits_0():
     s = Server()
     try:
-        with urllib.request.urlopen(s.base + "/readyz", timeout=TIMEOUT) as r:
+        with urllib.request.urlopen(s.base + "/readyz", timeout=TIMEOUT, context=tls_mode.context()) as r:
             assert r.status == 200
         s.proc.send_signal(signal.SIGTERM)
         assert s.proc.wait(TIMEOUT) == 0
@@ -203,9 +224,15 @@ def test_graceful_stop_exits_0():
 
 
 def _hold(port, source="127.0.0.1"):
-    """A keep-alive connection from `source` after one request: (socket, status)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT,
-                                 source_address=(source, 0))
+    """A keep-alive connection from `source` after one request: (socket,
+    status); status 0 when the server closed it before answering (under
+    HTTPS a refused connection is closed before its handshake: there is
+    no plaintext answer a TLS client could read)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0))
+    try:
+        s = tls_mode.wrap(raw)
+    except (ssl.SSLError, ConnectionResetError):
+        return raw, 0
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     data = b""
     while b"\r\n\r\n" not in data:
@@ -229,7 +256,8 @@ def test_one_client_address_is_capped_and_others_are_not():
             assert status == 200
             held.append(c)
         c, status = _hold(s.port)
-        assert status == 429, "a third connection from the same address"
+        refused = 0 if tls_mode.enabled() else 429
+        assert status == refused, "a third connection from the same address"
         c.close()
         # Another address on the loopback is its own client.
         c, status = _hold(s.port, source="127.0.0.2")
@@ -247,8 +275,7 @@ def test_one_client_address_is_capped_and_others_are_not():
         assert status == 200
         held.append(c)
         # From a third address: 127.0.0.1 holds its two places.
-        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=TIMEOUT,
-                                          source_address=("127.0.0.3", 0))
+        conn = connection(s.port, source_address=("127.0.0.3", 0))
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
         conn.close()

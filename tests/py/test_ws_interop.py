@@ -19,7 +19,17 @@ import threading
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from websockets.sync.client import connect
+from websockets.sync.client import connect as ws_connect
+
+import tls_mode
+
+
+def connect(url, **kw):
+    """websockets' client, over TLS (wss://, trusting the test CA) when the
+    suites run over TLS."""
+    if tls_mode.enabled():
+        kw["ssl"] = tls_mode.context()
+    return ws_connect(url, **kw)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT = 20  # seconds, for any single wait
@@ -50,7 +60,7 @@ class Server:
         self.root = tempfile.TemporaryDirectory()
         self.proc = subprocess.Popen(
             [str(binary()), "--listen", "127.0.0.1:0", "--workers", "2",
-             "--log-format", "text", "--root", self.root.name, *extra],
+             "--log-format", "text", "--root", self.root.name, *tls_mode.server_args(), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True,
         )
@@ -59,7 +69,7 @@ class Server:
 
         def drain():
             for line in self.proc.stderr:
-                m = re.search(r"listening on http://([0-9.]+:[0-9]+)", line)
+                m = re.search(r"listening on https?://([0-9.]+:[0-9]+)", line)
                 if m and not found.is_set():
                     self.addr = m.group(1)
                     found.set()
@@ -70,7 +80,7 @@ class Server:
             pytest.fail("server did not report `listening on`")
 
     def url(self, path):
-        return f"ws://{self.addr}{path}"
+        return f"{tls_mode.scheme('ws')}://{self.addr}{path}"
 
     def stop(self):
         if self.proc.poll() is None:

@@ -2,11 +2,14 @@
 //! ([`send_raw`]), a keep-alive [`Client`], and a small response parser
 //! ([`parse_response`]: Content-Length, chunked, HEAD, close-delimited),
 //! enough to check pipelined answers in order. Every read is bounded.
+//! Connections are [`Wire`]s: TLS to a server the harness started with a
+//! test certificate, plain TCP otherwise.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use super::wire::Wire;
 use super::{find, lossy, PATIENCE};
 
 /// `GET path` on a fresh connection with `Connection: close`; panics
@@ -24,18 +27,20 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> io::Result
     Client::try_connect(addr)?.get_with(path, headers)
 }
 
-/// Connects with generous read and write timeouts (against hangs only).
-pub fn connect(addr: SocketAddr) -> TcpStream {
+/// Connects with generous read and write timeouts (against hangs only);
+/// over TLS when `addr` is a server the harness gave a test certificate
+/// (the handshake happens on first use).
+pub fn connect(addr: SocketAddr) -> Wire {
     try_connect(addr).expect("connect")
 }
 
 /// [`connect`], for a test that expects a refusal at times.
-pub fn try_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+pub fn try_connect(addr: SocketAddr) -> io::Result<Wire> {
     let s = TcpStream::connect_timeout(&addr, PATIENCE)?;
     s.set_read_timeout(Some(PATIENCE))?;
     s.set_write_timeout(Some(PATIENCE))?;
     s.set_nodelay(true)?;
-    Ok(s)
+    Wire::over(s, addr)
 }
 
 /// Connects, writes `bytes`, shuts the write side, reads until the server
@@ -63,7 +68,7 @@ pub fn send_raw_opts(
 
 /// Reads until EOF (or reset) or until `timeout` passes. The flag is true
 /// when the server closed.
-pub fn read_until_close(s: &mut TcpStream, timeout: Duration) -> (Vec<u8>, bool) {
+pub fn read_until_close(s: &mut Wire, timeout: Duration) -> (Vec<u8>, bool) {
     let end = Instant::now() + timeout;
     let mut out = Vec::new();
     let mut buf = [0u8; 16 * 1024];
@@ -88,7 +93,7 @@ pub fn read_until_close(s: &mut TcpStream, timeout: Duration) -> (Vec<u8>, bool)
 
 /// A connection with a read buffer, for request/response exchanges.
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Wire,
     /// Bytes read but not yet consumed (by a response or a frame).
     pub(super) buf: Vec<u8>,
 }
@@ -103,7 +108,7 @@ impl Client {
     }
 
     /// Wraps an existing stream (e.g. a clone, to peek at answers).
-    pub fn from_stream(stream: TcpStream) -> Client {
+    pub fn from_stream(stream: Wire) -> Client {
         Client {
             stream,
             buf: Vec::new(),

@@ -4,8 +4,11 @@
 //! parser ([`Client`], [`send_raw`], [`parse_response`]), WebSocket frames
 //! through the library's client codec ([`ws_open`], [`ws_send`],
 //! [`ws_next`]), headless Chromium ([`chromium`], [`dump_dom`]), and
-//! Prometheus text lookups ([`prom_value`]). Every wait is
-//! bounded; none measures time.
+//! Prometheus text lookups ([`prom_value`]), test certificates ([`Pki`])
+//! and a client connection that is plain TCP or TLS ([`Wire`]): with
+//! `GLASSHOUSE_TEST_TLS=1` the harness serves HTTPS and the clients speak
+//! TLS, so a suite runs over TLS unchanged. Every wait is bounded; none
+//! measures time.
 //!
 //! `support/otlp_receiver.rs` (an OTLP/HTTP collector) is included on its
 //! own, with `#[path]`, by the tests that need it.
@@ -14,7 +17,9 @@
 
 mod browser;
 mod http;
+mod pki;
 mod server;
+mod wire;
 mod ws;
 
 use std::time::Duration;
@@ -26,12 +31,21 @@ pub use browser::*;
 #[allow(unused_imports)]
 pub use http::*;
 #[allow(unused_imports)]
+pub use pki::*;
+#[allow(unused_imports)]
 pub use server::*;
+#[allow(unused_imports)]
+pub use wire::*;
 #[allow(unused_imports)]
 pub use ws::*;
 
 /// How long a test waits for anything that should happen "now".
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long a test waits for a preforked pool to be replaced after a
+/// reload: every worker process drains and its successor forks, 256 of
+/// them in the suites, on a CI machine that runs other suites beside.
+pub const POOL_PATIENCE: Duration = Duration::from_secs(60);
 
 pub fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -7,6 +7,13 @@
 //! kept; the `listening on http://HOST:PORT` line gives the address. The
 //! child is killed (SIGKILL) when the handle is dropped, so a failing test
 //! leaves nothing running. Every wait is bounded; none measures time.
+//!
+//! With `GLASSHOUSE_TEST_TLS=1` in the test's environment ([`test_tls`]),
+//! [`Builder::start`] serves HTTPS: it makes a test CA and leaf ([`Pki`]),
+//! gives `--tls-cert/--tls-key`, and registers the address so that the
+//! support clients ([`connect`](super::connect) and everything built on
+//! it) speak TLS to it. Not for a [`Builder::bare`] server, one given
+//! `--tls-cert` by the test, or one built with [`Builder::plaintext`].
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,7 +24,11 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rustls::ClientConfig;
+
 use super::http::{get_close, Response};
+use super::pki::{client_config, Pki};
+use super::wire::{forget_tls, register_tls};
 
 /// Longest wait for the `listening on` line (the machine may be busy
 /// compiling next to us).
@@ -63,6 +74,13 @@ fn model_spec() -> String {
         .unwrap_or_else(|| "epoll".to_string())
 }
 
+/// True when the suites run over TLS: `GLASSHOUSE_TEST_TLS` is set and
+/// neither empty nor `0` (`make test-tls-suites` sets it). Read here, never
+/// passed through, like [`model`].
+pub fn test_tls() -> bool {
+    std::env::var("GLASSHOUSE_TEST_TLS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 /// False for the model that serves one connection at a time
 /// (`iterative`): a test that needs two connections served at once does
 /// not apply to it, and says so instead of running.
@@ -98,6 +116,8 @@ pub struct Builder {
     bare: bool,
     /// `RLIMIT_NOFILE` (soft and hard) for the child.
     fd_limit: Option<u64>,
+    /// Plain HTTP even under `GLASSHOUSE_TEST_TLS`.
+    plaintext: bool,
 }
 
 impl Builder {
@@ -128,6 +148,19 @@ impl Builder {
         self
     }
 
+    /// Plain HTTP even when the suites run over TLS ([`test_tls`]): for a
+    /// test whose point is what a plaintext client sees.
+    pub fn plaintext(mut self) -> Builder {
+        self.plaintext = true;
+        self
+    }
+
+    /// Whether [`Builder::start`] serves this one over TLS with a test
+    /// certificate.
+    fn adds_tls(&self) -> bool {
+        test_tls() && !self.bare && !self.plaintext && !self.gives("--tls-cert")
+    }
+
     /// Limits the child's open descriptors (`ulimit -n`).
     pub fn fd_limit(mut self, n: u64) -> Builder {
         self.fd_limit = Some(n);
@@ -137,7 +170,9 @@ impl Builder {
     /// Starts the server and waits for its ready line; panics (with its
     /// stderr) if it exits or stays silent instead.
     pub fn start(self) -> Server {
-        let (child, pipe, root) = self.spawn();
+        let pki = self.adds_tls().then(|| Pki::new(false));
+        let tls_flags = pki.as_ref().map(Pki::flags);
+        let (child, pipe, root) = self.spawn(tls_flags.as_ref().map_or(&[][..], |f| &f[..]));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let shared = Arc::clone(&stderr);
@@ -157,14 +192,18 @@ impl Builder {
                 }
                 let text = String::from_utf8_lossy(&raw);
                 let line = text.trim_end_matches(['\r', '\n']);
+                // Kept before the address is reported: a test that reads the
+                // log right after start must find the ready line in it.
+                {
+                    let mut log = shared.lock().expect("stderr lock");
+                    log.push_str(line);
+                    log.push('\n');
+                }
                 if let Some(addr) = ready_addr(line) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
                     }
                 }
-                let mut log = shared.lock().expect("stderr lock");
-                log.push_str(line);
-                log.push('\n');
             }
         });
         let mut server = Server {
@@ -174,6 +213,7 @@ impl Builder {
             stderr,
             reader: Some(reader),
             exited: None,
+            tls: None,
         };
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(addr) => server.addr = addr,
@@ -187,6 +227,11 @@ impl Builder {
                 );
             }
         }
+        if let Some(pki) = pki {
+            let cfg = client_config(&pki.ca);
+            register_tls(server.addr, Arc::clone(&cfg));
+            server.tls = Some((pki, cfg));
+        }
         server
     }
 
@@ -194,7 +239,7 @@ impl Builder {
     /// and subcommands). Returns the status and stderr; panics (after
     /// killing it) if it is still running after `timeout`.
     pub fn run_to_exit(self, timeout: Duration) -> (ExitStatus, String) {
-        let (mut child, mut pipe, _root) = self.spawn();
+        let (mut child, mut pipe, _root) = self.spawn(&[]);
         let reader = std::thread::spawn(move || {
             let mut s = Vec::new();
             let _ = pipe.read_to_end(&mut s);
@@ -215,12 +260,12 @@ impl Builder {
         (status, reader.join().expect("stderr reader"))
     }
 
-    /// Spawns the child with its stderr piped; the temporary root must
-    /// outlive it.
-    fn spawn(&self) -> (Child, ChildStderr, tempfile::TempDir) {
+    /// Spawns the child with its stderr piped, `extra` flags before the
+    /// test's own; the temporary root must outlive it.
+    fn spawn(&self, extra: &[String]) -> (Child, ChildStderr, tempfile::TempDir) {
         let root = test_root();
         let mut child = self
-            .command(root.path())
+            .command(root.path(), extra)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn glasshouse");
@@ -234,7 +279,7 @@ impl Builder {
             .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
     }
 
-    fn command(&self, root: &Path) -> Command {
+    fn command(&self, root: &Path, extra: &[String]) -> Command {
         let mut cmd = Command::new(bin());
         if !self.bare {
             let root = root.to_str().expect("UTF-8 temporary path");
@@ -260,7 +305,8 @@ impl Builder {
                 cmd.arg("--prethreaded-accept").arg(feed);
             }
         }
-        cmd.args(&self.args)
+        cmd.args(extra)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         for (name, _) in std::env::vars_os() {
@@ -343,6 +389,9 @@ pub struct Server {
     /// The thread reading stderr; joined once the process has exited.
     reader: Option<JoinHandle<()>>,
     exited: Option<ExitStatus>,
+    /// The test certificate and the client trusting it, when the harness
+    /// made this one serve TLS ([`test_tls`]).
+    tls: Option<(Pki, Arc<ClientConfig>)>,
 }
 
 impl Server {
@@ -359,6 +408,22 @@ impl Server {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// True when the harness made this server speak TLS ([`test_tls`]):
+    /// the support clients connect to it over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The client configuration trusting this server's test certificate.
+    pub fn tls_config(&self) -> Option<Arc<ClientConfig>> {
+        self.tls.as_ref().map(|(_, cfg)| Arc::clone(cfg))
+    }
+
+    /// The test CA's PEM file (curl `--cacert`, Python `ssl`).
+    pub fn tls_ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|(pki, _)| pki.ca_file())
     }
 
     pub fn pid(&self) -> i32 {
@@ -491,6 +556,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some((_, cfg)) = &self.tls {
+            forget_tls(self.addr, cfg);
+        }
         if self.exited.is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();

@@ -9,13 +9,14 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::worker::Io;
-use crate::engine::{Action, Connection, Env, Send};
+use crate::engine::{Action, Env, Send};
 use crate::models::driver::Admission;
 use crate::reactor::slab::Token;
 use crate::reactor::State;
 use crate::sys::socket::{would_block, Stream};
 use crate::sys::uring::{Completion, Op};
 use crate::telemetry::HttpObserver;
+use crate::tls::Session;
 
 /// Where a connection's multishot receive is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +29,9 @@ enum Recv {
 
 pub struct Conn {
     stream: Stream,
-    pub engine: Connection<HttpObserver>,
+    /// The engine, behind the TLS layer when the server serves HTTPS: the
+    /// ring lends out and takes back the bytes either one queues.
+    pub engine: Session<HttpObserver>,
     /// The earliest timer entry this connection has in the heap.
     pub scheduled: Option<Instant>,
     /// Its place under `--max-connections`, given back with the slot.
@@ -51,7 +54,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: Stream, engine: Connection<HttpObserver>, admission: Admission) -> Conn {
+    pub fn new(stream: Stream, engine: Session<HttpObserver>, admission: Admission) -> Conn {
         Conn {
             stream,
             engine,

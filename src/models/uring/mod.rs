@@ -63,6 +63,7 @@ pub fn spawn(
     // set up for a single issuer belongs to the thread that made it).
     drop(Ring::new(8, 1, 4096)?);
     let metrics = all.workers.clone();
+    super::driver::refusals_in_plaintext(cfg.tls.is_none());
     let shared = Shared {
         cfg,
         factory,

@@ -23,6 +23,7 @@ use crate::sys::eventfd::Bell;
 use crate::sys::socket::{Accepted, Listener, Stream};
 use crate::sys::uring::{Completion, Op, Ring};
 use crate::telemetry::{HttpObserver, WorkerMetrics};
+use crate::tls::Acceptor;
 
 /// Pause of accepting when descriptors run out and no reserve is left.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -51,6 +52,7 @@ pub fn spawn(
             let life = shared.life.clone();
             let mut lent = Lent::new(id, shared, metrics.clone());
             let max_connections = lent.max_connections();
+            let tls = lent.tls();
             let now = Instant::now();
             let local = listener
                 .local_addr()
@@ -65,6 +67,7 @@ pub fn spawn(
                     accept_armed: false,
                     queue_watched: false,
                     local,
+                    tls,
                     bell: bell2,
                     metrics,
                     life,
@@ -100,6 +103,8 @@ pub(super) struct Io {
     queue_watched: bool,
     /// The listener's address when it names one interface (not a wildcard).
     local: Option<SocketAddr>,
+    /// Certificates and settings for HTTPS, when the server serves it.
+    tls: Option<Arc<Acceptor>>,
     bell: Arc<Bell>,
     pub metrics: Arc<WorkerMetrics>,
     pub life: Arc<Lifecycle>,
@@ -225,10 +230,13 @@ impl Io {
         let Some(stream) = Reserve::process().reclaim(stream, |s| refuse(s, &self.metrics)) else {
             return;
         };
-        // Gone already (reset before we looked): nothing to serve.
-        let Some(peer) = peer.or_else(|| stream.peer_addr().ok()) else {
-            return;
-        };
+        // A multishot accept gives no address. A peer that reset before we
+        // asked for it is still a connection the kernel handed us: it goes
+        // through the engine as an unknown peer, so that its end is
+        // accounted as any other's (under TLS, a handshake that failed).
+        let peer = peer
+            .or_else(|| stream.peer_addr().ok())
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         let Some(admission) = Admission::take(
             &self.life,
             self.max_connections,
@@ -245,7 +253,14 @@ impl Io {
             Some(addr) => addr,
             None => stream.local_addr().unwrap_or(peer),
         };
-        let engine = Connection::new(peer, local, env);
+        let engine = match crate::tls::wrap(self.tls.as_deref(), Connection::new(peer, local, env))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS session not created");
+                return;
+            }
+        };
         self.metrics.connection_accepted();
         let token = self
             .conns

@@ -145,7 +145,10 @@ pub struct Status {
     pub mss: usize,
     pub retransmissions: u64,
     pub unread: usize,
+    /// Bytes held out of order now.
     pub out_of_order: usize,
+    /// Segments that arrived ahead of a hole since the connection began.
+    pub out_of_order_segments: u64,
     pub unsent: usize,
 }
 
@@ -468,6 +471,12 @@ impl Tcb {
         }
     }
 
+    /// Segments retransmitted and segments that arrived out of order, since
+    /// the connection began.
+    pub fn segment_counts(&self) -> (u64, u64) {
+        (self.retransmissions, self.rx.out_of_order_segments)
+    }
+
     pub fn status(&self) -> Status {
         Status {
             state: self.state.name(),
@@ -487,6 +496,7 @@ impl Tcb {
             retransmissions: self.retransmissions,
             unread: self.rx.ready.len(),
             out_of_order: self.rx.ooo_bytes(),
+            out_of_order_segments: self.rx.out_of_order_segments,
             unsent: self.unsent(),
         }
     }

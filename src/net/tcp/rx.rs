@@ -16,6 +16,8 @@ pub struct RxBuffer {
     /// The most recently received out-of-order range's start, reported
     /// first among SACK blocks (RFC 2018 §4).
     latest: Option<Seq>,
+    /// Segments that arrived ahead of a hole, ever.
+    pub out_of_order_segments: u64,
 }
 
 impl RxBuffer {
@@ -53,6 +55,7 @@ impl RxBuffer {
             }
             return next;
         }
+        self.out_of_order_segments += 1;
         self.add_range(seq, data);
         rcv_nxt
     }

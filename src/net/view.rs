@@ -1,0 +1,127 @@
+//! STATUS of the whole stack seen from outside its thread: a
+//! [`StackView`] (the stack's counters, how many connections are in each
+//! state, and each connection's STATUS) that the driver publishes on a
+//! [`Board`] a few times a second and that `/api/tcp` reads. The stack
+//! stays single-owner: readers get the last copy, never the stack.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::stack::{Counters, Stack};
+use super::tcp::Status;
+
+/// Connections listed one by one at most; past it only the counts by
+/// state cover them, so a document stays small under thousands.
+pub const LISTED: usize = 1000;
+
+/// A listening port: its accept queue and the handshakes under way.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListenStatus {
+    pub port: u16,
+    pub backlog: usize,
+    /// Established connections not yet accepted.
+    pub queued: usize,
+    /// Connections in SYN-RECEIVED.
+    pub half_open: usize,
+}
+
+/// One copy of the stack's STATUS.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StackView {
+    /// The stack's own address.
+    pub address: String,
+    /// The stack's clock when the copy was taken (milliseconds).
+    pub clock_ms: u64,
+    pub counters: Counters,
+    pub listeners: Vec<ListenStatus>,
+    /// Every connection by RFC 9293 state name.
+    pub states: BTreeMap<&'static str, usize>,
+    /// Retransmitted segments since the stack started, all connections.
+    pub retransmissions: u64,
+    /// Segments that arrived ahead of a hole since the stack started.
+    pub out_of_order_segments: u64,
+    /// The first [`LISTED`] connections' STATUS.
+    pub connections: Vec<Status>,
+    /// Whether connections were left out of `connections`.
+    pub truncated: bool,
+}
+
+impl Stack {
+    /// STATUS of everything, as of `now`.
+    pub fn view(&self, now: u64) -> StackView {
+        let mut states = BTreeMap::new();
+        let mut connections = Vec::new();
+        let mut retransmissions = self.counters.retransmissions_of_closed;
+        let mut out_of_order_segments = self.counters.out_of_order_of_closed;
+        let mut truncated = false;
+        for s in self.connections() {
+            *states.entry(s.state).or_insert(0) += 1;
+            retransmissions += s.retransmissions;
+            out_of_order_segments += s.out_of_order_segments;
+            if connections.len() < LISTED {
+                connections.push(s);
+            } else {
+                truncated = true;
+            }
+        }
+        StackView {
+            address: self.addr().to_string(),
+            clock_ms: now,
+            counters: self.counters.clone(),
+            listeners: self.listeners(),
+            states,
+            retransmissions,
+            out_of_order_segments,
+            connections,
+            truncated,
+        }
+    }
+}
+
+/// Where the driver leaves the latest [`StackView`]. The lock is held
+/// only to swap or clone an `Arc`.
+#[derive(Debug, Default)]
+pub struct Board {
+    latest: Mutex<Option<Arc<StackView>>>,
+}
+
+impl Board {
+    pub fn publish(&self, view: StackView) {
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(view));
+    }
+
+    /// The last copy published; `None` when no user stack runs (the
+    /// kernel's TCP carries the connections).
+    pub fn latest(&self) -> Option<Arc<StackView>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::StackConfig;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_listener_shows_in_the_view_and_the_board_hands_out_the_last_copy() {
+        let mut stack = Stack::new(StackConfig::new(Ipv4Addr::new(10, 9, 0, 2), [7; 16]));
+        let board = Board::default();
+        assert!(board.latest().is_none(), "nothing published yet");
+        stack.listen(80, 16);
+        board.publish(stack.view(5));
+        let v = board.latest().unwrap();
+        assert_eq!(v.address, "10.9.0.2");
+        assert_eq!(v.clock_ms, 5);
+        assert_eq!(v.listeners.len(), 1);
+        assert_eq!((v.listeners[0].port, v.listeners[0].backlog), (80, 16));
+        assert!(v.connections.is_empty() && v.states.is_empty());
+        assert!(!v.truncated);
+        stack.unlisten(80);
+        board.publish(stack.view(6));
+        assert!(board.latest().unwrap().listeners.is_empty());
+    }
+}
