@@ -194,10 +194,10 @@ def test_stats_pushes_documented_json(server):
 
 @pytest.mark.parametrize("code", [1000, 1001, 3000, 4999])
 def test_client_close_code_is_echoed(server, code):
-    ws = client(server.url("/ws/echo"), None)
-    ws.send("x")
-    assert ws.recv(timeout=TIMEOUT) == "x"
-    ws.close(code, "bye")
+    with client(server.url("/ws/echo"), None) as ws:
+        ws.send("x")
+        assert ws.recv(timeout=TIMEOUT) == "x"
+        ws.close(code, "bye")
     assert ws.protocol.close_rcvd is not None
     assert ws.protocol.close_rcvd.code == code
 
@@ -218,12 +218,12 @@ def test_too_big_closes_with_1009(small_server, compression):
 def test_sigterm_closes_with_1001():
     s = Server()
     try:
-        ws = client(s.url("/ws/echo"), "deflate")
-        ws.send("before")
-        assert ws.recv(timeout=TIMEOUT) == "before"
-        s.proc.send_signal(signal.SIGTERM)
-        with pytest.raises(ConnectionClosed) as e:
-            ws.recv(timeout=TIMEOUT)
+        with client(s.url("/ws/echo"), "deflate") as ws:
+            ws.send("before")
+            assert ws.recv(timeout=TIMEOUT) == "before"
+            s.proc.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as e:
+                ws.recv(timeout=TIMEOUT)
         assert e.value.rcvd is not None and e.value.rcvd.code == 1001
         assert s.proc.wait(TIMEOUT) == 0
     finally:
