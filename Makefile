@@ -100,6 +100,7 @@ test-py-models: build
 # namespace with a TUN device; needs root (CI runs as root).
 test-usertcp: build
 	bash tests/usertcp.sh $(CURDIR)/$(BIN)
+	GLASSHOUSE_STACK_DRIVER=threaded bash tests/usertcp.sh $(CURDIR)/$(BIN)
 	bash tests/tcp_differential.sh $(CURDIR)/$(BIN)
 
 test-load: build

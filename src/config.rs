@@ -73,6 +73,17 @@ pub enum StackKind {
     User,
 }
 
+/// Which driver runs `--stack user` (issue 13; docs/benchmarks.md has
+/// both measured).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StackDriver {
+    /// One thread reads the link, fires the timers and runs the engines.
+    Single,
+    /// A receive thread, a timer thread and the engines' thread around
+    /// one mutex over the stack: the design of the document.
+    Threaded,
+}
+
 /// Whether HTTPS records go to the kernel after the handshake (kTLS).
 /// There is no `always`: even where the kernel has TLS, a connection whose
 /// suite it cannot take stays in user space, so no setting could promise
@@ -289,6 +300,15 @@ pub struct Cli {
     /// `--listen` is then the stack's own address).
     #[arg(long, env = "GLASSHOUSE_LINK")]
     pub link: Option<String>,
+
+    /// With `--stack user`: which driver runs the stack.
+    #[arg(
+        long,
+        env = "GLASSHOUSE_STACK_DRIVER",
+        value_enum,
+        default_value = "single"
+    )]
+    pub stack_driver: StackDriver,
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +372,8 @@ pub struct Config {
     /// `--stack user`: the link (`tun:NAME`); `listen` is then IPv4 and
     /// the stack's own address.
     pub user_link: Option<String>,
+    /// `--stack-driver`.
+    pub stack_driver: StackDriver,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -505,6 +527,7 @@ impl Cli {
             config_file: None,
             policy: crate::service::rules::Policy::default(),
             user_link,
+            stack_driver: self.stack_driver,
         })
     }
 }

@@ -153,6 +153,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ktls,
         tls_session_cache,
         user_link,
+        stack_driver,
         // Applied live by a reload (see `main`'s reload hook).
         max_connections: _,
         max_connections_per_client: _,
@@ -210,6 +211,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         old.tls_session_cache != *tls_session_cache,
     );
     check("link", old.user_link != *user_link);
+    check("stack_driver", old.stack_driver != *stack_driver);
     v
 }
 

@@ -288,6 +288,29 @@ fn data_both_ways_with_delayed_ack() {
 }
 
 #[test]
+fn data_that_arrives_before_accept_is_an_event_of_the_accept() {
+    let mut t = T::new();
+    let p = packet(5000, SYN, PISS, 0, 65535, syn_opts(1), b"");
+    t.inject(&p);
+    let o = t.out();
+    t.snxt = o[0].seq.wrapping_add(1);
+    t.advance(10);
+    t.seg(ACK, b"");
+    // The request comes in right behind the handshake's last ACK, before
+    // the application has accepted: nobody owns the connection, so no
+    // event is raised for it, but the stack has work for the application.
+    t.seg(ACK | PSH, b"GET / HTTP/1.1\r\n\r\n");
+    t.pnxt += 18;
+    assert!(t.s.take_events().is_empty());
+    assert!(t.s.has_events(), "a connection waits in the accept queue");
+    let h = t.s.accept(80).expect("queued");
+    assert!(t.s.accept(80).is_none());
+    assert_eq!(t.s.take_events(), vec![h], "the accept owes the first look");
+    assert!(!t.s.has_events());
+    assert_eq!(t.read(h), b"GET / HTTP/1.1\r\n\r\n");
+}
+
+#[test]
 fn retransmission_timeout_doubles_and_an_ack_ends_it() {
     let mut t = T::new();
     let h = t.handshake();

@@ -4,7 +4,8 @@
 # `--stack user` attached to it, and real clients on the kernel side:
 # curl for /healthz and a file (SHA-256 compared), a WebSocket echo
 # (Python's standard library, a masked frame out, the frame back), the
-# stack's STATUS on /api/tcp, then SIGTERM and exit 0. Every wait is bounded; the namespace goes in all
+# stack's STATUS on /api/tcp, then SIGTERM and exit 0. GLASSHOUSE_STACK_DRIVER
+# (single or threaded) is passed to the server. Every wait is bounded; the namespace goes in all
 # paths. Needs root. Usage: tests/usertcp.sh [path/to/glasshouse]
 set -euo pipefail
 BIN=${1:-target/debug/glasshouse}

@@ -167,6 +167,9 @@ impl Stack {
         let t = self.tcb_mut(h)?;
         t.owned = true;
         t.queued = false;
+        // What arrived while it waited in the queue (a request, a FIN)
+        // raised no event, since nobody owned it: the first look is owed.
+        self.events.push(h);
         Some(h)
     }
 
@@ -323,6 +326,12 @@ impl Stack {
 
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
+    }
+
+    /// Whether the application has something to do: a connection touched
+    /// ([`Stack::take_events`]) or one waiting to be accepted.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty() || self.listeners.values().any(|l| !l.accept.is_empty())
     }
 
     /// Owned connections that may be readable, writable or closed now.
