@@ -97,11 +97,15 @@ test-py-models: build
 	done
 
 # The whole server over the userland TCP/IP stack (issue 13) in a network
-# namespace with a TUN device; needs root (CI runs as root).
+# namespace with a TUN device; needs root (CI runs as root). Last, the raw
+# HTTP, WebSocket, llhttp and shutdown suites over the user stack: every
+# server the harness starts gets a namespace and TUN device of its own
+# (tests/support/netns.rs).
 test-usertcp: build
 	bash tests/usertcp.sh $(CURDIR)/$(BIN)
 	GLASSHOUSE_STACK_DRIVER=threaded bash tests/usertcp.sh $(CURDIR)/$(BIN)
 	bash tests/tcp_differential.sh $(CURDIR)/$(BIN)
+	GLASSHOUSE_TEST_STACK=user $(CARGO) test --locked --test http_raw --test websocket --test ws_raw --test llhttp_conformance --test shutdown
 
 test-load: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/load_smoke.sh

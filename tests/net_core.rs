@@ -440,6 +440,44 @@ fn rst_exact_resets_in_window_challenges_outside_is_ignored() {
 }
 
 #[test]
+fn releasing_a_connection_with_unread_data_resets_it() {
+    let mut t = T::new();
+    let h = t.handshake();
+    t.seg(ACK | PSH, b"never read");
+    t.pnxt += 10;
+    t.advance(40);
+    t.out();
+    t.s.release(t.now, h);
+    let o = t.out();
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].flags & RST, RST, "a RST, not a FIN: {o:?}");
+    assert_eq!(o[0].flags & FIN, 0);
+    t.s.poll(t.now);
+    assert_eq!(t.s.len(), 0, "freed after the reset");
+}
+
+#[test]
+fn data_after_release_resets_the_orphan() {
+    let mut t = T::new();
+    let h = t.handshake();
+    t.s.release(t.now, h);
+    let o = t.out();
+    assert_eq!(
+        (o.len(), o[0].flags & FIN),
+        (1, FIN),
+        "nothing unread: a FIN"
+    );
+    assert_eq!(t.s.state(h), State::FinWait1);
+    // The peer goes on sending to an application that is gone.
+    t.seg(ACK | PSH, b"more");
+    let o = t.out();
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].flags & RST, RST, "{o:?}");
+    t.s.poll(t.now);
+    assert_eq!(t.s.len(), 0);
+}
+
+#[test]
 fn challenge_acks_are_rate_limited() {
     let mut t = T::with(|c| c.challenge_acks_per_sec = 2);
     let _h = t.handshake();
@@ -767,6 +805,43 @@ fn zero_window_is_probed_until_it_opens() {
     let o = t.out();
     let sent: Vec<u8> = o.iter().flat_map(|s| s.payload.clone()).collect();
     assert_eq!(sent, b"abcdef");
+}
+
+#[test]
+fn an_orphan_at_a_shut_window_is_given_up_with_an_acceptable_reset() {
+    let mut t = T::with(|c| c.tcp.orphan_retries = 3);
+    let h = t.handshake();
+    let p = packet(5000, ACK, t.pnxt, t.snxt, 0, t.opts(), b"");
+    t.inject(&p);
+    t.s.send(h, b"never delivered").unwrap();
+    // The application lets go with the data unsent: a FIN is queued
+    // behind it, and only probes can move either.
+    t.s.release(t.now, h);
+    let (mut probes, mut reset) = (0, None);
+    for _ in 0..600_000 {
+        t.advance(10);
+        for o in t.out() {
+            if o.flags & RST != 0 {
+                reset = Some(o);
+            } else {
+                assert_eq!(o.payload.len(), 1, "a one-byte probe: {o:?}");
+                probes += 1;
+                let p = packet(5000, ACK, t.pnxt, t.snxt, 0, t.opts(), b"");
+                t.inject(&p);
+            }
+        }
+        if reset.is_some() {
+            break;
+        }
+    }
+    let reset = reset
+        .unwrap_or_else(|| panic!("the orphan is reset ({probes} probes, {:?})", t.s.state(h)));
+    assert_eq!(probes, 1 + 3, "the first probe and three retries");
+    // The probe byte lies past the peer's shut window: the reset carries
+    // the window's edge, which the peer accepts, not SND.NXT beyond it.
+    assert_eq!(reset.seq, t.snxt);
+    t.s.poll(t.now);
+    assert_eq!(t.s.len(), 0, "freed");
 }
 
 #[test]

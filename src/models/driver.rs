@@ -191,22 +191,28 @@ impl Admission {
     }
 
     /// Takes a place for a connection that has no socket to refuse on (the
-    /// userland stack's): `None` when the server or the client is full.
+    /// userland stack's). When the server or the client is full, the
+    /// refusal is counted and the error holds the answer to write before
+    /// the close, as [`refuse`] writes it (none under HTTPS).
     pub fn enter(
         life: &Arc<Lifecycle>,
         max: usize,
         peer: IpAddr,
         metrics: &WorkerMetrics,
-    ) -> Option<Admission> {
+    ) -> Result<Admission, Option<Vec<u8>>> {
         let full = match Self::admit(life, max, peer) {
-            Ok(a) => return Some(a),
+            Ok(a) => return Ok(a),
             Err(full) => full,
         };
         metrics.connection_rejected();
         if full == Full::Client {
             metrics.limit_refused(Limit::ConnectionsPerClient);
         }
-        None
+        let plaintext = PLAINTEXT_REFUSALS.load(Ordering::Relaxed);
+        Err(plaintext.then(|| match full {
+            Full::Client => engine::too_many_from_client().to_vec(),
+            Full::Server => engine::overloaded(),
+        }))
     }
 }
 

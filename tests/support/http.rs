@@ -36,6 +36,7 @@ pub fn connect(addr: SocketAddr) -> Wire {
 
 /// [`connect`], for a test that expects a refusal at times.
 pub fn try_connect(addr: SocketAddr) -> io::Result<Wire> {
+    super::netns::enter_for(addr);
     let s = TcpStream::connect_timeout(&addr, PATIENCE)?;
     s.set_read_timeout(Some(PATIENCE))?;
     s.set_write_timeout(Some(PATIENCE))?;

@@ -17,6 +17,7 @@
 
 mod browser;
 mod http;
+mod netns;
 mod pki;
 mod server;
 mod wire;
@@ -30,6 +31,8 @@ use std::time::Duration;
 pub use browser::*;
 #[allow(unused_imports)]
 pub use http::*;
+#[allow(unused_imports)]
+pub use netns::*;
 #[allow(unused_imports)]
 pub use pki::*;
 #[allow(unused_imports)]

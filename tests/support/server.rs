@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use rustls::ClientConfig;
 
 use super::http::{get_close, Response};
+use super::netns::{test_user_stack, Netns};
 use super::pki::{client_config, Pki};
 use super::wire::{forget_tls, register_tls};
 
@@ -171,8 +172,26 @@ impl Builder {
     /// stderr) if it exits or stays silent instead.
     pub fn start(self) -> Server {
         let pki = self.adds_tls().then(|| Pki::new(false));
-        let tls_flags = pki.as_ref().map(Pki::flags);
-        let (child, pipe, root) = self.spawn(tls_flags.as_ref().map_or(&[][..], |f| &f[..]));
+        let mut extra: Vec<String> = pki.as_ref().map(|p| p.flags().to_vec()).unwrap_or_default();
+        let netns =
+            (test_user_stack() && !self.bare && !self.gives("--listen")).then(Netns::create);
+        if let Some(ns) = &netns {
+            // The server is born in the namespace; so is every client this
+            // thread (or a thread or process it starts) makes from now on.
+            ns.enter();
+            extra.extend(
+                [
+                    "--stack",
+                    "user",
+                    "--link",
+                    "tun:tun0",
+                    "--listen",
+                    &ns.addr.to_string(),
+                ]
+                .map(String::from),
+            );
+        }
+        let (child, pipe, root) = self.spawn(&extra);
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let shared = Arc::clone(&stderr);
@@ -214,6 +233,7 @@ impl Builder {
             reader: Some(reader),
             exited: None,
             tls: None,
+            netns,
         };
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(addr) => server.addr = addr,
@@ -226,6 +246,9 @@ impl Builder {
                     server.log()
                 );
             }
+        }
+        if let Some(ns) = &server.netns {
+            ns.register();
         }
         if let Some(pki) = pki {
             let cfg = client_config(&pki.ca);
@@ -290,6 +313,9 @@ impl Builder {
             // So must a preforked pool of worker processes.
             let pool = model == "prethreaded" || model == "preforked";
             let workers = if pool { "256" } else { "2" };
+            // Over the user stack the harness's `extra` names the listener,
+            // and there is neither a model nor workers to choose.
+            let user = extra.iter().any(|a| a == "--stack");
             for (flag, value) in [
                 ("--listen", "127.0.0.1:0"),
                 ("--workers", workers),
@@ -297,7 +323,8 @@ impl Builder {
                 ("--model", model.as_str()),
                 ("--root", root),
             ] {
-                if !self.gives(flag) {
+                let moot = user && flag != "--log-format" && flag != "--root";
+                if !self.gives(flag) && !moot {
                     cmd.arg(flag).arg(value);
                 }
             }
@@ -392,6 +419,9 @@ pub struct Server {
     /// The test certificate and the client trusting it, when the harness
     /// made this one serve TLS ([`test_tls`]).
     tls: Option<(Pki, Arc<ClientConfig>)>,
+    /// Its namespace, under `GLASSHOUSE_TEST_STACK=user`; deleted after the
+    /// process is gone.
+    netns: Option<Netns>,
 }
 
 impl Server {

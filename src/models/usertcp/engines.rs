@@ -165,15 +165,27 @@ impl<P: Pool> Engines<P> {
             Some((h, t.local, t.remote))
         }) {
             let peer = IpAddr::V4(*remote.ip());
-            let engine = match Admission::enter(self.lent.life(), max, peer, self.lent.metrics()) {
-                Some(admission) => self
-                    .lent
-                    .connection_at(SocketAddr::V4(remote), SocketAddr::V4(local))
-                    .map(|e| (e, admission)),
-                None => None,
+            let now = self.now_ms();
+            let admission = match Admission::enter(self.lent.life(), max, peer, self.lent.metrics())
+            {
+                Ok(a) => a,
+                Err(answer) => {
+                    // Told why and closed, as a socket model refuses: the
+                    // stack sends the answer and the FIN on its own.
+                    self.pool.with(|s| {
+                        if let Some(answer) = answer {
+                            let _ = s.send(h, &answer);
+                        }
+                        s.close(h);
+                        s.release(now, h);
+                    });
+                    continue;
+                }
             };
-            let Some((mut engine, admission)) = engine else {
-                let now = self.now_ms();
+            let Some(mut engine) = self
+                .lent
+                .connection_at(SocketAddr::V4(remote), SocketAddr::V4(local))
+            else {
                 self.pool.with(|s| {
                     s.abort(h);
                     s.release(now, h);

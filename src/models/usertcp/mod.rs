@@ -70,8 +70,10 @@ impl UserStack {
             )
         })?;
         // TUNSETIFF would create a missing device (as root) that nothing
-        // routes to: the contract names an existing one.
-        if name.contains('/') || !std::path::Path::new("/sys/class/net").join(name).exists() {
+        // routes to: the contract names an existing one. Asked of the
+        // kernel (SIOCGIFINDEX), not of /sys/class/net, which shows the
+        // namespace sysfs was mounted in, not necessarily ours.
+        if nix::net::if_::if_nametoindex(name).is_err() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no network device {name:?} in this namespace (create it with scripts/usertcp.sh up)"),

@@ -272,8 +272,9 @@ impl Tcb {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
         }
-        if self.snd_wnd == 0 && seg.ack == self.snd_una {
-            // The peer answers our probes: it is alive, only full.
+        if self.snd_wnd == 0 && seg.ack == self.snd_una && !self.released {
+            // The peer answers our probes: it is alive, only full. An
+            // orphan is not kept for that (see `orphan_retries`).
             self.retries = 0;
         }
         if self.snd_wnd > 0 {
@@ -331,6 +332,13 @@ impl Tcb {
         }
         if fin {
             self.rcv_fin = Some(seq + data.len());
+        }
+        if !data.is_empty() && self.released {
+            // New data for a connection nobody will read again: reset it
+            // rather than acknowledge what is thrown away (RFC 1122
+            // §4.2.2.13), as Linux does for data after close.
+            self.abort();
+            return;
         }
         if !data.is_empty() {
             let had_holes = self.rx.has_holes();

@@ -102,6 +102,11 @@ pub struct TcpConfig {
     pub syn_retries: u32,
     /// Retransmissions of data before giving up.
     pub data_retries: u32,
+    /// Retransmissions (window probes among them) before a connection the
+    /// application has let go of is given up: an orphan that a peer keeps
+    /// at a shut window must not be held forever (Linux's
+    /// `tcp_orphan_retries`, whose 0 means 8).
+    pub orphan_retries: u32,
     /// FIN-WAIT-2 of a connection the application has let go of lasts this
     /// long at most (the peer may never close).
     pub fin_wait2_timeout: Millis,
@@ -121,6 +126,7 @@ impl Default for TcpConfig {
             nodelay: false,
             syn_retries: 6,
             data_retries: 12,
+            orphan_retries: 8,
             fin_wait2_timeout: 60_000,
         }
     }
@@ -163,6 +169,9 @@ pub struct Tcb {
     pub owned: bool,
     /// Waiting in a listener's accept queue.
     pub queued: bool,
+    /// The application let go of it ([`Tcb::release`]): nobody will read
+    /// what still arrives.
+    released: bool,
     pub error: Option<TcpError>,
 
     iss: Seq,
@@ -253,6 +262,7 @@ impl Tcb {
             passive: false,
             owned: false,
             queued: false,
+            released: false,
             error: None,
             iss,
             irs: Seq(0),
@@ -463,9 +473,17 @@ impl Tcb {
     /// The application let go of its handle: our side is closed if it was
     /// not, and an orphan in FIN-WAIT-2 is not kept forever.
     pub fn release(&mut self, now: Millis) {
+        self.owned = false;
+        self.released = true;
+        if !self.rx.ready.is_empty() && self.state.synchronized() {
+            // Data that will never be read: a RST tells the peer it was
+            // lost, where a FIN would say it was taken (RFC 1122
+            // §4.2.2.13; Linux's close(2) does the same).
+            self.abort();
+            return;
+        }
         // As close(2) on a socket: letting go closes our side.
         self.close();
-        self.owned = false;
         if self.state == State::FinWait2 && self.close_at.is_none() {
             self.close_at = Some(now + self.cfg.fin_wait2_timeout);
         }

@@ -25,6 +25,12 @@ impl Tcb {
         }
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
+            if self.released && self.persist_backoff >= self.cfg.orphan_retries {
+                // An orphan whose peer keeps its window shut.
+                self.error = Some(TcpError::TimedOut);
+                self.send_rst = true;
+                return;
+            }
             self.probe = true;
             self.persist_backoff = (self.persist_backoff + 1).min(16);
         }
@@ -36,10 +42,13 @@ impl Tcb {
 
     fn retransmit_timeout(&mut self, now: Millis) {
         self.retries += 1;
-        let limit = match self.state {
+        let mut limit = match self.state {
             State::SynSent | State::SynReceived => self.cfg.syn_retries,
             _ => self.cfg.data_retries,
         };
+        if self.released {
+            limit = limit.min(self.cfg.orphan_retries);
+        }
         if self.retries > limit {
             self.error = Some(TcpError::TimedOut);
             // A peer that may still be there learns we gave up.
@@ -144,7 +153,17 @@ impl Tcb {
         };
         if self.send_rst {
             self.send_rst = false;
-            let s = base(self.snd_nxt, self.rcv_nxt, RST | ACK, 0, Options::default());
+            // A zero-window probe may have put SND.NXT past the peer's
+            // window, where its RST check (RFC 5961 §3.2) would take a
+            // reset for a blind attack: the window's end is as far as
+            // acceptable goes (Linux's tcp_acceptable_seq).
+            let edge = self.snd_una + self.snd_wnd;
+            let seq = if self.snd_nxt <= edge {
+                self.snd_nxt
+            } else {
+                edge
+            };
+            let s = base(seq, self.rcv_nxt, RST | ACK, 0, Options::default());
             emit(&s);
             self.set_state(State::Closed);
             return;
