@@ -100,12 +100,17 @@ test-py-models: build
 # namespace with a TUN device; needs root (CI runs as root). Last, the raw
 # HTTP, WebSocket, llhttp and shutdown suites over the user stack: every
 # server the harness starts gets a namespace and TUN device of its own
-# (tests/support/netns.rs).
+# (tests/support/netns.rs); then the Python clients (http.client, urllib,
+# curl) from a namespace of their own, a TUN device per server in it
+# (tests/py/stack_mode.py).
 test-usertcp: build
 	bash tests/usertcp.sh $(CURDIR)/$(BIN)
 	GLASSHOUSE_STACK_DRIVER=threaded bash tests/usertcp.sh $(CURDIR)/$(BIN)
 	bash tests/tcp_differential.sh $(CURDIR)/$(BIN)
 	GLASSHOUSE_TEST_STACK=user $(CARGO) test --locked --test http_raw --test websocket --test ws_raw --test llhttp_conformance --test shutdown
+	@ns=gh-py-ut-$$$$; ip netns add $$ns && ip -n $$ns link set lo up && \
+	{ ip netns exec $$ns env GLASSHOUSE_TEST_STACK=user GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
+	  rc=$$?; ip netns del $$ns; exit $$rc; }
 
 test-load: build
 	GLASSHOUSE_BIN=$(CURDIR)/$(BIN) bash tests/load_smoke.sh

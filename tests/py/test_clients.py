@@ -1,7 +1,9 @@
 """Real clients against the real server: Python's http.client and urllib,
 and curl. The server binary comes from $GLASSHOUSE_BIN (default
 target/debug/glasshouse, relative to the repository root); each test module
-run starts one server on 127.0.0.1:0 with a temporary --root.
+run starts one server on 127.0.0.1:0 with a temporary --root (over HTTPS
+with GLASSHOUSE_TEST_TLS=1, tls_mode.py; over the userland TCP/IP on a TUN
+device with GLASSHOUSE_TEST_STACK=user, stack_mode.py).
 
 Run: python3 -m pytest tests/py/test_clients.py -q
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+import stack_mode
 import tls_mode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +51,9 @@ class Server:
         self.root = tempfile.mkdtemp(prefix="glasshouse-py-")
         Path(self.root, "index.html").write_text("<!doctype html><title>t</title>\n")
         Path(self.root, "digits.txt").write_bytes(DIGITS)
-        cmd = [binary(), "--listen", "127.0.0.1:0", "--workers", "2",
+        self.link = stack_mode.Link() if stack_mode.enabled() else None
+        where = self.link.args() if self.link else ["--listen", "127.0.0.1:0", "--workers", "2"]
+        cmd = [binary(), *where,
                "--log-format", "json", "--root", self.root, *tls_mode.server_args(), *args]
         env = {k: v for k, v in os.environ.items()
                if k not in ("RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT")}
@@ -56,6 +61,7 @@ class Server:
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=env)
         self.log = []
+        self.host = "127.0.0.1"
         self.port = None
         ready = threading.Event()
 
@@ -65,6 +71,7 @@ class Server:
                 self.log.append(line)
                 m = READY.search(line)
                 if m and self.port is None:
+                    self.host = m.group(1)
                     self.port = int(m.group(2))
                     ready.set()
             ready.set()
@@ -77,7 +84,7 @@ class Server:
 
     @property
     def base(self):
-        return f"{tls_mode.scheme('http')}://127.0.0.1:{self.port}"
+        return f"{tls_mode.scheme('http')}://{self.host}:{self.port}"
 
     def stop(self):
         if self.proc.poll() is None:
@@ -88,6 +95,9 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(TIMEOUT)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.link:
+            self.link.close()
+            self.link = None
 
 
 @pytest.fixture(scope="module")
@@ -97,16 +107,16 @@ def server():
     s.stop()
 
 
-def connection(port, **kw):
+def connection(server, **kw):
     """http.client to the server, over TLS when the suites run over TLS."""
     ctx = tls_mode.context()
     if ctx:
-        return http.client.HTTPSConnection("127.0.0.1", port, timeout=TIMEOUT, context=ctx, **kw)
-    return http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT, **kw)
+        return http.client.HTTPSConnection(server.host, server.port, timeout=TIMEOUT, context=ctx, **kw)
+    return http.client.HTTPConnection(server.host, server.port, timeout=TIMEOUT, **kw)
 
 
 def test_connections_are_tls_exactly_when_the_suite_runs_over_tls(server):
-    conn = connection(server.port)
+    conn = connection(server)
     conn.request("GET", "/healthz")
     assert conn.getresponse().status == 200
     assert (conn.sock.version() is not None if tls_mode.enabled() else not hasattr(conn.sock, "version"))
@@ -125,7 +135,7 @@ def curl(*args):
 
 
 def test_http_client_reuses_one_keep_alive_connection(server):
-    conn = connection(server.port)
+    conn = connection(server)
     conn.connect()
     sock = conn.sock
     for _ in range(3):
@@ -140,7 +150,7 @@ def test_http_client_reuses_one_keep_alive_connection(server):
 
 
 def test_http_client_chunked_upload_to_echo(server):
-    conn = connection(server.port)
+    conn = connection(server)
     parts = [b'{"items": [', b"1, 2, 3", b'], "name": "chunked"}']
     conn.request("POST", "/api/echo", body=iter(parts),
                  headers={"Content-Type": "application/json"},
@@ -223,12 +233,13 @@ def test_graceful_stop_exits_0():
         s.stop()
 
 
-def _hold(port, source="127.0.0.1"):
+def _hold(server, source="127.0.0.1"):
     """A keep-alive connection from `source` after one request: (socket,
     status); status 0 when the server closed it before answering (under
     HTTPS a refused connection is closed before its handshake: there is
     no plaintext answer a TLS client could read)."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0))
+    raw = socket.create_connection((server.host, server.port), timeout=TIMEOUT,
+                                   source_address=(source, 0))
     try:
         s = tls_mode.wrap(raw)
     except (ssl.SSLError, ConnectionResetError):
@@ -247,27 +258,30 @@ def _hold(port, source="127.0.0.1"):
 @pytest.mark.skipif(os.environ.get("GLASSHOUSE_MODEL") in ("iterative", "prethreaded", "preforked"),
                     reason="serves one connection at a time, or as many as --workers (2); "
                            "preforked refuses --max-connections-per-client at start")
+@pytest.mark.skipif(stack_mode.enabled(),
+                    reason="needs three client addresses on the loopback; over the user stack "
+                           "the kernel has one address on each TUN")
 def test_one_client_address_is_capped_and_others_are_not():
     s = Server("--max-connections-per-client", "2")
     held = []
     try:
         for _ in range(2):
-            c, status = _hold(s.port)
+            c, status = _hold(s)
             assert status == 200
             held.append(c)
-        c, status = _hold(s.port)
+        c, status = _hold(s)
         refused = 0 if tls_mode.enabled() else 429
         assert status == refused, "a third connection from the same address"
         c.close()
         # Another address on the loopback is its own client.
-        c, status = _hold(s.port, source="127.0.0.2")
+        c, status = _hold(s, source="127.0.0.2")
         assert status == 200
         held.append(c)
         # A place given back is free again.
         held.pop(0).close()
         deadline = time.monotonic() + TIMEOUT
         while True:
-            c, status = _hold(s.port)
+            c, status = _hold(s)
             if status == 200 or time.monotonic() > deadline:
                 break
             c.close()
@@ -275,7 +289,7 @@ def test_one_client_address_is_capped_and_others_are_not():
         assert status == 200
         held.append(c)
         # From a third address: 127.0.0.1 holds its two places.
-        conn = connection(s.port, source_address=("127.0.0.3", 0))
+        conn = connection(s, source_address=("127.0.0.3", 0))
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
         conn.close()
