@@ -347,5 +347,69 @@ def _():
     return "TIME-WAIT re-ACKed"
 
 
+@scenario("FIN with the handshake's last ACK (SYN-RECEIVED): acknowledged; the server's FIN follows")
+def _():
+    next_port[0] += 1
+    c = Conn.__new__(Conn)
+    c.sport, c.seq, c.window = next_port[0], random.randint(1, 2**31), 65535
+    mark = cap.mark()
+    c.tx(SYN, seq=c.seq, options=[("MSS", 1460)])
+    synack = c.expect(lambda s: s.flags & SYN and s.flags & ACK, mark, "SYN-ACK")
+    c.seq += 1
+    c.ack = synack.seq + 1
+    mark = cap.mark()
+    c.tx(FIN | ACK)
+    c.seq += 1
+    c.expect(lambda s: s.ack == c.seq and not s.flags & RST, mark, "ACK of the FIN")
+    fin = c.expect(lambda s: s.flags & FIN, mark, "the server's FIN")
+    c.ack = fin.seq + len(fin.payload) + 1
+    c.tx(ACK)
+    return "the handshake completed and the FIN was taken with it"
+
+
+@scenario("our FIN again in CLOSE-WAIT or LAST-ACK: acknowledged again, no reset")
+def _():
+    c = Conn()
+    first = mark = cap.mark()
+    c.tx(FIN | ACK)
+    c.expect(lambda s: s.ack == c.seq + 1, mark, "ACK of our FIN")
+    # The server's FIN may or may not have come yet (CLOSE-WAIT or
+    # LAST-ACK): either way it is not acknowledged, and our FIN comes again.
+    mark = cap.mark()
+    c.tx(FIN | ACK)
+    again = c.expect(lambda s: s.flags & ACK, mark, "ACK of the retransmitted FIN")
+    assert again.ack == c.seq + 1 and not again.flags & RST, f"ack {again.ack} flags {again.flags}"
+    c.seq += 1
+    fin = c.expect(lambda s: s.flags & FIN, first, "the server's FIN")
+    c.ack = fin.seq + len(fin.payload) + 1
+    c.tx(ACK)
+    return "re-ACKed, the server's FIN still to come or retransmitted"
+
+
+@scenario("FINs crossing (FIN-WAIT-1 → CLOSING), our FIN again in CLOSING: ACKed each time, TIME-WAIT after")
+def _():
+    c = Conn()
+    mark = cap.mark()
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    c.tx(PSH | ACK, req)
+    c.seq += len(req)
+    fin = c.expect(lambda s: s.flags & FIN, mark, "the server's FIN after its answer")
+    end = fin.seq + len(fin.payload)
+    # Our FIN acknowledges the answer but not the server's FIN: to the
+    # server the FINs crossed.
+    mark = cap.mark()
+    c.tx(FIN | ACK, ack=end)
+    ack = c.expect(lambda s: s.ack == c.seq + 1, mark, "ACK of our FIN in CLOSING")
+    assert not ack.flags & RST, f"flags {ack.flags}"
+    mark = cap.mark()
+    c.tx(FIN | ACK, ack=end)
+    again = c.expect(lambda s: s.ack == c.seq + 1, mark, "ACK of our FIN again in CLOSING")
+    assert not again.flags & RST, f"flags {again.flags}"
+    c.seq += 1
+    c.ack = end + 1
+    c.tx(ACK)
+    return "ACKed in CLOSING, twice"
+
+
 cap.sniffer.stop()
 sys.exit(0 if all(r["ok"] for r in results) else 1)
