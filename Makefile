@@ -107,7 +107,7 @@ test-usertcp: build
 	bash tests/usertcp.sh $(CURDIR)/$(BIN)
 	GLASSHOUSE_STACK_DRIVER=threaded bash tests/usertcp.sh $(CURDIR)/$(BIN)
 	bash tests/tcp_differential.sh $(CURDIR)/$(BIN)
-	GLASSHOUSE_TEST_STACK=user $(CARGO) test --locked --test http_raw --test websocket --test ws_raw --test llhttp_conformance --test shutdown
+	GLASSHOUSE_TEST_STACK=user $(CARGO) test --locked --test http_raw --test websocket --test ws_raw --test llhttp_conformance --test shutdown --test usertcp_spans
 	@ns=gh-py-ut-$$$$; ip netns add $$ns && ip -n $$ns link set lo up && \
 	{ ip netns exec $$ns env GLASSHOUSE_TEST_STACK=user GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
 	  rc=$$?; ip netns del $$ns; exit $$rc; }

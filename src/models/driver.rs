@@ -87,6 +87,12 @@ impl Lent {
         self.shared.cfg.tls.clone()
     }
 
+    /// This driver's observer, for a transport that tells telemetry about
+    /// itself (the user stack's TCP figures).
+    pub fn observer_mut(&mut self) -> &mut HttpObserver {
+        &mut self.observer
+    }
+
     pub fn metrics(&self) -> &Arc<WorkerMetrics> {
         self.observer.metrics()
     }

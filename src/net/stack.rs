@@ -282,6 +282,10 @@ impl Stack {
         self.tcb(h).map_or(State::Closed, |t| t.state)
     }
 
+    pub fn facts(&self, h: Handle) -> Option<super::tcp::Facts> {
+        self.tcb(h).map(Tcb::facts)
+    }
+
     pub fn status(&self, h: Handle) -> Option<Status> {
         self.tcb(h).map(Tcb::status)
     }

@@ -13,17 +13,28 @@ use super::logging::{access_log, access_log_enabled, AccessLogEntry};
 use super::metrics::{method_label, WorkerMetrics, WsDirection};
 use super::trace::{tracing_enabled, RequestSpan, RequestSpanInfo, WsSpan};
 use crate::engine::observe::{Answered, Finished, Limit, Observer, Refusal, RequestStart};
+use crate::net::tcp::Facts;
 
 /// One driver's observer (a worker thread's, a process's): it writes into
 /// that driver's metric shard, so recording takes no shared lock.
 #[derive(Debug)]
 pub struct HttpObserver {
     metrics: Arc<WorkerMetrics>,
+    /// The userland TCP connection being driven, when the transport is
+    /// glasshouse's own stack: its requests' spans get a `tcp` event.
+    tcp: Option<Facts>,
 }
 
 impl HttpObserver {
     pub fn new(metrics: Arc<WorkerMetrics>) -> HttpObserver {
-        HttpObserver { metrics }
+        HttpObserver { metrics, tcp: None }
+    }
+
+    /// Set by the user stack's driver before it runs a connection's engine
+    /// (and cleared after): the TCP figures the spans of that connection's
+    /// requests record. Socket transports never set it.
+    pub fn set_tcp(&mut self, facts: Option<Facts>) {
+        self.tcp = facts;
     }
 
     /// The shard, for what the transport itself counts (bytes sent,
@@ -40,6 +51,8 @@ pub struct ObservedRequest {
     method: &'static str,
     route: &'static str,
     started: Instant,
+    /// The TCP under it when it started (user stack only).
+    tcp: Option<Facts>,
 }
 
 impl Observer for HttpObserver {
@@ -68,6 +81,7 @@ impl Observer for HttpObserver {
             method: method_label(req.method),
             route: ev.route,
             started: Instant::now(),
+            tcp: self.tcp,
         }
     }
 
@@ -90,6 +104,7 @@ impl Observer for HttpObserver {
             method: "_OTHER",
             route: "",
             started: Instant::now(),
+            tcp: self.tcp,
         }
     }
 
@@ -132,6 +147,9 @@ impl Observer for HttpObserver {
         let secs = span.started.elapsed().as_secs_f64();
         self.metrics
             .request_finished(span.method, span.route, ev.status, secs);
+        if let Some(end) = self.tcp {
+            span.span.tcp(span.tcp, end);
+        }
         span.span.finish(ev.status, ev.error);
     }
 

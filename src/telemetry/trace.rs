@@ -218,6 +218,34 @@ impl RequestSpan {
         }
     }
 
+    /// A `tcp` event: the userland TCP connection under the request as it
+    /// was when the answer was handed over (`end`), and what it
+    /// retransmitted and received out of order while the request was
+    /// served (since `start`).
+    pub fn tcp(&self, start: Option<crate::net::tcp::Facts>, end: crate::net::tcp::Facts) {
+        let Some(cx) = self.cx.as_ref().filter(|_| self.recording) else {
+            return;
+        };
+        let since = |f: fn(&crate::net::tcp::Facts) -> u64| {
+            let before = start.as_ref().map_or(0, f);
+            f(&end).saturating_sub(before) as i64
+        };
+        let mut attrs = vec![
+            KeyValue::new("tcp.state", end.state.name()),
+            KeyValue::new("tcp.rto_ms", end.rto_ms as i64),
+            KeyValue::new("tcp.cwnd", end.cwnd as i64),
+            KeyValue::new("tcp.retransmissions", since(|f| f.retransmissions)),
+            KeyValue::new(
+                "tcp.out_of_order_segments",
+                since(|f| f.out_of_order_segments),
+            ),
+        ];
+        if let Some(srtt) = end.srtt_ms {
+            attrs.push(KeyValue::new("tcp.srtt_ms", srtt as i64));
+        }
+        cx.span().add_event("tcp", attrs);
+    }
+
     /// Marks the request as in flight during a drain.
     pub fn mark_draining(&mut self) {
         if let Some(cx) = self.cx.as_ref().filter(|_| self.recording) {

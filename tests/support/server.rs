@@ -119,6 +119,10 @@ pub struct Builder {
     fd_limit: Option<u64>,
     /// Plain HTTP even under `GLASSHOUSE_TEST_TLS`.
     plaintext: bool,
+    /// Under `GLASSHOUSE_TEST_STACK=user`: the namespace to serve in, made
+    /// by the test (which may have started something of its own in it),
+    /// instead of a fresh one.
+    netns: Option<Netns>,
 }
 
 impl Builder {
@@ -162,6 +166,12 @@ impl Builder {
         test_tls() && !self.bare && !self.plaintext && !self.gives("--tls-cert")
     }
 
+    /// Serves in `ns` (see the field) rather than a namespace of its own.
+    pub fn netns(mut self, ns: Netns) -> Builder {
+        self.netns = Some(ns);
+        self
+    }
+
     /// Limits the child's open descriptors (`ulimit -n`).
     pub fn fd_limit(mut self, n: u64) -> Builder {
         self.fd_limit = Some(n);
@@ -170,11 +180,11 @@ impl Builder {
 
     /// Starts the server and waits for its ready line; panics (with its
     /// stderr) if it exits or stays silent instead.
-    pub fn start(self) -> Server {
+    pub fn start(mut self) -> Server {
         let pki = self.adds_tls().then(|| Pki::new(false));
         let mut extra: Vec<String> = pki.as_ref().map(|p| p.flags().to_vec()).unwrap_or_default();
-        let netns =
-            (test_user_stack() && !self.bare && !self.gives("--listen")).then(Netns::create);
+        let user = test_user_stack() && !self.bare && !self.gives("--listen");
+        let netns = user.then(|| self.netns.take().unwrap_or_else(Netns::create));
         if let Some(ns) = &netns {
             // The server is born in the namespace; so is every client this
             // thread (or a thread or process it starts) makes from now on.

@@ -206,6 +206,18 @@ impl<P: Pool> Engines<P> {
     }
 
     fn drive(&mut self, h: Handle) {
+        if !self.conns.contains_key(&h) {
+            return;
+        }
+        // The spans of requests this drive finishes record the TCP under
+        // them (as of the drive's start: one look at the stack per drive).
+        let facts = self.pool.with(|s| s.facts(h));
+        self.lent.observer_mut().set_tcp(facts);
+        self.run_engine(h);
+        self.lent.observer_mut().set_tcp(None);
+    }
+
+    fn run_engine(&mut self, h: Handle) {
         let Some(c) = self.conns.get_mut(&h) else {
             return;
         };
@@ -240,6 +252,10 @@ impl<P: Pool> Engines<P> {
             return;
         };
         let now = self.now_ms();
+        // A request cut short by the close ends here: its span still says
+        // what the TCP under it was.
+        let facts = self.pool.with(|s| s.facts(h));
+        self.lent.observer_mut().set_tcp(facts);
         self.pool.with(|s| {
             if forced {
                 s.abort(h);
@@ -249,6 +265,7 @@ impl<P: Pool> Engines<P> {
             s.release(now, h);
         });
         self.lent.close(c.engine, forced);
+        self.lent.observer_mut().set_tcp(None);
     }
 
     fn begin_drain(&mut self) {

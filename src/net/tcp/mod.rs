@@ -158,6 +158,18 @@ pub struct Status {
     pub unsent: usize,
 }
 
+/// A connection's figures at one moment, cheap to copy (no strings): what
+/// a request span records of the TCP that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub state: State,
+    pub srtt_ms: Option<Millis>,
+    pub rto_ms: Millis,
+    pub cwnd: usize,
+    pub retransmissions: u64,
+    pub out_of_order_segments: u64,
+}
+
 /// The transmission control block.
 pub struct Tcb {
     pub state: State,
@@ -493,6 +505,17 @@ impl Tcb {
     /// the connection began.
     pub fn segment_counts(&self) -> (u64, u64) {
         (self.retransmissions, self.rx.out_of_order_segments)
+    }
+
+    pub fn facts(&self) -> Facts {
+        Facts {
+            state: self.state,
+            srtt_ms: self.rtt.srtt(),
+            rto_ms: self.rtt.rto(),
+            cwnd: self.cc.cwnd,
+            retransmissions: self.retransmissions,
+            out_of_order_segments: self.rx.out_of_order_segments,
+        }
     }
 
     pub fn status(&self) -> Status {

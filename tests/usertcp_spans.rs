@@ -1,0 +1,88 @@
+//! Request spans over glasshouse's own TCP/IP carry the TCP under them: a
+//! `tcp` event with the connection's state, RTT, RTO, congestion window,
+//! and what it retransmitted and received out of order during the
+//! request. Runs under `GLASSHOUSE_TEST_STACK=user` (`make test-usertcp`,
+//! root): the OTLP receiver is started inside the server's namespace, so
+//! the server exports to it over the kernel's loopback there.
+
+#[path = "support/otlp_receiver.rs"]
+mod otlp_receiver;
+mod support;
+
+use std::time::Duration;
+
+use otlp_receiver::{attr, OtlpReceiver};
+use support::{Client, Netns, Server};
+
+const EXPORT_WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn request_spans_over_the_user_stack_carry_a_tcp_event() {
+    if !support::test_user_stack() {
+        eprintln!(
+            "request_spans_over_the_user_stack_carry_a_tcp_event: runs with \
+             GLASSHOUSE_TEST_STACK=user (make test-usertcp)"
+        );
+        return;
+    }
+    let ns = Netns::create();
+    ns.enter();
+    let receiver = OtlpReceiver::start();
+    let endpoint = receiver.endpoint();
+    let server = Server::builder()
+        .netns(ns)
+        .envs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ])
+        .start();
+    // Enough bytes per answer for the window to grow and RTT samples to
+    // be taken.
+    server.add_file("big.bin", &vec![7u8; 300_000]);
+    let mut client = Client::connect(server.addr());
+    for _ in 0..3 {
+        let r = client.get("/big.bin");
+        assert_eq!((r.status, r.body.len()), (200, 300_000));
+    }
+    let event = receiver
+        .wait_for(EXPORT_WAIT, |r| {
+            r.spans()
+                .into_iter()
+                .filter(|s| s.name.starts_with("GET"))
+                .flat_map(|s| s.events)
+                .find(|e| e.name == "tcp" && attr(&e.attributes, "tcp.srtt_ms").is_some())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no request span with a tcp event; spans: {:?}",
+                receiver.with(|r| r
+                    .spans()
+                    .iter()
+                    .map(|s| (s.name.clone(), s.events.len()))
+                    .collect::<Vec<_>>())
+            )
+        });
+    let num = |k: &str| -> i64 {
+        attr(&event.attributes, k)
+            .unwrap_or_else(|| panic!("{k} missing from {:?}", event.attributes))
+            .parse()
+            .unwrap_or_else(|e| panic!("{k}: {e}"))
+    };
+    assert_eq!(
+        attr(&event.attributes, "tcp.state").as_deref(),
+        Some("ESTABLISHED")
+    );
+    assert!(num("tcp.cwnd") >= 1460, "cwnd {}", num("tcp.cwnd"));
+    assert!(
+        num("tcp.rto_ms") >= 200,
+        "RFC 6298's minimum is 200 ms here"
+    );
+    // Present and numeric (a clean loopback path has nothing to count).
+    for k in [
+        "tcp.retransmissions",
+        "tcp.out_of_order_segments",
+        "tcp.srtt_ms",
+    ] {
+        num(k);
+    }
+}
