@@ -171,8 +171,13 @@ impl<P: Pool> Engines<P> {
                 Ok(a) => a,
                 Err(answer) => {
                     // Told why and closed, as a socket model refuses: the
-                    // stack sends the answer and the FIN on its own.
+                    // stack sends the answer and the FIN on its own. The
+                    // request that came with the connection is read and
+                    // dropped first: released unread, it would turn the
+                    // close into a reset that takes the answer with it.
+                    let scratch = &mut self.scratch;
                     self.pool.with(|s| {
+                        while s.recv(h, scratch).is_ok_and(|n| n > 0) {}
                         if let Some(answer) = answer {
                             let _ = s.send(h, &answer);
                         }
