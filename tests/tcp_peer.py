@@ -327,14 +327,20 @@ def _():
     return "FIN acknowledged, server's FIN followed"
 
 
-@scenario("server closes first: FIN-WAIT, then TIME-WAIT re-acknowledges a retransmitted FIN")
-def _():
-    c = Conn()
+def closing_answer(c):
+    """Asks for an answer with `Connection: close`; the server's FIN that
+    follows it (its ACK of our request included)."""
     mark = cap.mark()
     req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     c.tx(PSH | ACK, req)
     c.seq += len(req)
-    fin = c.expect(lambda s: s.flags & FIN, mark, "the server's FIN after its answer")
+    return c.expect(lambda s: s.flags & FIN, mark, "the server's FIN after its answer")
+
+
+@scenario("server closes first: FIN-WAIT, then TIME-WAIT re-acknowledges a retransmitted FIN")
+def _():
+    c = Conn()
+    fin = closing_answer(c)
     c.ack = fin.seq + len(fin.payload) + 1
     mark = cap.mark()
     c.tx(FIN | ACK)
@@ -389,11 +395,7 @@ def _():
 @scenario("FINs crossing (FIN-WAIT-1 → CLOSING), our FIN again in CLOSING: ACKed each time, TIME-WAIT after")
 def _():
     c = Conn()
-    mark = cap.mark()
-    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    c.tx(PSH | ACK, req)
-    c.seq += len(req)
-    fin = c.expect(lambda s: s.flags & FIN, mark, "the server's FIN after its answer")
+    fin = closing_answer(c)
     end = fin.seq + len(fin.payload)
     # Our FIN acknowledges the answer but not the server's FIN: to the
     # server the FINs crossed.
