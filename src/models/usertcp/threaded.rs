@@ -214,14 +214,18 @@ impl Threaded {
         let wire = self.engines.pool.clone();
         std::thread::scope(|scope| {
             let rx = wire.clone();
-            std::thread::Builder::new()
-                .name("usertcp-rx".into())
-                .spawn_scoped(scope, move || rx.helper_done("receive", rx.receive()))?;
             let tm = wire.clone();
-            std::thread::Builder::new()
-                .name("usertcp-timer".into())
-                .spawn_scoped(scope, move || tm.helper_done("timer", tm.timers()))?;
-            let r = self.serve(&wire);
+            let started = std::thread::Builder::new()
+                .name("usertcp-rx".into())
+                .spawn_scoped(scope, move || rx.helper_done("receive", rx.receive()))
+                .and_then(|_| {
+                    std::thread::Builder::new()
+                        .name("usertcp-timer".into())
+                        .spawn_scoped(scope, move || tm.helper_done("timer", tm.timers()))
+                });
+            // Whatever ends the main thread's part (a helper that could
+            // not start included) stops the helpers, which the scope joins.
+            let r = started.and_then(|_| self.serve(&wire));
             wire.stop.store(true, Ordering::Release);
             wire.rx_stop.ring();
             wire.timer.ring();
