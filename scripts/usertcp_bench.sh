@@ -57,7 +57,7 @@ user_up() { # DRIVER
     ip netns exec "$USERTCP_NS" "$BIN" --stack user --stack-driver "$1" --link tun:tun0 \
         --listen 10.77.0.2:80 --root "$ROOT" --log-level warn >/dev/null 2>&1 &
     USER_PID=$!
-    PIDS+=($USER_PID)
+    PIDS+=("$USER_PID")
     for _ in $(seq 1 100); do
         ip netns exec "$USERTCP_NS" curl -fsS --max-time 1 http://10.77.0.2/healthz >/dev/null 2>&1 && return
         sleep 0.1
