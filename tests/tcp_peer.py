@@ -130,6 +130,13 @@ class Conn:
     def abort(self):
         self.tx(RST | ACK)
 
+    def ack_fin(self, since):
+        """Waits for the target's FIN (after capture index `since`) and
+        acknowledges it."""
+        fin = self.expect(lambda s: s.flags & FIN, since, "the server's FIN")
+        self.ack = fin.seq + len(fin.payload) + 1
+        self.tx(ACK)
+
 
 def scenario(name):
     def wrap(fn):
@@ -321,9 +328,7 @@ def _():
     c.tx(FIN | ACK)
     c.seq += 1
     c.expect(lambda s: s.ack == c.seq, mark, "ACK of our FIN")
-    fin = c.expect(lambda s: s.flags & FIN, mark, "the server's FIN")
-    c.ack = fin.seq + len(fin.payload) + 1
-    c.tx(ACK)
+    c.ack_fin(mark)
     return "FIN acknowledged, server's FIN followed"
 
 
@@ -367,9 +372,7 @@ def _():
     c.tx(FIN | ACK)
     c.seq += 1
     c.expect(lambda s: s.ack == c.seq and not s.flags & RST, mark, "ACK of the FIN")
-    fin = c.expect(lambda s: s.flags & FIN, mark, "the server's FIN")
-    c.ack = fin.seq + len(fin.payload) + 1
-    c.tx(ACK)
+    c.ack_fin(mark)
     return "the handshake completed and the FIN was taken with it"
 
 
@@ -386,9 +389,7 @@ def _():
     again = c.expect(lambda s: s.flags & ACK, mark, "ACK of the retransmitted FIN")
     assert again.ack == c.seq + 1 and not again.flags & RST, f"ack {again.ack} flags {again.flags}"
     c.seq += 1
-    fin = c.expect(lambda s: s.flags & FIN, first, "the server's FIN")
-    c.ack = fin.seq + len(fin.payload) + 1
-    c.tx(ACK)
+    c.ack_fin(first)
     return "re-ACKed, the server's FIN still to come or retransmitted"
 
 
