@@ -86,3 +86,78 @@ fn request_spans_over_the_user_stack_carry_a_tcp_event() {
         num(k);
     }
 }
+
+#[test]
+fn a_connections_state_changes_are_events_on_its_first_request_span() {
+    if !support::test_user_stack() {
+        eprintln!(
+            "a_connections_state_changes_are_events_on_its_first_request_span: runs with \
+             GLASSHOUSE_TEST_STACK=user (make test-usertcp)"
+        );
+        return;
+    }
+    let ns = Netns::create();
+    ns.enter();
+    let receiver = OtlpReceiver::start();
+    let endpoint = receiver.endpoint();
+    let server = Server::builder()
+        .netns(ns)
+        .envs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ])
+        .start();
+    let mut client = Client::connect(server.addr());
+    assert_eq!(client.get("/healthz").status, 200);
+    assert_eq!(client.get("/readyz").status, 200);
+    // (from, to) of each `tcp.state` event of the span of path `q`.
+    let changes = |q: &'static str| {
+        receiver.wait_for(EXPORT_WAIT, move |r| {
+            r.spans()
+                .into_iter()
+                .find(|s| attr(&s.attributes, "url.path").as_deref() == Some(q))
+                .map(|s| {
+                    s.events
+                        .iter()
+                        .filter(|e| e.name == "tcp.state")
+                        .map(|e| {
+                            (
+                                attr(&e.attributes, "tcp.state.from").unwrap_or_default(),
+                                attr(&e.attributes, "tcp.state.to").unwrap_or_default(),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+        })
+    };
+    let first = changes("/healthz").expect("the first request's span");
+    let want = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        first,
+        vec![
+            want("LISTEN", "SYN-RECEIVED"),
+            want("SYN-RECEIVED", "ESTABLISHED")
+        ],
+        "the handshake, on the connection's first span"
+    );
+    let second = changes("/readyz").expect("the second request's span");
+    assert_eq!(
+        second,
+        vec![],
+        "nothing changed while the second was served"
+    );
+    // The same changes, counted by the state entered.
+    let metrics = client.get("/metrics");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    for state in ["SYN-RECEIVED", "ESTABLISHED"] {
+        let line = format!("glasshouse_tcp_transitions_total{{state=\"{state}\"}} ");
+        let n: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("no {line:?} in /metrics"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(n >= 1, "{line}{n}");
+    }
+}

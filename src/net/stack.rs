@@ -72,6 +72,10 @@ pub struct Counters {
     /// already gone (the live ones carry their own: see `Stack::view`).
     pub retransmissions_of_closed: u64,
     pub out_of_order_of_closed: u64,
+    /// State changes, by the state entered (`State::index`); `StackView`
+    /// names them.
+    #[serde(skip)]
+    pub entered: [u64; 11],
 }
 
 struct Listener {
@@ -432,6 +436,11 @@ impl Stack {
         if before != State::Established && now_state == State::Established {
             self.counters.established += 1;
         }
+        let counted = t.transitions_counted;
+        for tr in t.transitions().since(counted) {
+            self.counters.entered[tr.to.index()] += 1;
+        }
+        t.transitions_counted = t.transitions().total();
         let port = t.local.port();
         let passive = t.passive;
         if passive && before == State::SynReceived && now_state != State::SynReceived {

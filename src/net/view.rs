@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::stack::{Counters, Stack};
-use super::tcp::Status;
+use super::tcp::{State, Status};
 
 /// Connections listed one by one at most; past it only the counts by
 /// state cover them, so a document stays small under thousands.
@@ -36,6 +36,8 @@ pub struct StackView {
     pub listeners: Vec<ListenStatus>,
     /// Every connection by RFC 9293 state name.
     pub states: BTreeMap<&'static str, usize>,
+    /// State changes since the stack started, by the state entered.
+    pub entered: BTreeMap<&'static str, u64>,
     /// Retransmitted segments since the stack started, all connections.
     pub retransmissions: u64,
     /// Segments that arrived ahead of a hole since the stack started.
@@ -70,6 +72,10 @@ impl Stack {
             counters: self.counters.clone(),
             listeners: self.listeners(),
             states,
+            entered: State::ALL
+                .iter()
+                .map(|s| (s.name(), self.counters.entered[s.index()]))
+                .collect(),
             retransmissions,
             out_of_order_segments,
             connections,

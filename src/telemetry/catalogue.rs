@@ -262,6 +262,14 @@ pub const TCP_ESTABLISHED: MetricDef = def(
     "Under --stack user: TCP connections that reached ESTABLISHED.",
     &[],
 );
+pub const TCP_TRANSITIONS: MetricDef = def(
+    "glasshouse.tcp.transitions",
+    "glasshouse_tcp_transitions_total",
+    Kind::Counter,
+    "",
+    "Under --stack user: TCP state changes of the userland stack's connections, by the RFC 9293 state entered.",
+    &["state"],
+);
 pub const TCP_CONNECTIONS: MetricDef = def(
     "glasshouse.tcp.connections",
     "glasshouse_tcp_connections",
@@ -338,7 +346,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 30] = [
+pub const ALL: [MetricDef; 31] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -362,6 +370,7 @@ pub const ALL: [MetricDef; 30] = [
     TCP_RETRANSMISSIONS,
     TCP_OUT_OF_ORDER,
     TCP_ESTABLISHED,
+    TCP_TRANSITIONS,
     TCP_CONNECTIONS,
     READY,
     TELEMETRY_DROPPED,

@@ -14,6 +14,7 @@ use super::metrics::{method_label, WorkerMetrics, WsDirection};
 use super::trace::{tracing_enabled, RequestSpan, RequestSpanInfo, WsSpan};
 use crate::engine::observe::{Answered, Finished, Limit, Observer, Refusal, RequestStart};
 use crate::net::tcp::Facts;
+use crate::net::Millis;
 
 /// One driver's observer (a worker thread's, a process's): it writes into
 /// that driver's metric shard, so recording takes no shared lock.
@@ -22,7 +23,18 @@ pub struct HttpObserver {
     metrics: Arc<WorkerMetrics>,
     /// The userland TCP connection being driven, when the transport is
     /// glasshouse's own stack: its requests' spans get a `tcp` event.
-    tcp: Option<Facts>,
+    tcp: Option<TcpUnder>,
+}
+
+/// The userland TCP connection under the engine being driven.
+#[derive(Debug, Clone, Copy)]
+struct TcpUnder {
+    facts: Facts,
+    /// The stack's clock when `facts` was read, so that the times of its
+    /// state changes can be placed on the span's clock.
+    now_ms: Millis,
+    /// Its state changes numbered below this are on earlier spans.
+    reported: u32,
 }
 
 impl HttpObserver {
@@ -30,11 +42,23 @@ impl HttpObserver {
         HttpObserver { metrics, tcp: None }
     }
 
-    /// Set by the user stack's driver before it runs a connection's engine
-    /// (and cleared after): the TCP figures the spans of that connection's
-    /// requests record. Socket transports never set it.
-    pub fn set_tcp(&mut self, facts: Option<Facts>) {
-        self.tcp = facts;
+    /// Set by the user stack's driver before it runs a connection's engine:
+    /// the TCP figures the spans of that connection's requests record, as
+    /// of the stack's clock `now_ms`, and how many of its state changes
+    /// earlier spans have already shown. Socket transports never set it.
+    pub fn set_tcp(&mut self, facts: Option<Facts>, now_ms: Millis, reported: u32) {
+        self.tcp = facts.map(|facts| TcpUnder {
+            facts,
+            now_ms,
+            reported,
+        });
+    }
+
+    /// Clears what [`HttpObserver::set_tcp`] set and says how many state
+    /// changes the connection's spans have shown now, for the next
+    /// `set_tcp`.
+    pub fn take_tcp(&mut self) -> Option<u32> {
+        self.tcp.take().map(|t| t.reported)
     }
 
     /// The shard, for what the transport itself counts (bytes sent,
@@ -81,7 +105,7 @@ impl Observer for HttpObserver {
             method: method_label(req.method),
             route: ev.route,
             started: Instant::now(),
-            tcp: self.tcp,
+            tcp: self.tcp.map(|t| t.facts),
         }
     }
 
@@ -104,7 +128,7 @@ impl Observer for HttpObserver {
             method: "_OTHER",
             route: "",
             started: Instant::now(),
-            tcp: self.tcp,
+            tcp: self.tcp.map(|t| t.facts),
         }
     }
 
@@ -147,8 +171,16 @@ impl Observer for HttpObserver {
         let secs = span.started.elapsed().as_secs_f64();
         self.metrics
             .request_finished(span.method, span.route, ev.status, secs);
-        if let Some(end) = self.tcp {
-            span.span.tcp(span.tcp, end);
+        if let Some(t) = self.tcp.as_mut() {
+            // A connection's first request shows its handshake too: every
+            // change since the last span that showed any.
+            span.span.tcp(
+                span.tcp,
+                t.facts,
+                t.facts.transitions.since(t.reported),
+                t.now_ms,
+            );
+            t.reported = t.facts.transitions.total();
         }
         span.span.finish(ev.status, ev.error);
     }

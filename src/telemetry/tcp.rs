@@ -7,22 +7,6 @@ use super::catalogue::{self, MetricDef};
 use crate::net::tcp::State;
 use crate::net::StackView;
 
-/// Every RFC 9293 state, so that `glasshouse_tcp_connections` has a
-/// series per state (zeros included) and no other label values.
-const STATES: [State; 11] = [
-    State::Closed,
-    State::Listen,
-    State::SynSent,
-    State::SynReceived,
-    State::Established,
-    State::FinWait1,
-    State::FinWait2,
-    State::CloseWait,
-    State::Closing,
-    State::LastAck,
-    State::TimeWait,
-];
-
 /// One sample: its family, its one label's value (`""` for a family
 /// without labels) and the value.
 pub type Sample = (&'static MetricDef, &'static str, u64);
@@ -56,9 +40,13 @@ pub fn samples(view: &StackView) -> Vec<Sample> {
         (&TCP_OUT_OF_ORDER, "", view.out_of_order_segments),
         (&TCP_ESTABLISHED, "", c.established),
     ];
+    for s in State::ALL {
+        let n = view.entered.get(s.name()).copied().unwrap_or(0);
+        out.push((&TCP_TRANSITIONS, s.name(), n));
+    }
     // A listener is not a connection of the stack's table: LISTEN counts
     // the listening ports.
-    for s in STATES {
+    for s in State::ALL {
         let n = match s {
             State::Listen => view.listeners.len(),
             _ => view.states.get(s.name()).copied().unwrap_or(0),

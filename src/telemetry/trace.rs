@@ -222,10 +222,32 @@ impl RequestSpan {
     /// was when the answer was handed over (`end`), and what it
     /// retransmitted and received out of order while the request was
     /// served (since `start`).
-    pub fn tcp(&self, start: Option<crate::net::tcp::Facts>, end: crate::net::tcp::Facts) {
+    ///
+    /// Before it, a `tcp.state` event per state change in `changes`, at
+    /// the time it happened: `changes` are on the stack's clock, which read
+    /// `now_ms` when `end` was taken.
+    pub fn tcp<'a>(
+        &self,
+        start: Option<crate::net::tcp::Facts>,
+        end: crate::net::tcp::Facts,
+        changes: impl Iterator<Item = &'a crate::net::tcp::Transition>,
+        now_ms: crate::net::Millis,
+    ) {
         let Some(cx) = self.cx.as_ref().filter(|_| self.recording) else {
             return;
         };
+        let wall = std::time::SystemTime::now();
+        for c in changes {
+            let ago = std::time::Duration::from_millis(now_ms.saturating_sub(c.at));
+            cx.span().add_event_with_timestamp(
+                "tcp.state",
+                wall.checked_sub(ago).unwrap_or(wall),
+                vec![
+                    KeyValue::new("tcp.state.from", c.from.name()),
+                    KeyValue::new("tcp.state.to", c.to.name()),
+                ],
+            );
+        }
         let since = |f: fn(&crate::net::tcp::Facts) -> u64| {
             let before = start.as_ref().map_or(0, f);
             f(&end).saturating_sub(before) as i64

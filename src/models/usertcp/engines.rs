@@ -32,6 +32,8 @@ const LINGER: Duration = Duration::from_secs(2);
 struct Conn {
     engine: Session<HttpObserver>,
     _admission: Admission,
+    /// How many of its TCP state changes request spans have shown.
+    tcp_reported: u32,
 }
 
 pub struct Engines<P> {
@@ -205,21 +207,26 @@ impl<P: Pool> Engines<P> {
                 Conn {
                     engine,
                     _admission: admission,
+                    tcp_reported: 0,
                 },
             );
         }
     }
 
     fn drive(&mut self, h: Handle) {
-        if !self.conns.contains_key(&h) {
+        let Some(reported) = self.conns.get(&h).map(|c| c.tcp_reported) else {
             return;
-        }
+        };
         // The spans of requests this drive finishes record the TCP under
         // them (as of the drive's start: one look at the stack per drive).
         let facts = self.pool.with(|s| s.facts(h));
-        self.lent.observer_mut().set_tcp(facts);
+        let now = self.now_ms();
+        self.lent.observer_mut().set_tcp(facts, now, reported);
         self.run_engine(h);
-        self.lent.observer_mut().set_tcp(None);
+        let reported = self.lent.observer_mut().take_tcp();
+        if let (Some(c), Some(r)) = (self.conns.get_mut(&h), reported) {
+            c.tcp_reported = r;
+        }
     }
 
     fn run_engine(&mut self, h: Handle) {
@@ -260,7 +267,7 @@ impl<P: Pool> Engines<P> {
         // A request cut short by the close ends here: its span still says
         // what the TCP under it was.
         let facts = self.pool.with(|s| s.facts(h));
-        self.lent.observer_mut().set_tcp(facts);
+        self.lent.observer_mut().set_tcp(facts, now, c.tcp_reported);
         self.pool.with(|s| {
             if forced {
                 s.abort(h);
@@ -270,7 +277,7 @@ impl<P: Pool> Engines<P> {
             s.release(now, h);
         });
         self.lent.close(c.engine, forced);
-        self.lent.observer_mut().set_tcp(None);
+        self.lent.observer_mut().take_tcp();
     }
 
     fn begin_drain(&mut self) {

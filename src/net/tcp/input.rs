@@ -46,7 +46,7 @@ impl Tcb {
         if seg.has(RST) {
             if ack_ok {
                 self.error = Some(TcpError::Reset);
-                self.set_state(State::Closed);
+                self.set_state_at(now, State::Closed);
             }
             return Verdict::Done;
         }
@@ -66,11 +66,11 @@ impl Tcb {
             self.rtt_sample(now, seg);
             self.rto_at = None;
             self.retries = 0;
-            self.set_state(State::Established);
+            self.set_state_at(now, State::Established);
             self.ack_now = true;
         } else {
             // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-ACK our SYN.
-            self.set_state(State::SynReceived);
+            self.set_state_at(now, State::SynReceived);
             self.send_syn = true;
         }
         Verdict::Done
@@ -128,7 +128,7 @@ impl Tcb {
             self.snd_wl2 = seg.ack;
             self.rto_at = None;
             self.retries = 0;
-            self.set_state(State::Established);
+            self.set_state_at(now, State::Established);
             self.ack_now = true;
             return Verdict::Done;
         }
@@ -155,7 +155,7 @@ impl Tcb {
                 self.error = Some(TcpError::Reset);
             }
             self.snd_buf.clear();
-            self.set_state(State::Closed);
+            self.set_state_at(now, State::Closed);
             return Verdict::Done;
         }
         if seg.has(SYN) {
@@ -180,7 +180,7 @@ impl Tcb {
             if !(seg.ack > self.snd_una && seg.ack <= self.snd_max) {
                 return Verdict::Rst(seg.ack);
             }
-            self.set_state(State::Established);
+            self.set_state_at(now, State::Established);
             self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
@@ -191,14 +191,14 @@ impl Tcb {
         }
         match self.state {
             State::FinWait1 if self.fin_acked() => {
-                self.set_state(State::FinWait2);
+                self.set_state_at(now, State::FinWait2);
                 if !self.owned {
                     self.close_at = Some(now + self.cfg.fin_wait2_timeout);
                 }
             }
             State::Closing if self.fin_acked() => self.enter_time_wait(now),
             State::LastAck if self.fin_acked() => {
-                self.set_state(State::Closed);
+                self.set_state_at(now, State::Closed);
                 return Verdict::Done;
             }
             _ => {}
@@ -208,7 +208,7 @@ impl Tcb {
     }
 
     fn enter_time_wait(&mut self, now: Millis) {
-        self.set_state(State::TimeWait);
+        self.set_state_at(now, State::TimeWait);
         self.snd_buf = Default::default();
         self.close_at = Some(now + 2 * self.cfg.msl);
     }
@@ -363,9 +363,9 @@ impl Tcb {
             self.fin_received = true;
             self.ack_now = true;
             match self.state {
-                State::Established => self.set_state(State::CloseWait),
+                State::Established => self.set_state_at(now, State::CloseWait),
                 State::FinWait1 if self.fin_acked() => self.enter_time_wait(now),
-                State::FinWait1 => self.set_state(State::Closing),
+                State::FinWait1 => self.set_state_at(now, State::Closing),
                 State::FinWait2 => self.enter_time_wait(now),
                 _ => {}
             }

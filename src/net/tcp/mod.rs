@@ -43,6 +43,25 @@ pub enum State {
 }
 
 impl State {
+    /// All eleven, in RFC 9293's order; [`State::index`] is a position here.
+    pub const ALL: [State; 11] = [
+        State::Closed,
+        State::Listen,
+        State::SynSent,
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             State::Closed => "CLOSED",
@@ -158,11 +177,86 @@ pub struct Status {
     pub unsent: usize,
 }
 
+/// State changes a connection remembers for telemetry: a whole life fits
+/// (SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT, CLOSED is
+/// six); past it the oldest are forgotten, and counted as such.
+pub const TRANSITION_LOG: usize = 8;
+
+/// One state change, at the connection's clock (`at` is when the event
+/// that caused it was handled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub at: Millis,
+    pub from: State,
+    pub to: State,
+}
+
+/// The last [`TRANSITION_LOG`] state changes of a connection, numbered
+/// from 0 since it was opened. Fixed-size, so that `Facts` stays `Copy`
+/// and recording a change never allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transitions {
+    total: u32,
+    /// Some change waits for its time (see [`UNSTAMPED`]).
+    unstamped: bool,
+    log: [Transition; TRANSITION_LOG],
+}
+
+/// `at` of a change made by a user call (CLOSE, ABORT), which is given no
+/// time: the next `dispatch`, which the call always leads to, stamps it.
+const UNSTAMPED: Millis = Millis::MAX;
+
+impl Default for Transitions {
+    fn default() -> Self {
+        let t = Transition {
+            at: 0,
+            from: State::Closed,
+            to: State::Closed,
+        };
+        Transitions {
+            total: 0,
+            unstamped: false,
+            log: [t; TRANSITION_LOG],
+        }
+    }
+}
+
+impl Transitions {
+    fn push(&mut self, t: Transition) {
+        self.unstamped |= t.at == UNSTAMPED;
+        self.log[self.total as usize % TRANSITION_LOG] = t;
+        self.total = self.total.wrapping_add(1);
+    }
+
+    pub(super) fn stamp(&mut self, now: Millis) {
+        if !self.unstamped {
+            return;
+        }
+        self.unstamped = false;
+        for t in self.log.iter_mut().filter(|t| t.at == UNSTAMPED) {
+            t.at = now;
+        }
+    }
+
+    /// How many changes there have been.
+    pub fn total(&self) -> u32 {
+        self.total
+    }
+
+    /// The changes numbered `from` on that are still remembered, oldest
+    /// first.
+    pub fn since(&self, from: u32) -> impl Iterator<Item = &Transition> + '_ {
+        let oldest = self.total.saturating_sub(TRANSITION_LOG as u32);
+        (from.max(oldest)..self.total).map(move |i| &self.log[i as usize % TRANSITION_LOG])
+    }
+}
+
 /// A connection's figures at one moment, cheap to copy (no strings): what
 /// a request span records of the TCP that carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts {
     pub state: State,
+    pub transitions: Transitions,
     pub srtt_ms: Option<Millis>,
     pub rto_ms: Millis,
     pub cwnd: usize,
@@ -185,6 +279,10 @@ pub struct Tcb {
     /// what still arrives.
     released: bool,
     pub error: Option<TcpError>,
+    /// Every state change, for span events and the transitions metric.
+    transitions: Transitions,
+    /// How many of them the stack has counted into its metric.
+    pub(crate) transitions_counted: u32,
 
     iss: Seq,
     irs: Seq,
@@ -276,6 +374,8 @@ impl Tcb {
             queued: false,
             released: false,
             error: None,
+            transitions: Transitions::default(),
+            transitions_counted: 0,
             iss,
             irs: Seq(0),
             snd_una: iss,
@@ -331,7 +431,7 @@ impl Tcb {
         ts_offset: u32,
     ) -> Tcb {
         let mut t = Tcb::new(cfg, local, remote, iss, ts_offset);
-        t.state = State::SynSent;
+        t.set_state(State::SynSent);
         t.send_syn = true;
         t.owned = true;
         t
@@ -349,7 +449,9 @@ impl Tcb {
         syn: &super::wire::tcp::Segment<'_>,
     ) -> Tcb {
         let mut t = Tcb::new(cfg, local, remote, iss, ts_offset);
-        t.state = State::SynReceived;
+        // The listener's LISTEN, as RFC 9293's diagram has it.
+        t.state = State::Listen;
+        t.set_state(State::SynReceived);
         t.passive = true;
         t.take_syn_options(syn);
         t.irs = syn.seq;
@@ -385,6 +487,17 @@ impl Tcb {
     }
 
     fn set_state(&mut self, s: State) {
+        self.set_state_at(UNSTAMPED, s);
+    }
+
+    fn set_state_at(&mut self, now: Millis, s: State) {
+        if s != self.state {
+            self.transitions.push(Transition {
+                at: now,
+                from: self.state,
+                to: s,
+            });
+        }
         self.state = s;
         if s == State::Closed {
             self.rto_at = None;
@@ -503,6 +616,10 @@ impl Tcb {
 
     /// Segments retransmitted and segments that arrived out of order, since
     /// the connection began.
+    pub fn transitions(&self) -> &Transitions {
+        &self.transitions
+    }
+
     pub fn segment_counts(&self) -> (u64, u64) {
         (self.retransmissions, self.rx.out_of_order_segments)
     }
@@ -510,6 +627,7 @@ impl Tcb {
     pub fn facts(&self) -> Facts {
         Facts {
             state: self.state,
+            transitions: self.transitions,
             srtt_ms: self.rtt.srtt(),
             rto_ms: self.rtt.rto(),
             cwnd: self.cc.cwnd,
@@ -614,5 +732,49 @@ impl Tcb {
                 self.snd_nxt = self.snd_una;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod transition_tests {
+    use super::*;
+
+    fn change(at: Millis, to: State) -> Transition {
+        Transition {
+            at,
+            from: State::Closed,
+            to,
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_the_last_eight_and_numbers_them_all() {
+        let mut t = Transitions::default();
+        for i in 0..11 {
+            t.push(change(i, State::ALL[i as usize]));
+        }
+        assert_eq!(t.total(), 11);
+        let kept: Vec<Millis> = t.since(0).map(|c| c.at).collect();
+        assert_eq!(
+            kept,
+            (3..11).collect::<Vec<_>>(),
+            "the oldest three are gone"
+        );
+        let late: Vec<Millis> = t.since(9).map(|c| c.at).collect();
+        assert_eq!(late, vec![9, 10]);
+        assert_eq!(t.since(11).count(), 0);
+    }
+
+    #[test]
+    fn a_change_made_by_a_user_call_takes_the_next_dispatch_time() {
+        let mut t = Transitions::default();
+        t.push(change(5, State::Established));
+        t.push(change(UNSTAMPED, State::FinWait1));
+        t.stamp(40);
+        let at: Vec<Millis> = t.since(0).map(|c| c.at).collect();
+        assert_eq!(at, vec![5, 40]);
+        t.push(change(50, State::FinWait2));
+        t.stamp(60);
+        assert_eq!(t.since(2).next().map(|c| c.at), Some(50), "stamped once");
     }
 }

@@ -16,7 +16,7 @@ impl Tcb {
     /// Runs the timers that are due.
     pub fn on_timer(&mut self, now: Millis) {
         if self.close_at.is_some_and(|t| t <= now) {
-            self.set_state(State::Closed);
+            self.set_state_at(now, State::Closed);
             return;
         }
         if self.ack_at.is_some_and(|t| t <= now) {
@@ -54,7 +54,7 @@ impl Tcb {
             // A peer that may still be there learns we gave up.
             self.send_rst = self.state.synchronized();
             if !self.send_rst {
-                self.set_state(State::Closed);
+                self.set_state_at(now, State::Closed);
             }
             return;
         }
@@ -140,6 +140,7 @@ impl Tcb {
 
     /// Emits every segment that is due, through `emit`.
     pub fn dispatch(&mut self, now: Millis, emit: &mut dyn FnMut(&Segment<'_>)) {
+        self.transitions.stamp(now);
         let (lp, rp) = (self.local.port(), self.remote.port());
         let base = |seq: Seq, ack: Seq, flags: u8, window: u16, options: Options| Segment {
             src_port: lp,
@@ -165,7 +166,7 @@ impl Tcb {
             };
             let s = base(seq, self.rcv_nxt, RST | ACK, 0, Options::default());
             emit(&s);
-            self.set_state(State::Closed);
+            self.set_state_at(now, State::Closed);
             return;
         }
         match self.state {
