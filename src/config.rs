@@ -309,6 +309,49 @@ pub struct Cli {
         default_value = "single"
     )]
     pub stack_driver: StackDriver,
+
+    /// TCP keep-alive on every connection: `IDLE[:INTERVAL[:COUNT]]`, in
+    /// seconds (interval 75 and count 9 when left out, as Linux's). A
+    /// peer silent for IDLE is probed every INTERVAL; COUNT unanswered
+    /// probes and the connection is reset. Off when unset. Applies to
+    /// either stack.
+    #[arg(long, env = "GLASSHOUSE_TCP_KEEPALIVE")]
+    pub tcp_keepalive: Option<String>,
+
+    /// With `--stack user`: the least retransmission timeout in
+    /// milliseconds (RFC 6298 §2.4; 200 as Linux's). The kernel's is set
+    /// per route (`ip route ... rto_min`).
+    #[arg(long, default_value_t = 200)]
+    pub tcp_rto_min: u64,
+}
+
+/// `--tcp-keepalive IDLE[:INTERVAL[:COUNT]]`, within the bounds Linux
+/// puts on TCP_KEEPIDLE, TCP_KEEPINTVL (1..=32767 s) and TCP_KEEPCNT
+/// (1..=127), so that both stacks take the same values.
+fn parse_keepalive(v: &str) -> Result<crate::net::tcp::Keepalive, String> {
+    let bad = || {
+        format!("invalid --tcp-keepalive {v:?}: expected IDLE[:INTERVAL[:COUNT]] in seconds, each 1 to 32767 (COUNT 1 to 127)")
+    };
+    let parts: Vec<&str> = v.split(':').collect();
+    if parts.len() > 3 {
+        return Err(bad());
+    }
+    let num = |i: usize, default: u64, max: u64| -> Result<u64, String> {
+        match parts.get(i) {
+            None => Ok(default),
+            Some(p) => p
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(bad),
+        }
+    };
+    Ok(crate::net::tcp::Keepalive {
+        idle: num(0, 0, 32767)? * 1000,
+        interval: num(1, 75, 32767)? * 1000,
+        probes: num(2, 9, 127)? as u32,
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +417,10 @@ pub struct Config {
     pub user_link: Option<String>,
     /// `--stack-driver`.
     pub stack_driver: StackDriver,
+    /// `--tcp-keepalive`, parsed (milliseconds).
+    pub tcp_keepalive: Option<crate::net::tcp::Keepalive>,
+    /// `--tcp-rto-min` (milliseconds).
+    pub tcp_rto_min: u64,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -528,6 +575,15 @@ impl Cli {
             policy: crate::service::rules::Policy::default(),
             user_link,
             stack_driver: self.stack_driver,
+            tcp_keepalive: self
+                .tcp_keepalive
+                .as_deref()
+                .map(parse_keepalive)
+                .transpose()?,
+            tcp_rto_min: match self.tcp_rto_min {
+                n @ 1..=60_000 => n,
+                n => return Err(format!("invalid --tcp-rto-min {n}: 1 to 60000 ms")),
+            },
         })
     }
 }
@@ -542,6 +598,30 @@ mod tests {
         Cli::try_parse_from(all)
             .map_err(|e| e.to_string())?
             .validate()
+    }
+
+    #[test]
+    fn tcp_keepalive_takes_linux_defaults_and_bounds() {
+        use crate::net::tcp::Keepalive;
+        let k = |v: &str| parse(&["--tcp-keepalive", v]).map(|c| c.tcp_keepalive);
+        let want = |idle: u64, interval: u64, probes| {
+            Ok(Some(Keepalive {
+                idle: idle * 1000,
+                interval: interval * 1000,
+                probes,
+            }))
+        };
+        assert_eq!(k("600"), want(600, 75, 9));
+        assert_eq!(k("30:5"), want(30, 5, 9));
+        assert_eq!(k("1:1:2"), want(1, 1, 2));
+        assert_eq!(parse(&[]).unwrap().tcp_keepalive, None);
+        for bad in ["", "0", "x", "1:0", "1:1:128", "32768", "1:2:3:4", "1:-1"] {
+            let e = k(bad).expect_err(bad);
+            assert!(e.contains("--tcp-keepalive"), "{bad}: {e}");
+        }
+        assert_eq!(parse(&[]).unwrap().tcp_rto_min, 200);
+        assert!(parse(&["--tcp-rto-min", "0"]).is_err());
+        assert_eq!(parse(&["--tcp-rto-min", "5000"]).unwrap().tcp_rto_min, 5000);
     }
 
     #[test]

@@ -154,6 +154,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         tls_session_cache,
         user_link,
         stack_driver,
+        tcp_keepalive,
+        tcp_rto_min,
         // Applied live by a reload (see `main`'s reload hook).
         max_connections: _,
         max_connections_per_client: _,
@@ -211,6 +213,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         old.tls_session_cache != *tls_session_cache,
     );
     check("link", old.user_link != *user_link);
+    check("tcp_keepalive", old.tcp_keepalive != *tcp_keepalive);
+    check("tcp_rto_min", old.tcp_rto_min != *tcp_rto_min);
     check("stack_driver", old.stack_driver != *stack_driver);
     v
 }

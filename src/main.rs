@@ -179,7 +179,8 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     let user_stack = match (&config.user_link, config.listen) {
         (Some(link), SocketAddr::V4(addr)) => Some(
             glasshouse::models::usertcp::UserStack::open(link, addr, config.stack_driver)
-                .map_err(|e| Fatal::Config(format!("--link {link}: {e}")))?,
+                .map_err(|e| Fatal::Config(format!("--link {link}: {e}")))?
+                .tuned(config.tcp_keepalive, config.tcp_rto_min),
         ),
         _ => None,
     };
@@ -197,6 +198,13 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
                 bind_all(config.listen, n_listeners, config.accept_mode).map_err(Fatal::Config)?
             }
         };
+        if let Some(k) = config.tcp_keepalive {
+            let secs = |ms: u64| (ms / 1000) as u32;
+            for l in &listeners {
+                l.set_keepalive(secs(k.idle), secs(k.interval), k.probes)
+                    .map_err(|e| Fatal::Config(format!("--tcp-keepalive: {e}")))?;
+            }
+        }
         let bound = listeners[0]
             .local_addr()
             .map_err(|e| Fatal::Runtime(e.to_string()))?;

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use glasshouse::net::seq::Seq;
-use glasshouse::net::tcp::{State, TcpError};
+use glasshouse::net::tcp::{Keepalive, State, TcpError};
 use glasshouse::net::wire::tcp::{self as wtcp, Options, Segment, ACK, FIN, PSH, RST, SYN};
 use glasshouse::net::wire::{icmp, ipv4};
 use glasshouse::net::{Handle, Stack, StackConfig};
@@ -1002,4 +1002,91 @@ fn abort_sends_a_reset() {
     let o = t.out();
     assert_eq!((o.len(), o[0].flags & RST, o[0].seq), (1, RST, t.snxt));
     assert_eq!(t.s.state(h), State::Closed);
+}
+
+/// Steps the clock 1 ms at a time until the stack sends something; the
+/// time it took and what it sent.
+fn next_output(t: &mut T, limit: u64) -> (u64, Vec<Out>) {
+    let start = t.now;
+    loop {
+        t.advance(1);
+        let o = t.out();
+        if !o.is_empty() {
+            return (t.now - start, o);
+        }
+        assert!(t.now - start < limit, "nothing sent in {limit} ms");
+    }
+}
+
+#[test]
+fn keepalive_probes_an_idle_peer_and_gives_up_after_unanswered_probes() {
+    let mut t = T::with(|c| {
+        c.tcp.keepalive = Some(Keepalive {
+            idle: 1000,
+            interval: 500,
+            probes: 2,
+        })
+    });
+    let h = t.handshake();
+    // The handshake's last segment was heard at `now`: idle from there.
+    let (waited, o) = next_output(&mut t, 5000);
+    assert_eq!(waited, 1000, "the first probe after the idle time");
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].flags, ACK);
+    assert_eq!(
+        o[0].seq,
+        t.snxt.wrapping_sub(1),
+        "SND.NXT - 1 (RFC 9293 §3.8.4)"
+    );
+    assert!(o[0].payload.is_empty());
+    assert_eq!(o[0].ack, t.pnxt);
+    // The peer answers: a whole idle period again before the next.
+    t.advance(5);
+    t.seg(ACK, b"");
+    assert!(t.out().is_empty(), "the answer is not answered");
+    let (waited, _) = next_output(&mut t, 5000);
+    assert_eq!(waited, 1000);
+    // Unanswered now: one more probe an interval later, then a reset.
+    let (waited, o) = next_output(&mut t, 5000);
+    assert_eq!((waited, o[0].flags), (500, ACK));
+    let (waited, o) = next_output(&mut t, 5000);
+    assert_eq!(waited, 500);
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        o[0].flags & RST,
+        RST,
+        "given up after two unanswered probes: {o:?}"
+    );
+    assert_eq!(o[0].seq, t.snxt);
+    let mut buf = [0u8; 8];
+    assert_eq!(t.s.recv(h, &mut buf), Err(TcpError::TimedOut));
+}
+
+#[test]
+fn keepalive_is_off_by_default_and_quiet_while_data_is_outstanding() {
+    let mut t = T::new();
+    t.handshake();
+    t.advance(10 * 3600 * 1000);
+    assert!(t.out().is_empty(), "no probe without keep-alive");
+
+    let mut t = T::with(|c| {
+        c.tcp.keepalive = Some(Keepalive {
+            idle: 1000,
+            interval: 500,
+            probes: 2,
+        })
+    });
+    let h = t.handshake();
+    t.s.send(h, b"data").unwrap();
+    let o = t.out();
+    assert_eq!(o.len(), 1);
+    // Unacknowledged data: the retransmission timer probes the peer, and
+    // the keep-alive timer sends nothing of its own.
+    for _ in 0..4 {
+        let (_, o) = next_output(&mut t, 20_000);
+        assert!(
+            o.iter().all(|s| s.payload == b"data"),
+            "only retransmissions while data is outstanding: {o:?}"
+        );
+    }
 }

@@ -174,6 +174,18 @@ pub enum Accepted {
 }
 
 impl Listener {
+    /// SO_KEEPALIVE with its idle time, interval and count (seconds,
+    /// probes). Set on the listener, it is inherited by every connection
+    /// accepted from it.
+    pub fn set_keepalive(&self, idle: u32, interval: u32, probes: u32) -> io::Result<()> {
+        let fd = self.fd.as_raw_fd();
+        let int = |v: u32| libc::c_int::try_from(v).map_err(|_| io::ErrorKind::InvalidInput);
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, int(idle)?)?;
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, int(interval)?)?;
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, int(probes)?)
+    }
+
     /// socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen.
     pub fn bind(addr: &SocketAddr, opts: ListenOptions) -> io::Result<Listener> {
         let family = if addr.is_ipv4() {

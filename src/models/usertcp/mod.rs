@@ -58,6 +58,9 @@ pub struct UserStack {
     pub addr: SocketAddrV4,
     /// Which driver runs it (`--stack-driver`).
     pub driver: StackDriver,
+    /// `--tcp-keepalive` and `--tcp-rto-min`.
+    pub keepalive: Option<crate::net::tcp::Keepalive>,
+    pub rto_min: crate::net::Millis,
 }
 
 impl UserStack {
@@ -83,7 +86,20 @@ impl UserStack {
             tun: Tun::open(name)?,
             addr,
             driver,
+            keepalive: None,
+            rto_min: crate::net::tcp::TcpConfig::default().rto_min,
         })
+    }
+
+    /// The TCP knobs the command line sets.
+    pub fn tuned(
+        mut self,
+        keepalive: Option<crate::net::tcp::Keepalive>,
+        rto_min: crate::net::Millis,
+    ) -> UserStack {
+        self.keepalive = keepalive;
+        self.rto_min = rto_min;
+        self
     }
 }
 
@@ -101,6 +117,8 @@ pub(super) fn spawn(
     let mut cfg = StackConfig::new(*us.addr.ip(), secret);
     // The device's MTU is 1500.
     cfg.tcp.mss = 1460;
+    cfg.tcp.keepalive = us.keepalive;
+    cfg.tcp.rto_min = us.rto_min;
     let bell = Arc::new(Bell::new()?);
     let ours = bell.clone();
     let port = us.addr.port();

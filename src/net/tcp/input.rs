@@ -27,6 +27,12 @@ fn ts_before(a: u32, b: u32) -> bool {
 
 impl Tcb {
     pub fn input(&mut self, now: Millis, seg: &Segment<'_>) -> Verdict {
+        // Whatever it says, the peer is there: keep-alive waits a whole
+        // idle period again.
+        self.keepalive_probes = 0;
+        if let Some(k) = self.cfg.keepalive {
+            self.keepalive_at = Some(now + k.idle);
+        }
         match self.state {
             State::Closed | State::Listen => Verdict::Done,
             State::SynSent => self.syn_sent(now, seg),

@@ -100,6 +100,18 @@ pub enum TcpError {
     Closed,
 }
 
+/// Keep-alive probing of an idle connection (RFC 9293 §3.8.4, RFC 1122
+/// §4.2.3.6): after `idle` with nothing heard and nothing outstanding, a
+/// probe every `interval`; `probes` unanswered ones and the connection is
+/// reset and reported timed out, as Linux's SO_KEEPALIVE with TCP_KEEPIDLE,
+/// TCP_KEEPINTVL and TCP_KEEPCNT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub idle: Millis,
+    pub interval: Millis,
+    pub probes: u32,
+}
+
 /// The knobs of every connection.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
@@ -129,6 +141,8 @@ pub struct TcpConfig {
     /// FIN-WAIT-2 of a connection the application has let go of lasts this
     /// long at most (the peer may never close).
     pub fin_wait2_timeout: Millis,
+    /// Off by default, as on a socket.
+    pub keepalive: Option<Keepalive>,
 }
 
 impl Default for TcpConfig {
@@ -147,6 +161,7 @@ impl Default for TcpConfig {
             data_retries: 12,
             orphan_retries: 8,
             fin_wait2_timeout: 60_000,
+            keepalive: None,
         }
     }
 }
@@ -338,6 +353,13 @@ pub struct Tcb {
     persist_backoff: u32,
     /// TIME-WAIT's end, or an orphaned FIN-WAIT-2's.
     close_at: Option<Millis>,
+    /// The next keep-alive check (idle since the peer was last heard, or
+    /// the interval after a probe).
+    keepalive_at: Option<Millis>,
+    /// Keep-alive probes sent since the peer was last heard.
+    keepalive_probes: u32,
+    /// A keep-alive probe is due.
+    send_keepalive: bool,
 
     ack_now: bool,
     /// Full segments received since our last ACK (every second one is
@@ -413,6 +435,9 @@ impl Tcb {
             persist_at: None,
             persist_backoff: 0,
             close_at: None,
+            keepalive_at: None,
+            keepalive_probes: 0,
+            send_keepalive: false,
             ack_now: false,
             unacked: 0,
             rexmit_una: false,
@@ -504,6 +529,7 @@ impl Tcb {
             self.ack_at = None;
             self.persist_at = None;
             self.close_at = None;
+            self.keepalive_at = None;
         }
     }
 
@@ -697,10 +723,16 @@ impl Tcb {
 
     /// The earliest time `on_timer` has work.
     pub fn deadline(&self) -> Option<Millis> {
-        [self.rto_at, self.ack_at, self.persist_at, self.close_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_at,
+            self.ack_at,
+            self.persist_at,
+            self.close_at,
+            self.keepalive_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Something is due to be sent at once.
@@ -708,6 +740,7 @@ impl Tcb {
         self.ack_now
             || self.send_syn
             || self.send_rst
+            || self.send_keepalive
             || self.rexmit_una
             || self.probe
             || (self.state.synchronized() || self.state == State::SynReceived)

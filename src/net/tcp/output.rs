@@ -38,6 +38,40 @@ impl Tcb {
             self.rto_at = None;
             self.retransmit_timeout(now);
         }
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = None;
+            self.keepalive_timer(now);
+        }
+    }
+
+    /// The peer has been silent for the idle period (or a probe's
+    /// interval): probe it, or give up on it (RFC 9293 §3.8.4).
+    fn keepalive_timer(&mut self, now: Millis) {
+        let Some(k) = self.cfg.keepalive else {
+            return;
+        };
+        // Handshakes, closes under way and TIME-WAIT have timers of their
+        // own; a connection is probed only where it may idle forever.
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        ) {
+            return;
+        }
+        if self.snd_una < self.snd_max || self.unsent() > 0 {
+            // Data outstanding: retransmissions and window probes will
+            // find out whether the peer is there.
+            self.keepalive_at = Some(now + k.idle);
+            return;
+        }
+        if self.keepalive_probes >= k.probes {
+            self.error = Some(TcpError::TimedOut);
+            self.send_rst = true;
+            return;
+        }
+        self.keepalive_probes += 1;
+        self.send_keepalive = true;
+        self.keepalive_at = Some(now + k.interval);
     }
 
     fn retransmit_timeout(&mut self, now: Millis) {
@@ -243,6 +277,18 @@ impl Tcb {
                 self.send_data(now, from, end, self.mss, &mut payload, emit);
                 sent = true;
             }
+        }
+        if self.send_keepalive {
+            self.send_keepalive = false;
+            // SEG.SEQ = SND.NXT − 1 with no data: old to the peer, which
+            // must answer it with an ACK (RFC 9293 §3.8.4; Linux sends the
+            // same, without the garbage octet RFC 1122 allows).
+            let w = self.advertise();
+            let seq = Seq(self.snd_una.0.wrapping_sub(1));
+            let s = base(seq, self.rcv_nxt, ACK, w, self.our_options(now, false));
+            emit(&s);
+            self.last_ack_sent = self.rcv_nxt;
+            sent = true;
         }
         loop {
             let in_flight = self.snd_nxt - self.snd_una;
