@@ -27,13 +27,18 @@ cleanup() {
 trap cleanup EXIT
 python3 -c 'import scapy' 2>/dev/null || { echo "FAIL: scapy is not installed (scripts/deps.sh installs it)" >&2; exit 1; }
 echo ok > "$ROOT/index.html"
+head -c 20000 /dev/urandom > "$ROOT/big.bin"
 
 # The user stack, the peer beside the kernel on the TUN's other end.
 bash "$HERE/scripts/usertcp.sh" up >/dev/null
 ip -n "$USERTCP_NS" route add blackhole 10.77.0.5/32
-ip netns exec "$USERTCP_NS" "$BIN" --stack user --link tun:tun0 --listen 10.77.0.2:80 --root "$ROOT" \
-    --log-format text >"$ROOT/user.log" 2>&1 &
-PIDS+=($!); disown
+USER_PID='' KERNEL_PID=''
+start_user() {
+    ip netns exec "$USERTCP_NS" "$BIN" --stack user --link tun:tun0 --listen 10.77.0.2:80 --root "$ROOT" \
+        --log-format text "$@" >>"$ROOT/user.log" 2>&1 &
+    USER_PID=$!; PIDS+=("$USER_PID"); disown
+}
+start_user
 
 # The kernel's TCP: glasshouse on it in one namespace, the peer in another.
 ip netns add "$KS"; ip netns add "$KT"
@@ -48,24 +53,49 @@ for ns_dev in "$KS kp0" "$KT kt0"; do
     set -- $ns_dev
     ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
 done
-ip netns exec "$KT" "$BIN" --listen 10.88.0.2:80 --root "$ROOT" --workers 1 --log-format text >"$ROOT/kernel.log" 2>&1 &
-PIDS+=($!); disown
+start_kernel() {
+    ip netns exec "$KT" "$BIN" --listen 10.88.0.2:80 --root "$ROOT" --workers 1 --log-format text "$@" \
+        >>"$ROOT/kernel.log" 2>&1 &
+    KERNEL_PID=$!; PIDS+=("$KERNEL_PID"); disown
+}
+start_kernel
 
-for probe in "$USERTCP_NS 10.77.0.2" "$KS 10.88.0.2"; do
-    set -- $probe
-    ok=
-    for _ in $(seq 1 100); do
-        if ip netns exec "$1" curl -fsS --max-time 2 "http://$2/healthz" >/dev/null 2>&1; then ok=1; break; fi
-        sleep 0.1
+wait_up() {
+    for probe in "$USERTCP_NS 10.77.0.2" "$KS 10.88.0.2"; do
+        set -- $probe
+        ok=
+        for _ in $(seq 1 100); do
+            if ip netns exec "$1" curl -fsS --max-time 2 "http://$2/healthz" >/dev/null 2>&1; then ok=1; break; fi
+            sleep 0.1
+        done
+        [ -n "$ok" ] || { echo "FAIL: no server at $2" >&2; tail -n 20 "$ROOT"/*.log >&2; exit 1; }
     done
-    [ -n "$ok" ] || { echo "FAIL: no server at $2" >&2; tail -n 20 "$ROOT"/*.log >&2; exit 1; }
-done
+}
+wait_up
 
 rc=0
-ip netns exec "$USERTCP_NS" timeout 300 python3 "$HERE/tests/tcp_peer.py" user 10.77.0.2 80 10.77.0.5 tun0 \
-    >"$ROOT/user.jsonl" || rc=1
-ip netns exec "$KS" timeout 300 python3 "$HERE/tests/tcp_peer.py" kernel 10.88.0.2 80 10.88.0.5 kp0 \
-    >"$ROOT/kernel.jsonl" || rc=1
+peer() {
+    ip netns exec "$USERTCP_NS" timeout 300 python3 "$HERE/tests/tcp_peer.py" user 10.77.0.2 80 10.77.0.5 tun0 \
+        >>"$ROOT/user.jsonl" || rc=1
+    ip netns exec "$KS" timeout 300 python3 "$HERE/tests/tcp_peer.py" kernel 10.88.0.2 80 10.88.0.5 kp0 \
+        >>"$ROOT/kernel.jsonl" || rc=1
+}
+peer
+
+# The tuned phase (tcp_peer.py says why): both servers again with
+# keep-alive every second and a least RTO of 10 s; the kernel's tail loss
+# probes and RACK off, so that three duplicate ACKs are its only early
+# retransmission, as they are the user stack's.
+kill -TERM "$USER_PID" "$KERNEL_PID" 2>/dev/null || true
+for p in "$USER_PID" "$KERNEL_PID"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+done
+ip netns exec "$KT" sysctl -qw net.ipv4.tcp_early_retrans=0 net.ipv4.tcp_recovery=0
+ip -n "$KT" route add 10.88.0.5/32 dev kt0 rto_min 10s
+start_user --tcp-keepalive 1:1:2 --tcp-rto-min 10000 --header-timeout 60
+start_kernel --tcp-keepalive 1:1:2 --header-timeout 60
+wait_up
+TCP_PEER_PHASE=tuned peer
 python3 - "$ROOT/user.jsonl" "$ROOT/kernel.jsonl" <<'PY'
 import json, sys
 rows = {}

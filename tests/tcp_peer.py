@@ -12,10 +12,18 @@ printed as one JSON line per scenario, with what the target actually did,
 so that tests/tcp_differential.sh can lay the two targets side by side.
 The exit status is 1 if any scenario failed.
 
+The scenarios come in two phases, picked by TCP_PEER_PHASE: `main`
+(the default) against servers with their defaults, and `tuned` against
+servers restarted with `--tcp-keepalive 1:1:2` and a 10 s least RTO (the
+user stack's `--tcp-rto-min`, the kernel's route `rto_min`, with its tail
+loss probes and RACK off), so that keep-alive probes come within a test
+and a fast retransmit cannot be mistaken for a timeout.
+
 Usage: tcp_peer.py NAME TARGET_IP PORT SRC_IP IFACE
 """
 
 import json
+import os
 import random
 import sys
 import threading
@@ -34,6 +42,7 @@ NAME, TARGET, PORT, SRC, IFACE = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys
 # Longest wait for a segment that should come (the target's RTO doubles
 # from 200 ms to 1 s and beyond; a loaded CI machine adds its own delay).
 PATIENCE = 8.0
+PHASE = os.environ.get("TCP_PEER_PHASE", "main")
 
 SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
 
@@ -138,8 +147,10 @@ class Conn:
         self.tx(ACK)
 
 
-def scenario(name):
+def scenario(name, phase="main"):
     def wrap(fn):
+        if phase != PHASE:
+            return fn
         t0 = time.monotonic()
         try:
             saw = fn()
@@ -412,6 +423,75 @@ def _():
     c.ack = end + 1
     c.tx(ACK)
     return "ACKed in CLOSING, twice"
+
+
+@scenario("keep-alive: an idle peer is probed at SND.NXT-1; answered, it is kept; unanswered, reset", "tuned")
+def _():
+    # The servers run with --tcp-keepalive 1:1:2 (idle 1 s, interval 1 s,
+    # two probes).
+    c = Conn()
+    mark = cap.mark()
+    is_probe = lambda s: s.flags == ACK and len(s.payload) == 0 and s.seq == (c.ack - 1) % 2**32
+    first, i = cap.wait(c.sport, lambda s: True, mark)
+    assert first is not None, "nothing sent to an idle peer"
+    assert is_probe(first), f"flags {first.flags} seq {first.seq} (want {c.ack - 1}) len {len(first.payload)}"
+    c.tx(ACK)
+    # Answered: the next probe comes after a whole idle time; from then on
+    # nothing answers, and after the probes a reset.
+    unanswered = 0
+    j = i + 1
+    while True:
+        seg, k = cap.wait(c.sport, lambda s: True, j)
+        assert seg is not None, f"no reset after {unanswered} unanswered probe(s)"
+        j = k + 1
+        if seg.flags & RST:
+            break
+        assert is_probe(seg), f"flags {seg.flags} seq {seg.seq} len {len(seg.payload)}"
+        unanswered += 1
+        assert unanswered <= 4, "probing without end"
+    assert seg.seq == c.ack, f"RST seq {seg.seq}, want SND.NXT {c.ack}"
+    assert 1 <= unanswered <= 2, f"{unanswered} unanswered probes before the reset"
+    return f"probe answered, then {unanswered} unanswered and RST{'|ACK' if seg.flags & ACK else ''}"
+
+
+@scenario("duplicate ACKs: the hole is sent again long before the timeout, not after two", "tuned")
+def _():
+    # No SACK: NewReno's (and Linux's Reno) duplicate-ACK count alone.
+    c = Conn(options=[("MSS", 1000), ("WScale", 0)])
+    mark = cap.mark()
+    req = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+    c.tx(PSH | ACK, req)
+    c.seq += len(req)
+    data = lambda s: len(s.payload) > 0
+    first, i = cap.wait(c.sport, data, mark)
+    assert first is not None, "no answer"
+    sent_at = cap.segments[i][0]
+    # The first segment is "lost": the next four are acknowledged with
+    # duplicates of an ACK at its start.
+    j, later = i + 1, []
+    while len(later) < 4:
+        seg, k = cap.wait(c.sport, lambda s: data(s) and s.seq != first.seq, j)
+        assert seg is not None, f"{len(later) + 1} segment(s) of the answer"
+        later.append(seg)
+        j = k + 1
+    again = lambda s: data(s) and s.seq == first.seq
+    c.ack = first.seq
+    # Pure ACKs at the hole, one a second, until the hole comes again. To
+    # RFC 5681 each is a duplicate; Linux takes the first as a window
+    # update (it moves SND.WL1 past our request), so it needs a fourth.
+    n, seg = 0, None
+    while seg is None and n < 4:
+        n += 1
+        mark = cap.mark()
+        c.tx(ACK)
+        seg, k = cap.wait(c.sport, again, mark, timeout=1.0 if n < 4 else 4.0)
+    assert seg is not None, f"not sent again after {n} duplicate ACKs"
+    assert n >= 3, f"sent again after {n} duplicate ACK(s)"
+    # The least RTO is 10 s: anything this early is the fast retransmit.
+    gap = cap.segments[k][0] - sent_at
+    assert gap < 8.0, f"sent again {gap:.1f} s after the original: the timeout's, not the ACKs'"
+    c.abort()
+    return f"the hole sent again after pure ACK {n}, {gap:.1f} s after the original (RTO 10 s)"
 
 
 cap.sniffer.stop()
