@@ -99,6 +99,9 @@ pub struct Stack {
     table: HashMap<(SocketAddrV4, u16), u32>,
     listeners: HashMap<u16, Listener>,
     outbox: VecDeque<Vec<u8>>,
+    /// Buffers of sent packets handed back ([`Stack::recycle`]), so that
+    /// a steady flow allocates none.
+    spare: Vec<Vec<u8>>,
     dirty: Vec<u32>,
     /// Owned connections something happened to since `take_events`.
     events: Vec<Handle>,
@@ -123,6 +126,7 @@ impl Stack {
             table: HashMap::new(),
             listeners: HashMap::new(),
             outbox: VecDeque::new(),
+            spare: Vec::new(),
             dirty: Vec::new(),
             events: Vec::new(),
             next_timer: None,
@@ -396,28 +400,20 @@ impl Stack {
         };
         let before = t.state;
         let (local, remote) = (*t.local.ip(), *t.remote.ip());
-        let mut segs = Vec::new();
+        let (outbox, ip_id, spare) = (&mut self.outbox, &mut self.ip_id, &mut self.spare);
+        let rst_sent = &mut self.counters.rst_sent;
         t.dispatch(now, &mut |s| {
-            let mut p = Vec::with_capacity(40 + wtcp::emitted_len(s));
-            segs.push((s.flags, {
-                ipv4::emit(
-                    &mut p,
-                    local,
-                    remote,
-                    ipv4::PROTO_TCP,
-                    0,
-                    wtcp::emitted_len(s),
-                );
-                wtcp::emit(s, local, remote, &mut p);
-                p
-            }));
-        });
-        for (flags, p) in segs {
-            if flags & RST != 0 {
-                self.counters.rst_sent += 1;
+            let len = wtcp::emitted_len(s);
+            let mut p = spare.pop().unwrap_or_default();
+            p.clear();
+            p.reserve(20 + len);
+            ipv4::emit(&mut p, local, remote, ipv4::PROTO_TCP, 0, len);
+            wtcp::emit(s, local, remote, &mut p);
+            if s.flags & RST != 0 {
+                *rst_sent += 1;
             }
-            self.push_ip(p);
-        }
+            enqueue(outbox, ip_id, p);
+        });
         if let Some(d) = t.deadline() {
             self.next_timer = Some(self.next_timer.map_or(d, |n| n.min(d)));
         }
@@ -467,15 +463,18 @@ impl Stack {
         }
     }
 
-    fn push_ip(&mut self, mut p: Vec<u8>) {
-        // The IP ID (RFC 6864: any value for atomic datagrams; a counter
-        // keeps captures readable), and the header checksum again.
-        self.ip_id = self.ip_id.wrapping_add(1);
-        p[4..6].copy_from_slice(&self.ip_id.to_be_bytes());
-        p[10..12].copy_from_slice(&[0, 0]);
-        let c = super::wire::checksum(&p[..20]);
-        p[10..12].copy_from_slice(&c.to_be_bytes());
-        self.outbox.push_back(p);
+    fn push_ip(&mut self, p: Vec<u8>) {
+        enqueue(&mut self.outbox, &mut self.ip_id, p);
+    }
+
+    /// Hands back the buffer of a packet [`Stack::transmit`] gave out,
+    /// once it is on the link.
+    pub fn recycle(&mut self, p: Vec<u8>) {
+        // Enough for a window's worth in flight; more would only hold
+        // memory after a burst.
+        if self.spare.len() < 512 {
+            self.spare.push(p);
+        }
     }
 
     fn challenge_allowed(&mut self, now: Millis) -> bool {
@@ -685,4 +684,16 @@ impl Stack {
         self.counters.rst_sent += 1;
         self.push_ip(p);
     }
+}
+
+/// Puts a packet in the outbox with its IP ID (RFC 6864: any value for
+/// atomic datagrams; a counter keeps captures readable) and its header
+/// checksum again.
+fn enqueue(outbox: &mut VecDeque<Vec<u8>>, ip_id: &mut u16, mut p: Vec<u8>) {
+    *ip_id = ip_id.wrapping_add(1);
+    p[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    p[10..12].copy_from_slice(&[0, 0]);
+    let c = super::wire::checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    outbox.push_back(p);
 }

@@ -384,7 +384,13 @@ impl Tcb {
             0
         };
         payload.clear();
-        payload.extend(self.snd_buf.range(off..off + data_len));
+        // Copied slice by slice (the deque may wrap), not byte by byte.
+        let (a, b) = self.snd_buf.as_slices();
+        let (from_a, to_a) = (off.min(a.len()), (off + data_len).min(a.len()));
+        payload.extend_from_slice(&a[from_a..to_a]);
+        let rest = data_len - (to_a - from_a);
+        let from_b = off.saturating_sub(a.len());
+        payload.extend_from_slice(&b[from_b..from_b + rest]);
         let fin = self
             .fin_seq()
             .is_some_and(|f| from + data_len == f && end > f);

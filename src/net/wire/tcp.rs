@@ -149,6 +149,16 @@ fn parse_options(mut o: &[u8]) -> Options {
     opts
 }
 
+/// The bytes `emit_options` writes for `o` (a multiple of four).
+fn options_len(o: &Options) -> usize {
+    let blocks = o.sack.iter().flatten().count();
+    4 * usize::from(o.mss.is_some())
+        + 4 * usize::from(o.sack_permitted)
+        + 12 * usize::from(o.timestamps.is_some())
+        + 4 * usize::from(o.wscale.is_some())
+        + if blocks > 0 { 4 + 8 * blocks } else { 0 }
+}
+
 fn emit_options(o: &Options, out: &mut Vec<u8>) {
     if let Some(mss) = o.mss {
         out.extend_from_slice(&[2, 4]);
@@ -165,10 +175,10 @@ fn emit_options(o: &Options, out: &mut Vec<u8>) {
     if let Some(ws) = o.wscale {
         out.extend_from_slice(&[1, 3, 3, ws]);
     }
-    let blocks: Vec<_> = o.sack.iter().flatten().collect();
-    if !blocks.is_empty() {
-        out.extend_from_slice(&[1, 1, 5, 2 + 8 * blocks.len() as u8]);
-        for (l, r) in blocks {
+    let blocks = o.sack.iter().flatten().count();
+    if blocks > 0 {
+        out.extend_from_slice(&[1, 1, 5, 2 + 8 * blocks as u8]);
+        for (l, r) in o.sack.iter().flatten() {
             out.extend_from_slice(&l.0.to_be_bytes());
             out.extend_from_slice(&r.0.to_be_bytes());
         }
@@ -197,9 +207,7 @@ pub fn emit(s: &Segment<'_>, src: Ipv4Addr, dst: Ipv4Addr, out: &mut Vec<u8>) {
 
 /// The length `emit` will produce, for the IPv4 header written before it.
 pub fn emitted_len(s: &Segment<'_>) -> usize {
-    let mut v = Vec::new();
-    emit_options(&s.options, &mut v);
-    20 + v.len() + s.payload.len()
+    20 + options_len(&s.options) + s.payload.len()
 }
 
 #[cfg(test)]
@@ -229,6 +237,15 @@ mod tests {
         let mut out = Vec::new();
         emit(&s, a, b, &mut out);
         assert_eq!(out.len(), emitted_len(&s));
+        for sack in [
+            [None, None, None],
+            [Some((Seq(1), Seq(2))), Some((Seq(3), Seq(4))), None],
+        ] {
+            let o = Options { sack, ..s.options };
+            let mut v = Vec::new();
+            emit_options(&o, &mut v);
+            assert_eq!(v.len(), options_len(&o));
+        }
         assert_eq!(parse(a, b, &out).unwrap(), s);
         // The pseudo-header is covered: another destination fails.
         assert_eq!(parse(a, a, &out).unwrap_err(), TcpError::Checksum);
