@@ -1090,3 +1090,51 @@ fn keepalive_is_off_by_default_and_quiet_while_data_is_outstanding() {
         );
     }
 }
+
+#[test]
+fn segmentation_offload_sends_whole_segments_in_one_packet_for_the_link_to_cut() {
+    let mut t = T::with(|c| {
+        c.tcp.tso_max = 65_000;
+        c.csum_offload = true;
+    });
+    let h = t.handshake();
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
+    assert_eq!(t.s.send(h, &data), Ok(50_000));
+    t.s.poll(t.now);
+    let mut packets = Vec::new();
+    while let Some(p) = t.s.transmit_packet() {
+        packets.push(p);
+    }
+    // The initial window, ten segments of 1448 bytes (1460 less the
+    // timestamps), leaves in one packet marked to be cut at 1448.
+    assert_eq!(packets.len(), 1, "{packets:?}");
+    let mut p = packets.pop().unwrap();
+    assert_eq!(p.gso_size, 1448);
+    assert!(p.csum_partial);
+    assert_eq!(p.header_len(), 20 + 32);
+    let ip = ipv4::parse(&p.bytes).expect("the IPv4 header is whole");
+    assert_eq!(
+        wtcp::parse(ip.src, ip.dst, ip.payload).unwrap_err(),
+        wtcp::TcpError::Checksum,
+        "the TCP checksum is left for the link"
+    );
+    wtcp::complete_partial(
+        &mut p.bytes,
+        glasshouse::net::Packet::CSUM_START,
+        glasshouse::net::Packet::CSUM_OFFSET,
+    );
+    let ip = ipv4::parse(&p.bytes).unwrap();
+    let seg = wtcp::parse(ip.src, ip.dst, ip.payload).expect("completed, it checks");
+    assert_eq!(seg.payload, &data[..14_480]);
+    assert_eq!(seg.seq.0, t.snxt);
+    // Acknowledged, the window grows and the next packet is larger, still
+    // in whole segments.
+    t.snxt = t.snxt.wrapping_add(14_480);
+    t.seg(ACK, b"");
+    t.s.poll(t.now);
+    let next = t.s.transmit_packet().expect("more data");
+    let ip = ipv4::parse(&next.bytes).unwrap();
+    let len = ip.payload.len() - 32;
+    assert!(len > 14_480 && len % 1448 == 0, "{len} bytes");
+    assert_eq!(next.gso_size, 1448);
+}

@@ -20,7 +20,7 @@ pub mod tcp;
 pub mod view;
 pub mod wire;
 
-pub use stack::{Handle, Stack, StackConfig};
+pub use stack::{Handle, Packet, Stack, StackConfig};
 pub use view::{Board, StackView};
 
 /// The stack's clock: milliseconds since an arbitrary start.

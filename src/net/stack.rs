@@ -29,6 +29,34 @@ pub struct StackConfig {
     pub challenge_acks_per_sec: u32,
     /// The RFC 6528 secret; draw it at random outside tests.
     pub secret: [u8; 16],
+    /// The link finishes TCP checksums ([`Packet::csum_partial`]): the
+    /// stack writes only the pseudo-header's sum.
+    pub csum_offload: bool,
+}
+
+/// A packet for the link, with what a link that offloads work must do to
+/// it (TUN with `IFF_VNET_HDR` takes both as its `virtio_net_hdr`).
+#[derive(Debug)]
+pub struct Packet {
+    pub bytes: Vec<u8>,
+    /// Cut the TCP payload into segments of this many bytes (segmentation
+    /// offload, `tcp.tso_max`); 0: the packet is one on the wire.
+    pub gso_size: u16,
+    /// The TCP checksum holds only the pseudo-header's sum, to be finished
+    /// from byte [`Packet::CSUM_START`] and stored [`Packet::CSUM_OFFSET`]
+    /// into it.
+    pub csum_partial: bool,
+}
+
+impl Packet {
+    /// The TCP header's place: the stack sends IPv4 headers without options.
+    pub const CSUM_START: usize = 20;
+    pub const CSUM_OFFSET: usize = 16;
+    /// IPv4 and TCP headers, options included: what each segment cut from
+    /// a `gso_size` packet repeats.
+    pub fn header_len(&self) -> usize {
+        Self::CSUM_START + usize::from(self.bytes.get(32).map_or(5, |b| b >> 4)) * 4
+    }
 }
 
 impl StackConfig {
@@ -39,6 +67,7 @@ impl StackConfig {
             syn_backlog: 4096,
             challenge_acks_per_sec: 1000,
             secret,
+            csum_offload: false,
         }
     }
 }
@@ -98,7 +127,7 @@ pub struct Stack {
     /// (remote address, local port) → slot.
     table: HashMap<(SocketAddrV4, u16), u32>,
     listeners: HashMap<u16, Listener>,
-    outbox: VecDeque<Vec<u8>>,
+    outbox: VecDeque<Packet>,
     /// Buffers of sent packets handed back ([`Stack::recycle`]), so that
     /// a steady flow allocates none.
     spare: Vec<Vec<u8>>,
@@ -353,6 +382,22 @@ impl Stack {
 
     /// The next packet to put on the link.
     pub fn transmit(&mut self) -> Option<Vec<u8>> {
+        let mut p = self.transmit_packet()?;
+        // A link that does not offload gets finished packets (a stack
+        // configured for segmentation offload must use `transmit_packet`).
+        debug_assert_eq!(p.gso_size, 0, "segmentation offload needs transmit_packet");
+        if p.csum_partial {
+            super::wire::tcp::complete_partial(
+                &mut p.bytes[Packet::CSUM_START..],
+                0,
+                Packet::CSUM_OFFSET,
+            );
+        }
+        Some(p.bytes)
+    }
+
+    /// The next packet with its offload instructions.
+    pub fn transmit_packet(&mut self) -> Option<Packet> {
         let p = self.outbox.pop_front()?;
         self.counters.packets_out += 1;
         Some(p)
@@ -402,17 +447,39 @@ impl Stack {
         let (local, remote) = (*t.local.ip(), *t.remote.ip());
         let (outbox, ip_id, spare) = (&mut self.outbox, &mut self.ip_id, &mut self.spare);
         let rst_sent = &mut self.counters.rst_sent;
+        let csum_partial = self.cfg.csum_offload;
+        let wire_mss = t.wire_mss();
         t.dispatch(now, &mut |s| {
             let len = wtcp::emitted_len(s);
             let mut p = spare.pop().unwrap_or_default();
             p.clear();
             p.reserve(20 + len);
             ipv4::emit(&mut p, local, remote, ipv4::PROTO_TCP, 0, len);
-            wtcp::emit(s, local, remote, &mut p);
+            if csum_partial {
+                wtcp::emit_partial(s, local, remote, &mut p);
+            } else {
+                wtcp::emit(s, local, remote, &mut p);
+            }
             if s.flags & RST != 0 {
                 *rst_sent += 1;
             }
-            enqueue(outbox, ip_id, p);
+            // Longer than one segment on the wire (segmentation offload):
+            // cut into segments of what the MSS leaves beside these options.
+            let per_segment = wire_mss.saturating_sub(len - 20 - s.payload.len()).max(1);
+            let gso_size = if s.payload.len() > per_segment {
+                per_segment as u16
+            } else {
+                0
+            };
+            enqueue(
+                outbox,
+                ip_id,
+                Packet {
+                    bytes: p,
+                    gso_size,
+                    csum_partial,
+                },
+            );
         });
         if let Some(d) = t.deadline() {
             self.next_timer = Some(self.next_timer.map_or(d, |n| n.min(d)));
@@ -463,7 +530,13 @@ impl Stack {
         }
     }
 
+    /// A packet the stack made whole (ICMP, resets to strangers).
     fn push_ip(&mut self, p: Vec<u8>) {
+        let p = Packet {
+            bytes: p,
+            gso_size: 0,
+            csum_partial: false,
+        };
         enqueue(&mut self.outbox, &mut self.ip_id, p);
     }
 
@@ -689,11 +762,12 @@ impl Stack {
 /// Puts a packet in the outbox with its IP ID (RFC 6864: any value for
 /// atomic datagrams; a counter keeps captures readable) and its header
 /// checksum again.
-fn enqueue(outbox: &mut VecDeque<Vec<u8>>, ip_id: &mut u16, mut p: Vec<u8>) {
+fn enqueue(outbox: &mut VecDeque<Packet>, ip_id: &mut u16, mut p: Packet) {
     *ip_id = ip_id.wrapping_add(1);
-    p[4..6].copy_from_slice(&ip_id.to_be_bytes());
-    p[10..12].copy_from_slice(&[0, 0]);
-    let c = super::wire::checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
+    let b = &mut p.bytes;
+    b[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    b[10..12].copy_from_slice(&[0, 0]);
+    let c = super::wire::checksum(&b[..20]);
+    b[10..12].copy_from_slice(&c.to_be_bytes());
     outbox.push_back(p);
 }

@@ -143,6 +143,11 @@ pub struct TcpConfig {
     pub fin_wait2_timeout: Millis,
     /// Off by default, as on a socket.
     pub keepalive: Option<Keepalive>,
+    /// Segmentation offload: the most payload one emitted segment may
+    /// carry, in whole segments of the MSS, for a link that cuts it into
+    /// segments itself (TUN with `IFF_VNET_HDR`). 0: every segment is one
+    /// on the wire.
+    pub tso_max: usize,
 }
 
 impl Default for TcpConfig {
@@ -162,6 +167,7 @@ impl Default for TcpConfig {
             orphan_retries: 8,
             fin_wait2_timeout: 60_000,
             keepalive: None,
+            tso_max: 0,
         }
     }
 }
@@ -753,6 +759,12 @@ impl Tcb {
     /// A challenge ACK the stack allowed (RFC 5961).
     pub fn force_ack(&mut self) {
         self.ack_now = true;
+    }
+
+    /// Payload and options of one segment on the wire: what a segment
+    /// longer than this is cut into by segmentation offload.
+    pub fn wire_mss(&self) -> usize {
+        self.mss
     }
 
     /// ICMP "fragmentation needed" reported a smaller path (RFC 1191).

@@ -299,7 +299,18 @@ impl Tcb {
                 break;
             }
             let full = self.payload_mss();
-            let len = unsent.min(usable).min(full);
+            // With segmentation offload one emitted segment carries whole
+            // segments' worth, which the link cuts apart; only the tail of
+            // what is queued may end in a short one.
+            let most = if self.cfg.tso_max > full {
+                self.cfg.tso_max / full * full
+            } else {
+                full
+            };
+            let mut len = unsent.min(usable).min(most);
+            if len > full && len < unsent {
+                len = len / full * full;
+            }
             let all = len == unsent;
             let idle = self.snd_nxt == self.snd_una;
             let ok = if unsent == 0 {
@@ -307,7 +318,7 @@ impl Tcb {
             } else if len == 0 {
                 false
             } else {
-                len == full
+                len >= full
                     || (all && (idle || self.cfg.nodelay || fin_due))
                     || (self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2 && idle)
             };
@@ -315,11 +326,13 @@ impl Tcb {
                 break;
             }
             let from = self.snd_nxt;
+            // The bound on payload and options: the MSS, stretched by what
+            // offload takes beyond one segment.
             self.send_data(
                 now,
                 from,
                 from + len + usize::from(all && fin_due),
-                self.mss,
+                self.mss + (len - len.min(full)),
                 &mut payload,
                 emit,
             );

@@ -187,6 +187,18 @@ fn emit_options(o: &Options, out: &mut Vec<u8>) {
 
 /// Appends the segment (header, options, payload) with its checksum.
 pub fn emit(s: &Segment<'_>, src: Ipv4Addr, dst: Ipv4Addr, out: &mut Vec<u8>) {
+    emit_with(s, src, dst, out, false);
+}
+
+/// Appends the segment with only the pseudo-header's sum in the checksum
+/// field, for a link that completes it (checksum offload, `CHECKSUM_PARTIAL`
+/// in Linux's words): the sum is finished over the segment from its first
+/// byte, field included, and inverted there.
+pub fn emit_partial(s: &Segment<'_>, src: Ipv4Addr, dst: Ipv4Addr, out: &mut Vec<u8>) {
+    emit_with(s, src, dst, out, true);
+}
+
+fn emit_with(s: &Segment<'_>, src: Ipv4Addr, dst: Ipv4Addr, out: &mut Vec<u8>, partial: bool) {
     let start = out.len();
     out.extend_from_slice(&s.src_port.to_be_bytes());
     out.extend_from_slice(&s.dst_port.to_be_bytes());
@@ -201,8 +213,23 @@ pub fn emit(s: &Segment<'_>, src: Ipv4Addr, dst: Ipv4Addr, out: &mut Vec<u8>) {
     out[start + 12] = ((off / 4) as u8) << 4;
     out.extend_from_slice(s.payload);
     let len = out.len() - start;
-    let c = fold(sum(&out[start..], pseudo(src, dst, len)));
+    let c = if partial {
+        !fold(pseudo(src, dst, len))
+    } else {
+        fold(sum(&out[start..], pseudo(src, dst, len)))
+    };
     out[start + 16..start + 18].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Finishes a checksum a sender left partial (see [`emit_partial`]): the
+/// sum from `start` to the end, stored inverted at `start + offset`.
+/// Bounds outside the packet leave it as it is (and its check fails).
+pub fn complete_partial(packet: &mut [u8], start: usize, offset: usize) {
+    if start + offset + 2 > packet.len() {
+        return;
+    }
+    let c = fold(sum(&packet[start..], 0));
+    packet[start + offset..start + offset + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// The length `emit` will produce, for the IPv4 header written before it.
@@ -249,6 +276,12 @@ mod tests {
         assert_eq!(parse(a, b, &out).unwrap(), s);
         // The pseudo-header is covered: another destination fails.
         assert_eq!(parse(a, a, &out).unwrap_err(), TcpError::Checksum);
+        // Left partial, it fails until completed, then reads the same.
+        let mut partial = Vec::new();
+        emit_partial(&s, a, b, &mut partial);
+        assert_eq!(parse(a, b, &partial).unwrap_err(), TcpError::Checksum);
+        complete_partial(&mut partial, 0, 16);
+        assert_eq!(partial, out);
     }
 
     #[test]
