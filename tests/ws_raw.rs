@@ -212,15 +212,6 @@ fn wait_hangup(s: &support::Wire) -> bool {
 
 #[test]
 fn peer_that_never_reads_is_dropped() {
-    if support::needs_kernel_stack(
-        "peer_that_never_reads_is_dropped",
-        "with the user stack's 256 KiB buffers the server stops reading before its \
-         Ping is overdue, the client stops writing, and the orphan's FIN waits behind \
-         a shut window until orphan_retries probes (minutes); the kernel resets at once \
-         only because input is still arriving when the server closes",
-    ) {
-        return;
-    }
     // A short keepalive so the unanswered Ping gives up on the peer soon.
     let server = Server::start(&["--ws-ping-interval", "0.5"]);
     let mut ws = ws_connect(server.addr(), "/ws/echo");

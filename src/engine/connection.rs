@@ -125,6 +125,8 @@ pub struct Connection<O: Observer> {
     eof: bool,
     /// The engine is done with the connection.
     closed: bool,
+    /// See [`Connection::gave_up`].
+    gave_up: bool,
     /// A graceful drain has begun for this connection.
     draining: bool,
     /// When pending output that the peer does not take is given up on:
@@ -159,6 +161,7 @@ impl<O: Observer> Connection<O> {
             linger: false,
             eof: false,
             closed: false,
+            gave_up: false,
             send_deadline: None,
             discarded: 0,
             draining: env.draining,
@@ -178,6 +181,16 @@ impl<O: Observer> Connection<O> {
     /// The engine is done: the transport should drop the connection.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// The engine gave up on the peer (it read none of our output within
+    /// the send timeout, or left a WebSocket Ping unanswered): once closed,
+    /// the transport resets the connection (`SO_LINGER` 0, the user
+    /// stack's ABORT) instead of queueing a FIN behind output the peer
+    /// will never read, which would hold the connection for minutes of
+    /// retransmissions (nginx's `reset_timedout_connection`).
+    pub fn gave_up(&self) -> bool {
+        self.gave_up
     }
 
     /// Nothing is pending: no partial request, no answer owed.
@@ -518,6 +531,7 @@ impl<O: Observer> Connection<O> {
             tracing::info!(peer = %self.peer, timeout = ?env.config.send_timeout,
                 "closed: the peer read none of our output within the send timeout");
             env.observer.limit_refused(Limit::SendTimeout);
+            self.gave_up = true;
             return self.end(env, 499, "send_timeout", false);
         }
         if self.ws.is_some() {

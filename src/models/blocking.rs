@@ -118,6 +118,7 @@ pub fn serve(
             break false;
         }
     };
+    super::driver::let_go(&stream, &engine);
     lent.close(engine, forced);
 }
 

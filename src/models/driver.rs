@@ -241,6 +241,15 @@ fn refuse_with(stream: &Stream, answer: &[u8]) {
     let _ = stream.shutdown_write();
 }
 
+/// For a socket transport about to drop a connection's stream: a peer the
+/// engine gave up on is reset rather than sent a FIN behind output it will
+/// never read (see [`crate::engine::Connection::gave_up`]).
+pub fn let_go(stream: &Stream, engine: &Session<HttpObserver>) {
+    if engine.gave_up() {
+        let _ = stream.set_linger_zero();
+    }
+}
+
 /// Refuses a connection over `--max-connections` with the engine's canned
 /// 503, as the epoll model does.
 pub fn refuse(stream: &Stream, metrics: &WorkerMetrics) {

@@ -40,6 +40,7 @@
 mod accept;
 mod blocking;
 mod driver;
+pub(crate) use driver::let_go;
 mod figures;
 mod forking;
 mod iterative;

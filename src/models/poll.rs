@@ -268,6 +268,7 @@ impl Loop {
 
     fn close(&mut self, i: usize, forced: bool) {
         let c = self.conns.swap_remove(i);
+        super::driver::let_go(&c.stream, &c.engine);
         self.lent.close(c.engine, forced);
         // The stream and the admission are dropped here.
     }

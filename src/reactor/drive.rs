@@ -169,6 +169,7 @@ impl Io {
         let Some(mut c) = self.conns.remove(token) else {
             return;
         };
+        crate::models::let_go(&c.stream, &c.engine);
         // A forced stop owns what it cuts short; otherwise the peer left.
         c.engine.finish(env, self.seen == super::State::Forced);
         let drained = c.engine.take_drained();

@@ -372,6 +372,28 @@ impl Stream {
         setsockopt_int(self.fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
     }
 
+    /// SO_LINGER on with a zero timeout: the close that follows resets the
+    /// connection (RST) and drops what the send buffer still holds,
+    /// instead of a FIN queued behind it.
+    pub fn set_linger_zero(&self) -> io::Result<()> {
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: passes a pointer to a live `struct linger` and its exact
+        // size.
+        cvt(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &l as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        })?;
+        Ok(())
+    }
+
     /// The listening socket systemd passed at descriptor `fd` (socket
     /// activation, `sd_listen_fds(3)`: descriptors start at 3). Checked to be
     /// a listening TCP stream socket, then made non-blocking and close-on-exec

@@ -138,6 +138,11 @@ impl<O: Observer> Session<O> {
         each!(self, c => c.is_closed())
     }
 
+    /// See [`Connection::gave_up`].
+    pub fn gave_up(&self) -> bool {
+        self.engine().gave_up()
+    }
+
     pub fn is_idle(&self) -> bool {
         each!(self, c => c.is_idle())
     }

@@ -108,6 +108,9 @@ pub struct Session {
     next_ping: Option<Instant>,
     /// The Ping in flight: its payload and when its Pong is overdue.
     ping_outstanding: Option<(u64, Instant)>,
+    /// The peer left a Ping unanswered past its time: it is gone or stuck,
+    /// and the connection is to be reset, not closed in order.
+    abandoned: bool,
     ping_seq: u64,
     /// When the application's next tick is due.
     next_tick: Option<Instant>,
@@ -160,6 +163,7 @@ impl Session {
             out_pos: 0,
             next_ping,
             ping_outstanding: None,
+            abandoned: false,
             ping_seq: 0,
             next_tick,
             close_deadline: None,
@@ -199,6 +203,13 @@ impl Session {
             State::Flushing => self.pending() == 0,
             State::Open | State::Closing => false,
         }
+    }
+
+    /// The session gave up on the peer (its Ping went unanswered): what it
+    /// has not read will never be, and the transport resets the connection
+    /// rather than queue a FIN behind it.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned
     }
 
     /// Close codes sent and received, for the connection's log line.
@@ -378,6 +389,7 @@ impl Session {
             if now >= overdue {
                 // The peer is gone or stuck: nothing to say to it.
                 self.state = State::Done;
+                self.abandoned = true;
                 return;
             }
         }

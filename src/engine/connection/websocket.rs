@@ -68,6 +68,13 @@ impl<O: Observer> Connection<O> {
                 env.observer.ws_messages(span, received, sent);
             }
         }
+        if ws.session.abandoned() {
+            tracing::info!(peer = %self.peer, "closed: the WebSocket peer left a Ping unanswered");
+            self.end_ws(env, false);
+            self.gave_up = true;
+            self.closed = true;
+            return false;
+        }
         if ws.session.should_close_transport() {
             self.end_ws(env, false);
             // Half-close first so unread input cannot reset our Close away.

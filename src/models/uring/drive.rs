@@ -261,6 +261,7 @@ impl Io {
             return;
         }
         c.closing = true;
+        crate::models::let_go(&c.stream, &c.engine);
         // A forced stop owns what it cuts short; otherwise the peer left.
         c.engine.finish(env, self.seen == State::Forced);
         let drained = c.engine.take_drained();

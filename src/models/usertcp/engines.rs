@@ -268,8 +268,11 @@ impl<P: Pool> Engines<P> {
         // what the TCP under it was.
         let facts = self.pool.with(|s| s.facts(h));
         self.lent.observer_mut().set_tcp(facts, now, c.tcp_reported);
+        // A peer the engine gave up on is reset, as a socket transport does
+        // (`driver::let_go`).
+        let abort = forced || c.engine.gave_up();
         self.pool.with(|s| {
-            if forced {
+            if abort {
                 s.abort(h);
             } else {
                 s.close(h);
