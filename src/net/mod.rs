@@ -11,6 +11,8 @@
 //! Architecture invariant: `net` knows no HTTP and no descriptor; the
 //! drivers that give it a link and an application live elsewhere.
 
+pub mod arp;
+pub mod ether;
 pub mod invariants;
 pub mod link;
 pub mod seq;
