@@ -45,6 +45,9 @@ pub struct EtherCounters {
     pub arp_requests_sent: u64,
     /// ARP from another station claiming the stack's address.
     pub arp_conflicts: u64,
+    /// IPv4 packets whose TCP checksum the link completed (the sender
+    /// left it to an offload: a veth peer).
+    pub checksums_completed: u64,
 }
 
 pub struct Ether {

@@ -190,8 +190,13 @@ impl Link for PacketLink {
                 self.with(|e| e.counters.malformed += 1);
                 continue;
             }
-            let got = self
-                .emitting(|e, out| e.receive(now, &mut buf[..frame.len], out).map(|p| p.len()))?;
+            let got = self.emitting(|e, out| {
+                let n = e.receive(now, &mut buf[..frame.len], out).map(|p| p.len());
+                if n.is_some() && frame.csum_not_ready {
+                    e.counters.checksums_completed += 1;
+                }
+                n
+            })?;
             if let Some(n) = got {
                 let packet = &mut buf[HEADER_LEN..HEADER_LEN + n];
                 if frame.csum_not_ready {
