@@ -58,14 +58,15 @@ pub fn open(spec: &str, ip: Ipv4Addr) -> io::Result<Box<dyn UserLink>> {
 }
 
 /// A send the link had no room for is a packet lost on the wire (the
-/// stack retransmits); so is one while the interface is down.
+/// stack retransmits); so is one while the interface is down, or one
+/// larger than an MTU lowered since the link opened.
 fn dropped_ok(r: io::Result<usize>) -> io::Result<()> {
     match r {
         Ok(_) => Ok(()),
         Err(e)
             if matches!(
                 e.raw_os_error(),
-                Some(libc::EAGAIN | libc::ENOBUFS | libc::ENETDOWN)
+                Some(libc::EAGAIN | libc::ENOBUFS | libc::ENETDOWN | libc::EMSGSIZE)
             ) =>
         {
             Ok(())
