@@ -131,7 +131,7 @@ test-bundle-live: build
 
 # A short run of every fuzz target (cargo-fuzz, nightly); `make fuzz` runs
 # each longer: FUZZ_SECONDS=600 make fuzz (or FUZZ_TARGETS=head make fuzz).
-FUZZ_TARGETS ?= engine head chunked ws_session inflate static_path net_segment
+FUZZ_TARGETS ?= engine head chunked ws_session inflate static_path net_segment ether_frame
 FUZZ_SECONDS ?= 600
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do bash scripts/fuzz.sh $$t 20; done

@@ -222,6 +222,11 @@ impl Neighbours {
         self.pending.values().map(|p| p.next).min()
     }
 
+    /// Packets held, over every pending address.
+    pub fn held(&self) -> usize {
+        self.pending.values().map(|p| p.held.len()).sum()
+    }
+
     /// Entries in the table, fresh or not yet swept.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -81,6 +81,11 @@ impl Ether {
         self.table.counters
     }
 
+    /// The neighbour table (its entries, what it holds).
+    pub fn neighbours(&self) -> &Neighbours {
+        &self.table
+    }
+
     fn request(&mut self, target: Ipv4Addr, out: &mut Out<'_>) {
         self.counters.arp_requests_sent += 1;
         let arp = Arp {
@@ -247,5 +252,6 @@ impl Ether {
     }
 }
 
+pub mod invariants;
 #[cfg(test)]
 mod tests;
