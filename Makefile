@@ -96,16 +96,21 @@ test-py-models: build
 		GLASSHOUSE_MODEL=$${m%%:*} GLASSHOUSE_PRETHREADED_ACCEPT=$$feed GLASSHOUSE_BIN=$(CURDIR)/$(BIN) python3 -m pytest -q tests/py/test_clients.py; \
 	done
 
-# The whole server over the userland TCP/IP stack (issue 13) in a network
-# namespace with a TUN device; needs root (CI runs as root). Last, the raw
+# The whole server over the userland TCP/IP stack (issue 13) on each link
+# and each driver: a network namespace with a TUN device, then a veth pair
+# with the stack on raw frames (AF_PACKET, ARP), and the shared-address
+# topology the nft INPUT DROP rule is for; needs root (CI runs as root).
+# Last, the raw
 # HTTP, WebSocket, llhttp and shutdown suites over the user stack: every
 # server the harness starts gets a namespace and TUN device of its own
 # (tests/support/netns.rs); then the Python clients (http.client, urllib,
 # curl) from a namespace of their own, a TUN device per server in it
 # (tests/py/stack_mode.py).
 test-usertcp: build
-	bash tests/usertcp.sh $(CURDIR)/$(BIN)
-	GLASSHOUSE_STACK_DRIVER=threaded bash tests/usertcp.sh $(CURDIR)/$(BIN)
+	bash tests/usertcp.sh $(CURDIR)/$(BIN) tun
+	GLASSHOUSE_STACK_DRIVER=threaded bash tests/usertcp.sh $(CURDIR)/$(BIN) tun
+	bash tests/usertcp.sh $(CURDIR)/$(BIN) packet
+	GLASSHOUSE_STACK_DRIVER=threaded bash tests/usertcp.sh $(CURDIR)/$(BIN) packet
 	bash tests/tcp_differential.sh $(CURDIR)/$(BIN)
 	GLASSHOUSE_TEST_STACK=user $(CARGO) test --locked --test http_raw --test websocket --test ws_raw --test llhttp_conformance --test shutdown --test usertcp_spans
 	@ns=gh-py-ut-$$$$; ip netns add $$ns && ip -n $$ns link set lo up && \
@@ -126,7 +131,7 @@ test-bundle-live: build
 
 # A short run of every fuzz target (cargo-fuzz, nightly); `make fuzz` runs
 # each longer: FUZZ_SECONDS=600 make fuzz (or FUZZ_TARGETS=head make fuzz).
-FUZZ_TARGETS ?= engine head chunked ws_session inflate static_path net_segment
+FUZZ_TARGETS ?= engine head chunked ws_session inflate static_path net_segment ether_frame
 FUZZ_SECONDS ?= 600
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do bash scripts/fuzz.sh $$t 20; done

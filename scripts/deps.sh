@@ -12,6 +12,8 @@ need_apt=()
 want() { command -v "$1" >/dev/null 2>&1 || need_apt+=("$2"); }
 want curl curl
 want ip iproute2
+# The firewall rule of the packet link's shared-address test (tests/usertcp.sh).
+want nft nftables
 want wrk wrk
 want ab apache2-utils
 want chromium chromium

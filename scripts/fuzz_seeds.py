@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets head, chunked, ws_session,
-inflate and static_path under fuzz/corpus/ (the engine's seeds are kept by
-hand). Deterministic: running it again gives the same files. Each seed
-starts with the selector bytes its target reads first (see the check_*
-functions in src/http/invariants.rs, src/ws/invariants.rs and
-src/service/static_files/invariants.rs).
+inflate, static_path and ether_frame under fuzz/corpus/ (the engine's seeds
+are kept by hand). Deterministic: running it again gives the same files.
+Each seed starts with the selector bytes its target reads first (see the
+check_* functions in src/http/invariants.rs, src/ws/invariants.rs,
+src/service/static_files/invariants.rs and src/net/ether/invariants.rs).
 
 The llhttp vectors in ../shared are not copied here; scripts/fuzz.sh
 decodes them into a scratch corpus at run time."""
@@ -134,3 +134,26 @@ PATHS = [
 ]
 for p in PATHS:
     write("static_path", p)
+
+# The Ethernet interface (net::ether::invariants): a selector byte per
+# step (0 raw frame, 1 ARP, 2 IPv4 to us, 3 a packet from the stack,
+# 4 a clock jump, 5 an announcement), then the step's bytes.
+WHO_HAS_US = (b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01\x08\x06"
+              + b"\x00\x01\x08\x00\x06\x04\x00\x01" + b"\x02\x00\x00\x00\x00\x01" + bytes([10, 0, 0, 1])
+              + b"\x00" * 6 + bytes([10, 0, 0, 2]) + b"\x00" * 18)
+ETHER = [
+    bytes([5]),
+    bytes([0, len(WHO_HAS_US)]) + WHO_HAS_US,
+    bytes([0, 13]) + WHO_HAS_US[:13],
+    bytes([1, 0, 4, 2]),
+    bytes([1, 1, 5, 2, 3, 5]),
+    bytes([2, 4, 1, 3, 1]),
+    bytes([3, 1, 3, 1, 3, 1, 3, 1, 4, 0, 100, 1, 1, 1, 2]),
+    bytes([3, 3, 3, 4, 3, 5, 3, 6, 3, 7]),
+    bytes([3, 1, 4, 0, 70, 4, 0, 70, 4, 0, 70, 4, 0, 70, 3, 1]),
+    bytes([2, 8, 9, 3, 9, 4, 0xff, 0xff, 3, 9]),
+    bytes([0, 60]) + b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01\x86\xdd" + b"\x60" * 46,
+    bytes([1, 2, 10, 2, 1, 3, 10, 2, 3, 10]),
+]
+for e in ETHER:
+    write("ether_frame", e)

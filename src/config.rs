@@ -296,8 +296,9 @@ pub struct Cli {
     #[arg(long, env = "GLASSHOUSE_STACK", value_enum, default_value = "kernel")]
     pub stack: StackKind,
 
-    /// With `--stack user`: the link, `tun:NAME` (an existing TUN device;
-    /// `--listen` is then the stack's own address).
+    /// With `--stack user`: the link, `tun:NAME` (an existing TUN device)
+    /// or `packet:IFNAME` (an Ethernet interface through AF_PACKET);
+    /// `--listen` is then the stack's own address.
     #[arg(long, env = "GLASSHOUSE_LINK")]
     pub link: Option<String>,
 
@@ -412,7 +413,7 @@ pub struct Config {
     pub ktls: KtlsMode,
     /// `--tls-session-cache`.
     pub tls_session_cache: usize,
-    /// `--stack user`: the link (`tun:NAME`); `listen` is then IPv4 and
+    /// `--stack user`: the link (`tun:NAME`, `packet:IFNAME`); `listen` is then IPv4 and
     /// the stack's own address.
     pub user_link: Option<String>,
     /// `--stack-driver`.
@@ -485,18 +486,20 @@ impl Cli {
                 return Err("--link needs --stack user".to_string());
             }
             (StackKind::User, None) => {
-                return Err("--stack user needs --link tun:NAME".to_string());
+                return Err(
+                    "--stack user needs --link tun:NAME or --link packet:IFNAME".to_string()
+                );
             }
             (StackKind::User, Some(link)) => {
-                let name = link.strip_prefix("tun:").unwrap_or("");
-                if link.starts_with("packet:") {
+                // Whether the interface exists is asked when the link
+                // opens, in the namespace the server runs in.
+                let name = link
+                    .strip_prefix("tun:")
+                    .or_else(|| link.strip_prefix("packet:"))
+                    .unwrap_or("");
+                if name.is_empty() || name.len() > 15 || name.contains(['/', '\0']) {
                     return Err(format!(
-                        "--link {link}: AF_PACKET links are not built yet; use tun:NAME"
-                    ));
-                }
-                if name.is_empty() || name.len() > 15 {
-                    return Err(format!(
-                        "invalid --link {link:?}: expected tun:NAME (1 to 15 bytes)"
+                        "invalid --link {link:?}: expected tun:NAME or packet:IFNAME (a name of 1 to 15 bytes)"
                     ));
                 }
                 if !listen.is_ipv4() || listen.port() == 0 || listen.ip().is_unspecified() {
@@ -682,6 +685,16 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ok.user_link.as_deref(), Some("tun:tun0"));
+        let packet = parse(&[
+            "--stack",
+            "user",
+            "--link",
+            "packet:veth0",
+            "--listen",
+            "10.77.0.2:80",
+        ])
+        .unwrap();
+        assert_eq!(packet.user_link.as_deref(), Some("packet:veth0"));
         assert_eq!(parse(&[]).unwrap().user_link, None);
         for (args, needle) in [
             (
@@ -705,11 +718,11 @@ mod tests {
                     "--stack",
                     "user",
                     "--link",
-                    "packet:eth0",
+                    "packet:",
                     "--listen",
                     "10.77.0.2:80",
                 ][..],
-                "not built",
+                "packet:IFNAME",
             ),
             (
                 &[

@@ -69,3 +69,12 @@ fn path_cleaner_invariants_hold_on_its_corpus() {
         false,
     );
 }
+
+#[test]
+fn ether_interface_invariants_hold_on_its_corpus() {
+    replay(
+        "ether_frame",
+        glasshouse::net::ether::invariants::check,
+        true,
+    );
+}

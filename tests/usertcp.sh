@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# The whole server over the userland TCP/IP stack, the kernel as its peer:
-# a namespace with a TUN device (scripts/usertcp.sh), glasshouse
-# `--stack user` attached to it, and real clients on the kernel side:
+# The whole server over the userland TCP/IP stack, the kernel as its peer,
+# on either link: `tun` (the default), a namespace with a TUN device, or
+# `packet`, a veth pair between the kernel's namespace and the stack's,
+# whose end has no address (scripts/usertcp.sh makes both). glasshouse
+# `--stack user` runs on the link, and real clients on the kernel side:
 # curl for /healthz and a file (SHA-256 compared), a WebSocket echo
 # (Python's standard library, a masked frame out, the frame back), the
-# stack's STATUS on /api/tcp, then SIGTERM and exit 0. GLASSHOUSE_STACK_DRIVER
-# (single or threaded) is passed to the server. Every wait is bounded; the namespace goes in all
-# paths. Needs root. Usage: tests/usertcp.sh [path/to/glasshouse]
+# stack's STATUS on /api/tcp, a client routed from a third namespace,
+# then SIGTERM and exit 0. On `packet`, a second topology follows: the
+# kernel holds the stack's address too, answers its SYNs with RSTs, and
+# the README's nft INPUT DROP rule is what lets the stack serve.
+# GLASSHOUSE_STACK_DRIVER (single or threaded) is passed to the server.
+# Every wait is bounded; the namespaces go in all paths. Needs root.
+# Usage: tests/usertcp.sh [path/to/glasshouse] [tun|packet]
 set -euo pipefail
 BIN=${1:-target/debug/glasshouse}
+LINK=${2:-tun}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-export USERTCP_NS=gh-ut-$$ USERTCP_DEV=tun0 USERTCP_PEER=10.77.0.1/24
+export USERTCP_LINK=$LINK USERTCP_NS=gh-ut-$$ USERTCP_PEER=10.77.0.1/24
+case "$LINK" in
+tun) export USERTCP_DEV=tun0; SERVER_NS=$USERTCP_NS ;;
+packet) export USERTCP_DEV=veth0; SERVER_NS=$USERTCP_NS-s ;;
+*) echo "usage: $0 [path/to/glasshouse] [tun|packet]" >&2; exit 2 ;;
+esac
 ADDR=10.77.0.2
 CL=gh-ut-cl-$$
+FW=gh-ut-fw-$$
 ROOT=$(mktemp -d)
 LOG=$ROOT.log
 PID=
@@ -20,11 +33,34 @@ cleanup() {
     if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID" 2>/dev/null || true; fi
     ip netns del "$CL" 2>/dev/null || true
     bash "$HERE/scripts/usertcp.sh" down
+    USERTCP_NS=$FW bash "$HERE/scripts/usertcp.sh" down
     rm -rf "$ROOT" "$LOG"
 }
 trap cleanup EXIT
+# A signal ends the script through its EXIT trap too.
+trap "exit 1" HUP INT TERM
 fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; tail -n 30 "$LOG" >&2 || true; exit 1; }
 in_ns() { ip netns exec "$USERTCP_NS" "$@"; }
+
+# Starts the server on the link in namespace $1; sets PID.
+serve() {
+    ip netns exec "$1" "$BIN" --stack user --link "$LINK:$USERTCP_DEV" --listen "$ADDR:80" --root "$ROOT" \
+        --log-format text >"$LOG" 2>&1 &
+    PID=$!
+}
+
+# SIGTERM, and exit 0 within 15 s.
+stop() {
+    kill -TERM "$PID"
+    local rc=
+    for _ in $(seq 1 150); do
+        if ! kill -0 "$PID" 2>/dev/null; then wait "$PID" && rc=0 || rc=$?; break; fi
+        sleep 0.1
+    done
+    [ -n "$rc" ] || fail "no exit within 15 s of SIGTERM"
+    PID=
+    [ "$rc" = 0 ] || fail "exit $rc after SIGTERM"
+}
 
 bash "$HERE/scripts/usertcp.sh" up >/dev/null
 head -c 3145728 /dev/urandom > "$ROOT/blob.bin"
@@ -36,9 +72,19 @@ if [ -f "$HERE/frontend/dist/index.html" ]; then
 fi
 echo '<h1>over our own TCP</h1>' > "$ROOT/index.html"
 
-ip netns exec "$USERTCP_NS" "$BIN" --stack user --link "tun:$USERTCP_DEV" --listen "$ADDR:80" --root "$ROOT" \
-    --log-format text >"$LOG" 2>&1 &
-PID=$!
+# A link the namespace lacks, or (for packet) one without Ethernet, is a
+# setup error: one line and exit 2, before anything is served.
+refused() {
+    local rc=0 out
+    out=$(ip netns exec "$SERVER_NS" timeout 10 "$BIN" --stack user --link "$1" --listen "$ADDR:80" --root "$ROOT" 2>&1) || rc=$?
+    [ "$rc" = 2 ] || fail "--link $1: exit $rc, want 2 ($out)"
+    grep -q "$2" <<<"$out" || fail "--link $1: no '$2' in: $out"
+}
+refused "$LINK:gh-missing0" "no network device"
+[ "$LINK" = tun ] || refused "packet:lo" "not an Ethernet interface"
+echo "ok: a missing link is exit 2 with one line"
+
+serve "$SERVER_NS"
 
 ok=
 for _ in $(seq 1 100); do
@@ -47,7 +93,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ -n "$ok" ] || fail "/healthz never answered"
-echo "ok: /healthz over the user stack"
+echo "ok: /healthz over the user stack ($LINK link)"
 
 in_ns timeout 10 python3 - "$ADDR" <<'PY' || fail "no ICMP echo reply from the stack"
 import os, socket, struct, sys
@@ -186,7 +232,9 @@ else
     echo "skip: Chromium's live view (no frontend/dist or no chromium)"
 fi
 
-# A client in a second namespace, routed through the kernel to the TUN.
+# A client in a second namespace, routed through the kernel to the link
+# (on a packet link, the stack answers it through the MAC that brought
+# its packets: the kernel's end of the veth).
 ip netns add "$CL"
 ip link add cl0 netns "$CL" type veth peer name ut0 netns "$USERTCP_NS"
 ip -n "$CL" addr add 10.99.0.1/24 dev cl0
@@ -196,15 +244,59 @@ ip -n "$CL" route add 10.77.0.0/24 via 10.99.0.2
 ip netns exec "$USERTCP_NS" sysctl -qw net.ipv4.ip_forward=1
 got=$(ip netns exec "$CL" curl -fsS --max-time 60 "http://$ADDR/blob.bin" | sha256sum | cut -d' ' -f1)
 [ "$want" = "$got" ] || fail "routed client: sha256 $got, want $want"
-echo "ok: a client in a second namespace, routed to the TUN: file intact"
+echo "ok: a client in a second namespace, routed to the $LINK link: file intact"
 
-kill -TERM "$PID"
-rc=
-for _ in $(seq 1 150); do
-    if ! kill -0 "$PID" 2>/dev/null; then wait "$PID" && rc=0 || rc=$?; break; fi
+stop
+echo "ok: SIGTERM, exit 0"
+[ "$LINK" = packet ] || exit 0
+
+# The document's raw-socket design: the kernel has the stack's address
+# too. Its TCP answers the SYN for a port it does not serve with a RST;
+# an INPUT DROP rule for the address and port hides those packets from
+# it, and the stack, whose AF_PACKET tap sees frames before IP input and
+# netfilter, serves.
+if ! command -v nft >/dev/null; then
+    echo "skip: the shared-address topology (no nft; scripts/deps.sh installs it)"
+    exit 0
+fi
+ip netns del "$CL"
+bash "$HERE/scripts/usertcp.sh" down
+export USERTCP_NS=$FW
+SERVER_NS=$FW-s
+USERTCP_SHARED=1 USERTCP_ADDR=$ADDR/24 bash "$HERE/scripts/usertcp.sh" up >/dev/null
+in_srv() { ip netns exec "$SERVER_NS" "$@"; }
+out_rsts() { in_srv awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "OutRsts") c = i; h = 1 } else print $c }' /proc/net/snmp; }
+serve "$SERVER_NS"
+# Ready when it says it listens (no request can tell: the kernel
+# answers every one before the rule).
+for _ in $(seq 1 100); do
+    if grep -q 'listening on' "$LOG"; then break; fi
+    kill -0 "$PID" 2>/dev/null || fail "the server exited early"
     sleep 0.1
 done
-[ -n "$rc" ] || fail "no exit within 15 s of SIGTERM"
-PID=
-[ "$rc" = 0 ] || fail "exit $rc after SIGTERM"
+grep -q 'listening on' "$LOG" || fail "the server never said it listens"
+before=$(out_rsts)
+for _ in 1 2 3; do in_ns curl -fsS --max-time 3 "http://$ADDR/healthz" >/dev/null 2>&1 || true; done
+after=$(out_rsts)
+[ "$after" -gt "$before" ] || fail "shared address, no rule: the kernel sent no RST ($before -> $after)"
+echo "ok: shared address, no rule: the kernel's TCP answers with RST ($((after - before)) sent)"
+
+in_srv nft -f - <<NFT
+table inet glasshouse {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        ip daddr $ADDR tcp dport 80 counter drop
+    }
+}
+NFT
+before=$(out_rsts)
+in_ns curl -fsS --max-time 10 "http://$ADDR/healthz" >/dev/null || fail "shared address with the rule: /healthz"
+got=$(in_ns curl -fsS --max-time 60 "http://$ADDR/blob.bin" | sha256sum | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "shared address with the rule: sha256 $got, want $want"
+after=$(out_rsts)
+[ "$after" = "$before" ] || fail "shared address with the rule: the kernel still sent RSTs ($before -> $after)"
+dropped=$(in_srv nft list chain inet glasshouse input | awk '/counter packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }')
+[ "${dropped:-0}" -gt 0 ] || fail "the rule dropped nothing"
+echo "ok: shared address, INPUT DROP: the stack serves (file intact), the kernel dropped $dropped packets and sent no RST"
+stop
 echo "ok: SIGTERM, exit 0"

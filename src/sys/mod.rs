@@ -8,6 +8,8 @@ pub mod epoll;
 pub mod eventfd;
 pub mod fs;
 pub mod ktls;
+pub mod netif;
+pub mod packet;
 pub mod poll;
 pub mod process;
 pub mod rlimit;

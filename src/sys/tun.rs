@@ -24,6 +24,8 @@ struct IfReq {
 
 pub struct Tun {
     fd: OwnedFd,
+    /// The device's name, for the questions asked of it by name (its MTU).
+    name: String,
 }
 
 impl Tun {
@@ -53,7 +55,15 @@ impl Tun {
         // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which
         // `req` is laid out as and outlives the call.
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) })?;
-        Ok(Tun { fd })
+        Ok(Tun {
+            fd,
+            name: name.to_string(),
+        })
+    }
+
+    /// The device's MTU, as it is now (`ip link set DEV mtu N` changes it).
+    pub fn mtu(&self) -> io::Result<usize> {
+        super::netif::mtu(&self.name)
     }
 
     /// One packet, or `EAGAIN` when none waits.

@@ -1,7 +1,8 @@
 //! `--stack user`: the whole server over glasshouse's own TCP/IP
-//! (`crate::net`) on a TUN device. This file owns the device and the
+//! (`crate::net`) on a link: a TUN device or an Ethernet interface through
+//! `AF_PACKET` ([`link`]). This file owns opening the link and the
 //! choice of driver (`--stack-driver`): `single`, one thread that reads
-//! the device, fires the stack's timers and runs the engines
+//! the link, fires the stack's and the link's timers and runs the engines
 //! ([`single`]), or `threaded`, the document's design of a receive
 //! thread, a timer thread and a main thread around one mutex
 //! ([`threaded`]). Under both, the engines run through the same
@@ -11,6 +12,7 @@
 //! `sendfile` into user space).
 
 mod engines;
+pub mod link;
 mod pool;
 mod single;
 mod threaded;
@@ -28,32 +30,23 @@ use crate::net::{Stack, StackConfig};
 use crate::reactor::WorkerHandle;
 use crate::sys::eventfd::Bell;
 use crate::sys::poll::PollSet;
-use crate::sys::tun::Tun;
 use crate::telemetry::WorkerMetrics;
 use engines::Engines;
+use link::UserLink;
 
-/// Packets read from the device per turn, so that a flood cannot starve
+/// Packets read from the link per turn, so that a flood cannot starve
 /// the engines.
 const PACKET_BURST: usize = 512;
-/// Largest packet the device hands us (its MTU is 1500).
-const MTU_BUF: usize = 65536;
+/// Room for the largest packet a link hands us, with its link header: a
+/// veth peer passes on its offloaded 64 KiB segments whole.
+const MTU_BUF: usize = 65536 + 64;
 /// The accept queue of the listener.
 const BACKLOG: usize = 1024;
 
-/// Puts one packet on the device. A full device queue drops it, as a wire
-/// would; retransmission recovers it.
-fn send_packet(tun: &Tun, p: &[u8]) -> io::Result<()> {
-    match tun.send(p) {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// What `--stack user` needs beyond the server's settings.
 pub struct UserStack {
-    /// The TUN device, already attached.
-    pub tun: Tun,
+    /// The link, already open.
+    pub link: Box<dyn UserLink>,
     /// The stack's own address and the port it serves.
     pub addr: SocketAddrV4,
     /// Which driver runs it (`--stack-driver`).
@@ -64,26 +57,10 @@ pub struct UserStack {
 }
 
 impl UserStack {
-    /// Attaches to the TUN device named by `--link tun:NAME`.
+    /// Opens the link `--link` names (`tun:NAME` or `packet:IFNAME`).
     pub fn open(link: &str, addr: SocketAddrV4, driver: StackDriver) -> io::Result<UserStack> {
-        let name = link.strip_prefix("tun:").ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("unsupported --link {link:?}: expected tun:NAME"),
-            )
-        })?;
-        // TUNSETIFF would create a missing device (as root) that nothing
-        // routes to: the contract names an existing one. Asked of the
-        // kernel (SIOCGIFINDEX), not of /sys/class/net, which shows the
-        // namespace sysfs was mounted in, not necessarily ours.
-        if nix::net::if_::if_nametoindex(name).is_err() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no network device {name:?} in this namespace (create it with scripts/usertcp.sh up)"),
-            ));
-        }
         Ok(UserStack {
-            tun: Tun::open(name)?,
+            link: link::open(link, *addr.ip())?,
             addr,
             driver,
             keepalive: None,
@@ -115,8 +92,10 @@ pub(super) fn spawn(
     let mut secret = [0u8; 16];
     File::open("/dev/urandom")?.read_exact(&mut secret)?;
     let mut cfg = StackConfig::new(*us.addr.ip(), secret);
-    // The device's MTU is 1500.
-    cfg.tcp.mss = 1460;
+    // Segments that fill the link's MTU (RFC 9293 §3.7.1: MTU less the
+    // 40 bytes of IPv4 and TCP headers without options), within the
+    // 536..=65495 a peer can be offered.
+    cfg.tcp.mss = us.link.mtu().saturating_sub(40).clamp(536, 65495);
     cfg.tcp.keepalive = us.keepalive;
     cfg.tcp.rto_min = us.rto_min;
     let bell = Arc::new(Bell::new()?);
@@ -132,13 +111,13 @@ pub(super) fn spawn(
             let r = match us.driver {
                 StackDriver::Single => single::Single {
                     engines: Engines::new(RefCell::new(stack), port, start, shared, metrics),
-                    tun: us.tun,
+                    link: us.link,
                     bell: ours,
                     packet: vec![0; MTU_BUF],
                     set: PollSet::default(),
                 }
                 .run(),
-                StackDriver::Threaded => threaded::Wire::new(stack, us.tun, start).and_then(|w| {
+                StackDriver::Threaded => threaded::Wire::new(stack, us.link, start).and_then(|w| {
                     threaded::Threaded {
                         engines: Engines::new(Arc::new(w), port, start, shared, metrics),
                         bell: ours,

@@ -1,8 +1,8 @@
 //! The single-threaded driver (`--stack-driver single`): one loop reads
-//! every packet the device has into the stack, fires the stack's timers,
-//! runs the engines, writes what the stack queued to the device, and waits
-//! in poll(2) on the device and the controller's bell until the stack's or
-//! an engine's next deadline. The stack is a `RefCell`: nothing else ever
+//! every packet the link has into the stack, fires the stack's and the
+//! link's timers, runs the engines, writes what the stack queued to the
+//! link, and waits in poll(2) on the link and the controller's bell until
+//! the stack's, the link's or an engine's next deadline. The stack is a `RefCell`: nothing else ever
 //! touches it.
 
 use std::cell::RefCell;
@@ -12,16 +12,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::engines::Engines;
-use super::{send_packet, PACKET_BURST};
+use super::link::UserLink;
+use super::PACKET_BURST;
 use crate::models::TICK;
 use crate::net::Stack;
 use crate::sys::eventfd::Bell;
 use crate::sys::poll::{PollSet, Want};
-use crate::sys::tun::Tun;
 
 pub struct Single {
     pub engines: Engines<RefCell<Stack>>,
-    pub tun: Tun,
+    pub link: Box<dyn UserLink>,
     pub bell: Arc<Bell>,
     pub packet: Vec<u8>,
     pub set: PollSet,
@@ -34,13 +34,13 @@ impl Single {
             let now = self.engines.now_ms();
             let stack = self.engines.pool.get_mut();
             for _ in 0..PACKET_BURST {
-                match self.tun.recv(&mut self.packet) {
-                    Ok(n) => stack.receive(now, &self.packet[..n]),
-                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
-                    Err(e) => return Err(e),
+                match self.link.recv(now, &mut self.packet)? {
+                    Some(p) => stack.receive(now, p),
+                    None => break,
                 }
             }
             stack.poll(now);
+            self.link.poll(now)?;
             self.engines.serve();
             self.flush()?;
             self.engines.publish();
@@ -51,13 +51,13 @@ impl Single {
         }
     }
 
-    /// Everything the stack queued goes to the device.
+    /// Everything the stack queued goes to the link.
     fn flush(&mut self) -> io::Result<()> {
         let now = self.engines.now_ms();
         let stack = self.engines.pool.get_mut();
         stack.poll(now);
         while let Some(p) = stack.transmit() {
-            send_packet(&self.tun, &p)?;
+            self.link.send(now, &p)?;
         }
         Ok(())
     }
@@ -68,13 +68,16 @@ impl Single {
         if let Some(t) = self.engines.pool.get_mut().poll_at(now) {
             wake = wake.min(self.engines.instant(t));
         }
+        if let Some(t) = self.link.poll_at() {
+            wake = wake.min(self.engines.instant(t));
+        }
         let wake = self.engines.wake(wake);
         let read = Want {
             read: true,
             write: false,
         };
         self.set.clear();
-        self.set.push(self.tun.as_fd(), read);
+        self.set.push(self.link.as_fd(), read);
         let bell_ix = self.set.push(self.bell.as_fd(), read);
         self.set
             .wait(Some(wake.saturating_duration_since(Instant::now())))?;

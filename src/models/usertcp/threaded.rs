@@ -1,7 +1,7 @@
 //! The threaded driver (`--stack-driver threaded`): the design of the
 //! document glasshouse grew from. A receive thread blocks on the link and
 //! feeds each batch of packets to the stack; a timer thread sleeps until
-//! the stack's next deadline and fires it; the main thread takes the user
+//! the stack's or the link's next deadline and fires it; the main thread takes the user
 //! calls (the engines, [`Engines`]). The connection pool — the one stack —
 //! sits behind one mutex that each of them holds for one call at a time.
 //!
@@ -13,19 +13,20 @@
 //! no wake-up is lost between a check and a sleep).
 
 use std::io;
+use std::ops::Range;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::engines::Engines;
+use super::link::UserLink;
 use super::pool::Pool;
-use super::{send_packet, MTU_BUF};
+use super::MTU_BUF;
 use crate::models::TICK;
 use crate::net::{Millis, Stack};
 use crate::sys::eventfd::Bell;
 use crate::sys::poll::{PollSet, Want};
-use crate::sys::tun::Tun;
 
 /// Packets the receive thread reads before it takes the lock once for
 /// all of them.
@@ -40,7 +41,9 @@ const READ: Want = Want {
 pub struct Wire {
     /// The connection pool, behind the document's one mutex.
     pool: Mutex<Stack>,
-    tun: Tun,
+    /// The link; it guards its own state, so all three threads use it
+    /// without the stack's lock.
+    link: Box<dyn UserLink>,
     /// The stack's clock counts milliseconds from here.
     start: Instant,
     /// Wakes the main thread: a connection was touched.
@@ -63,10 +66,10 @@ impl Pool for Wire {
 }
 
 impl Wire {
-    pub fn new(stack: Stack, tun: Tun, start: Instant) -> io::Result<Wire> {
+    pub fn new(stack: Stack, link: Box<dyn UserLink>, start: Instant) -> io::Result<Wire> {
         Ok(Wire {
             pool: Mutex::new(stack),
-            tun,
+            link,
             start,
             user: Bell::new()?,
             timer: Bell::new()?,
@@ -98,8 +101,9 @@ impl Wire {
     }
 
     fn send_all(&self, out: &mut Vec<Vec<u8>>) -> io::Result<()> {
+        let now = self.now_ms();
         for p in out.drain(..) {
-            send_packet(&self.tun, &p)?;
+            self.link.send(now, &p)?;
         }
         Ok(())
     }
@@ -117,16 +121,17 @@ impl Wire {
         }
     }
 
-    /// The receive thread: blocks on the device, reads a batch, hands it
+    /// The receive thread: blocks on the link, reads a batch, hands it
     /// to the stack under one lock.
     fn receive(&self) -> io::Result<()> {
         let mut slots: Vec<Vec<u8>> = (0..RX_BATCH).map(|_| vec![0; MTU_BUF]).collect();
-        let mut lens = [0usize; RX_BATCH];
+        // Where in its slot each packet is (a link header may precede it).
+        let mut spans: [Range<usize>; RX_BATCH] = std::array::from_fn(|_| 0..0);
         let mut out = Vec::new();
         let mut set = PollSet::default();
         while !self.stopping() {
             set.clear();
-            set.push(self.tun.as_fd(), READ);
+            set.push(self.link.as_fd(), READ);
             let stop_ix = set.push(self.rx_stop.as_fd(), READ);
             set.wait(Some(TICK))?;
             if set.ready(stop_ix).any() {
@@ -134,14 +139,17 @@ impl Wire {
             }
             loop {
                 let mut n = 0;
+                let now = self.now_ms();
                 while n < RX_BATCH {
-                    match self.tun.recv(&mut slots[n]) {
-                        Ok(len) => {
-                            lens[n] = len;
+                    let slot = &mut slots[n];
+                    let base = slot.as_ptr() as usize;
+                    match self.link.recv(now, slot)? {
+                        Some(p) => {
+                            let at = p.as_ptr() as usize - base;
+                            spans[n] = at..at + p.len();
                             n += 1;
                         }
-                        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
-                        Err(e) => return Err(e),
+                        None => break,
                     }
                 }
                 if n == 0 {
@@ -149,8 +157,8 @@ impl Wire {
                 }
                 let now = self.now_ms();
                 self.pool.with(|s| {
-                    for (slot, len) in slots.iter().zip(lens).take(n) {
-                        s.receive(now, &slot[..len]);
+                    for (slot, span) in slots.iter().zip(&spans).take(n) {
+                        s.receive(now, &slot[span.clone()]);
                     }
                     s.poll(now);
                     self.settle(s, now, &mut out);
@@ -164,8 +172,10 @@ impl Wire {
         Ok(())
     }
 
-    /// The timer thread: fires what is due, then sleeps until the next
-    /// deadline or a ring.
+    /// The timer thread: fires what is due (the stack's timers under the
+    /// lock, the link's after it), then sleeps until the next deadline or
+    /// a ring. A deadline the link gains meanwhile (an address to resolve)
+    /// waits at most one tick: ARP's are a second apart.
     fn timers(&self) -> io::Result<()> {
         let mut out = Vec::new();
         let mut set = PollSet::default();
@@ -185,6 +195,11 @@ impl Wire {
                 next
             });
             self.send_all(&mut out)?;
+            self.link.poll(now)?;
+            let next = match (next, self.link.poll_at()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             // The clock is in milliseconds: a deadline of this very
             // millisecond waits for the next one rather than spinning.
             let sleep = next.map_or(TICK, |t| {

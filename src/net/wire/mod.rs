@@ -1,10 +1,13 @@
 //! The wire formats the stack speaks, parsed into plain structs (`*Repr`)
-//! that borrow the packet and emitted back into bytes: IPv4, TCP, ICMP.
+//! that borrow the packet and emitted back into bytes: Ethernet and ARP,
+//! IPv4, TCP, ICMP.
 //! Nothing here holds state between packets; the state machines live in
 //! `net::tcp` and `net::stack`.
 
+pub mod ether;
 pub mod icmp;
 pub mod ipv4;
+pub mod offload;
 pub mod tcp;
 
 /// The one's-complement sum of RFC 1071, not yet folded or inverted, so
