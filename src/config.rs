@@ -84,6 +84,13 @@ pub enum StackDriver {
     Threaded,
 }
 
+/// A switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
 /// Whether HTTPS records go to the kernel after the handshake (kTLS).
 /// There is no `always`: even where the kernel has TLS, a connection whose
 /// suite it cannot take stays in user space, so no setting could promise
@@ -319,6 +326,18 @@ pub struct Cli {
     #[arg(long, env = "GLASSHOUSE_TCP_KEEPALIVE")]
     pub tcp_keepalive: Option<String>,
 
+    /// With `--stack user` on a TUN link: let the kernel finish TCP
+    /// checksums and cut segments of up to 64 KiB into MSS-sized ones
+    /// (`IFF_VNET_HDR`), as a NIC's checksum and segmentation offload;
+    /// `off`: one packet per segment, every checksum computed here.
+    #[arg(
+        long,
+        env = "GLASSHOUSE_STACK_OFFLOAD",
+        value_enum,
+        default_value = "on"
+    )]
+    pub stack_offload: OnOff,
+
     /// With `--stack user`: the least retransmission timeout in
     /// milliseconds (RFC 6298 §2.4; 200 as Linux's). The kernel's is set
     /// per route (`ip route ... rto_min`).
@@ -422,6 +441,8 @@ pub struct Config {
     pub tcp_keepalive: Option<crate::net::tcp::Keepalive>,
     /// `--tcp-rto-min` (milliseconds).
     pub tcp_rto_min: u64,
+    /// `--stack-offload on`.
+    pub stack_offload: bool,
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -583,6 +604,7 @@ impl Cli {
                 .as_deref()
                 .map(parse_keepalive)
                 .transpose()?,
+            stack_offload: self.stack_offload == OnOff::On,
             tcp_rto_min: match self.tcp_rto_min {
                 n @ 1..=60_000 => n,
                 n => return Err(format!("invalid --tcp-rto-min {n}: 1 to 60000 ms")),

@@ -156,6 +156,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         stack_driver,
         tcp_keepalive,
         tcp_rto_min,
+        stack_offload,
         // Applied live by a reload (see `main`'s reload hook).
         max_connections: _,
         max_connections_per_client: _,
@@ -215,6 +216,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("link", old.user_link != *user_link);
     check("tcp_keepalive", old.tcp_keepalive != *tcp_keepalive);
     check("tcp_rto_min", old.tcp_rto_min != *tcp_rto_min);
+    check("stack_offload", old.stack_offload != *stack_offload);
     check("stack_driver", old.stack_driver != *stack_driver);
     v
 }

@@ -178,9 +178,14 @@ fn serve(config: Config, argv: Vec<std::ffi::OsString>) -> Result<Exit, Fatal> {
     // `--stack user`: no kernel listener; the stack answers for --listen.
     let user_stack = match (&config.user_link, config.listen) {
         (Some(link), SocketAddr::V4(addr)) => Some(
-            glasshouse::models::usertcp::UserStack::open(link, addr, config.stack_driver)
-                .map_err(|e| Fatal::Config(format!("--link {link}: {e}")))?
-                .tuned(config.tcp_keepalive, config.tcp_rto_min),
+            glasshouse::models::usertcp::UserStack::open(
+                link,
+                addr,
+                config.stack_driver,
+                config.stack_offload,
+            )
+            .map_err(|e| Fatal::Config(format!("--link {link}: {e}")))?
+            .tuned(config.tcp_keepalive, config.tcp_rto_min),
         ),
         _ => None,
     };

@@ -34,8 +34,10 @@ bash "$HERE/scripts/usertcp.sh" up >/dev/null
 ip -n "$USERTCP_NS" route add blackhole 10.77.0.5/32
 USER_PID='' KERNEL_PID=''
 start_user() {
+    # Offload off: the capture sees each segment as sent, as the kernel
+    # target's with its veth offloads off.
     ip netns exec "$USERTCP_NS" "$BIN" --stack user --link tun:tun0 --listen 10.77.0.2:80 --root "$ROOT" \
-        --log-format text "$@" >>"$ROOT/user.log" 2>&1 &
+        --stack-offload off --log-format text "$@" >>"$ROOT/user.log" 2>&1 &
     USER_PID=$!; PIDS+=("$USER_PID"); disown
 }
 start_user

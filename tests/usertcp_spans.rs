@@ -146,18 +146,30 @@ fn a_connections_state_changes_are_events_on_its_first_request_span() {
         vec![],
         "nothing changed while the second was served"
     );
-    // The same changes, counted by the state entered.
-    let metrics = client.get("/metrics");
-    let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    for state in ["SYN-RECEIVED", "ESTABLISHED"] {
+    // The same changes, counted by the state entered: read off the copy of
+    // the stack's figures its driver publishes every 200 ms, so asked
+    // again until that copy has them (bounded).
+    let count = |text: &str, state: &str| -> u64 {
         let line = format!("glasshouse_tcp_transitions_total{{state=\"{state}\"}} ");
-        let n: u64 = text
-            .lines()
+        text.lines()
             .find_map(|l| l.strip_prefix(&line))
             .unwrap_or_else(|| panic!("no {line:?} in /metrics"))
             .trim()
             .parse()
-            .unwrap();
-        assert!(n >= 1, "{line}{n}");
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + EXPORT_WAIT;
+    loop {
+        let metrics = client.get("/metrics");
+        let text = String::from_utf8_lossy(&metrics.body).into_owned();
+        let seen = ["SYN-RECEIVED", "ESTABLISHED"].map(|s| count(&text, s));
+        if seen.iter().all(|&n| n >= 1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "transitions into SYN-RECEIVED and ESTABLISHED: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use super::Millis;
+use super::{Millis, Packet};
 
 /// A packet link. Nothing blocks: `recv` says `Ok(None)` when nothing
 /// waits, and `send` drops a packet the link has no room for, as a wire
@@ -33,6 +33,17 @@ pub trait Link {
     /// When `poll` next has something to do; `None` for never.
     fn poll_at(&self) -> Option<Millis> {
         None
+    }
+    /// The link finishes TCP checksums and cuts long TCP segments into
+    /// MSS-sized ones ([`Packet::csum_partial`], [`Packet::gso_size`]): the
+    /// stack is then configured to leave both to it.
+    fn offloads(&self) -> bool {
+        false
+    }
+    /// One packet of `Stack::transmit_packet`, with its instructions. A
+    /// link that does not offload is only ever given finished packets.
+    fn send_packet(&self, now: Millis, p: &Packet) -> io::Result<()> {
+        self.send(now, &p.bytes)
     }
 }
 

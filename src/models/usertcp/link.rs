@@ -15,9 +15,10 @@ use crate::net::link::Link;
 use crate::net::wire::ether::{Mac, HEADER_LEN};
 use crate::net::wire::offload::complete_tcp_checksum;
 use crate::net::Millis;
+use crate::net::Packet;
 use crate::sys::netif;
 use crate::sys::packet::PacketSocket;
-use crate::sys::tun::Tun;
+use crate::sys::tun::{Tun, VnetHdr};
 
 /// Frames `PacketLink::recv` reads (ARP, IPv6, anything not for the
 /// stack) before it returns, so that a flood of them cannot hold a driver.
@@ -30,7 +31,7 @@ impl<T: Link + AsFd + Send + Sync> UserLink for T {}
 
 /// Opens the link `--link` names (`tun:NAME` or `packet:IFNAME`) for the
 /// stack's address `ip`.
-pub fn open(spec: &str, ip: Ipv4Addr) -> io::Result<Box<dyn UserLink>> {
+pub fn open(spec: &str, ip: Ipv4Addr, offload: bool) -> io::Result<Box<dyn UserLink>> {
     let (kind, name) = spec.split_once(':').unwrap_or(("", ""));
     // Asked of the kernel (SIOCGIFINDEX), not of /sys/class/net, which
     // shows the namespace sysfs was mounted in, not necessarily ours. For a
@@ -48,7 +49,7 @@ pub fn open(spec: &str, ip: Ipv4Addr) -> io::Result<Box<dyn UserLink>> {
         ));
     }
     match kind {
-        "tun" => Ok(Box::new(TunLink::open(name)?)),
+        "tun" => Ok(Box::new(TunLink::open(name, offload)?)),
         "packet" => Ok(Box::new(PacketLink::open(name, ip)?)),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -75,36 +76,90 @@ fn dropped_ok(r: io::Result<usize>) -> io::Result<()> {
     }
 }
 
-/// A TUN device: one packet per read or write, nothing in front of it.
+/// A TUN device: one packet per read or write. With offloads, a
+/// `virtio_net_hdr` rides in front of each (see `sys::tun`), by which the
+/// kernel finishes our TCP checksums and cuts our long segments.
 pub struct TunLink {
     tun: Tun,
     /// Read once at start, as the stack's MSS is.
     mtu: usize,
+    offload: bool,
 }
 
 impl TunLink {
-    pub fn open(name: &str) -> io::Result<TunLink> {
-        let tun = Tun::open(name)?;
+    pub fn open(name: &str, offload: bool) -> io::Result<TunLink> {
+        let tun = if offload {
+            Tun::open_offloaded(name)?
+        } else {
+            Tun::open(name)?
+        };
         let mtu = tun.mtu()?;
-        Ok(TunLink { tun, mtu })
+        Ok(TunLink { tun, mtu, offload })
     }
 }
 
+/// The largest payload one offloaded segment carries: an IPv4 packet is at
+/// most 65,535 bytes, less 20 of IPv4 header and up to 60 of TCP's.
+pub const TSO_MAX: usize = 65_535 - 20 - 60;
+
 impl Link for TunLink {
     fn send(&self, _now: Millis, packet: &[u8]) -> io::Result<()> {
+        if self.offload {
+            return dropped_ok(self.tun.send_with(&VnetHdr::default(), packet));
+        }
         dropped_ok(self.tun.send(packet))
     }
 
-    fn recv<'b>(&self, _now: Millis, buf: &'b mut [u8]) -> io::Result<Option<&'b [u8]>> {
-        match self.tun.recv(buf) {
-            Ok(n) => Ok(Some(&buf[..n])),
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(None),
-            Err(e) => Err(e),
+    fn send_packet(&self, now: Millis, p: &Packet) -> io::Result<()> {
+        if !self.offload {
+            return self.send(now, &p.bytes);
         }
+        let mut h = VnetHdr::default();
+        if p.csum_partial {
+            h.flags = VnetHdr::NEEDS_CSUM;
+            h.csum_start = Packet::CSUM_START as u16;
+            h.csum_offset = Packet::CSUM_OFFSET as u16;
+        }
+        if p.gso_size > 0 {
+            h.gso_type = VnetHdr::GSO_TCPV4;
+            h.gso_size = p.gso_size;
+            h.hdr_len = p.header_len() as u16;
+        }
+        dropped_ok(self.tun.send_with(&h, &p.bytes))
+    }
+
+    fn recv<'b>(&self, _now: Millis, buf: &'b mut [u8]) -> io::Result<Option<&'b [u8]>> {
+        let n = match self.tun.recv(buf) {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !self.offload {
+            return Ok(Some(&buf[..n]));
+        }
+        let Some(h) = VnetHdr::parse(&buf[..n]) else {
+            // Shorter than its header: nothing the stack could read.
+            return Ok(Some(&buf[..0]));
+        };
+        let packet = &mut buf[VnetHdr::LEN..n];
+        if h.flags & VnetHdr::NEEDS_CSUM != 0 {
+            // Asked for no offloads, the kernel should not leave one to
+            // us; if it does, the checksum is finished here.
+            crate::net::wire::tcp::complete_partial(
+                packet,
+                usize::from(h.csum_start),
+                usize::from(h.csum_offset),
+            );
+        }
+        Ok(Some(packet))
     }
 
     fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    fn offloads(&self) -> bool {
+        self.offload
     }
 }
 

@@ -58,9 +58,15 @@ pub struct UserStack {
 
 impl UserStack {
     /// Opens the link `--link` names (`tun:NAME` or `packet:IFNAME`).
-    pub fn open(link: &str, addr: SocketAddrV4, driver: StackDriver) -> io::Result<UserStack> {
+    /// `offload`: `--stack-offload` (TUN links only).
+    pub fn open(
+        link: &str,
+        addr: SocketAddrV4,
+        driver: StackDriver,
+        offload: bool,
+    ) -> io::Result<UserStack> {
         Ok(UserStack {
-            link: link::open(link, *addr.ip())?,
+            link: link::open(link, *addr.ip(), offload)?,
             addr,
             driver,
             keepalive: None,
@@ -98,6 +104,10 @@ pub(super) fn spawn(
     cfg.tcp.mss = us.link.mtu().saturating_sub(40).clamp(536, 65495);
     cfg.tcp.keepalive = us.keepalive;
     cfg.tcp.rto_min = us.rto_min;
+    if us.link.offloads() {
+        cfg.csum_offload = true;
+        cfg.tcp.tso_max = link::TSO_MAX;
+    }
     let bell = Arc::new(Bell::new()?);
     let ours = bell.clone();
     let port = us.addr.port();

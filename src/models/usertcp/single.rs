@@ -56,8 +56,9 @@ impl Single {
         let now = self.engines.now_ms();
         let stack = self.engines.pool.get_mut();
         stack.poll(now);
-        while let Some(p) = stack.transmit() {
-            self.link.send(now, &p)?;
+        while let Some(p) = stack.transmit_packet() {
+            self.link.send_packet(now, &p)?;
+            stack.recycle(p.bytes);
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ use super::link::UserLink;
 use super::pool::Pool;
 use super::MTU_BUF;
 use crate::models::TICK;
-use crate::net::{Millis, Stack};
+use crate::net::{Millis, Packet, Stack};
 use crate::sys::eventfd::Bell;
 use crate::sys::poll::{PollSet, Want};
 
@@ -86,8 +86,8 @@ impl Wire {
 
     /// Under the lock, after a call that changed the stack: its packets
     /// into `out`, and the rings owed to the other threads.
-    fn settle(&self, s: &mut Stack, now: Millis, out: &mut Vec<Vec<u8>>) {
-        while let Some(p) = s.transmit() {
+    fn settle(&self, s: &mut Stack, now: Millis, out: &mut Vec<Packet>) {
+        while let Some(p) = s.transmit_packet() {
             out.push(p);
         }
         if s.has_events() {
@@ -100,10 +100,10 @@ impl Wire {
         }
     }
 
-    fn send_all(&self, out: &mut Vec<Vec<u8>>) -> io::Result<()> {
+    fn send_all(&self, out: &mut Vec<Packet>) -> io::Result<()> {
         let now = self.now_ms();
         for p in out.drain(..) {
-            self.link.send(now, &p)?;
+            self.link.send_packet(now, &p)?;
         }
         Ok(())
     }
@@ -186,7 +186,7 @@ impl Wire {
                 let next = s.poll_at(now);
                 self.timer_at
                     .store(next.unwrap_or(u64::MAX), Ordering::Release);
-                while let Some(p) = s.transmit() {
+                while let Some(p) = s.transmit_packet() {
                     out.push(p);
                 }
                 if s.has_events() {
