@@ -36,7 +36,7 @@ pub struct EtherCounters {
     pub malformed: u64,
     /// Addressed to another station's MAC (seen in promiscuous mode).
     pub other_host: u64,
-    /// Neither IPv4 nor ARP (IPv6, LLDP, 802.3 frames).
+    /// Neither IPv4 nor ARP (IPv6, LLDP, 802.3 frames, VLANs' frames).
     pub other_ethertype: u64,
     pub arp_in: u64,
     /// Who-has for the stack's address, answered.

@@ -15,6 +15,7 @@ use super::{cvt, netif};
 const PACKET_AUXDATA: libc::c_int = 8;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const PACKET_OUTGOING: u8 = 4;
 /// Frames looked at and skipped (our own, read back) before `recv` says
 /// `EAGAIN`, so that it always returns.
@@ -39,6 +40,9 @@ pub struct Frame {
     /// a frame this host sent): the field holds only the pseudo-header's
     /// sum.
     pub csum_not_ready: bool,
+    /// The NIC stripped an 802.1Q tag off it (the tag is in the control
+    /// message, not the frame): the frame belongs to a VLAN.
+    pub vlan_tagged: bool,
 }
 
 pub struct PacketSocket {
@@ -130,7 +134,7 @@ impl PacketSocket {
             if self.skip_outgoing && from.sll_pkttype == PACKET_OUTGOING {
                 continue;
             }
-            let mut csum_not_ready = false;
+            let (mut csum_not_ready, mut vlan_tagged) = (false, false);
             // SAFETY: `msg` was filled by recvmsg; CMSG_FIRSTHDR and
             // CMSG_NXTHDR stay within `msg_controllen` of `cbuf`.
             let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
@@ -143,6 +147,7 @@ impl PacketSocket {
                     let aux: AuxData =
                         unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
                     csum_not_ready = aux.tp_status & TP_STATUS_CSUMNOTREADY != 0;
+                    vlan_tagged = aux.tp_status & TP_STATUS_VLAN_VALID != 0;
                 }
                 // SAFETY: as for CMSG_FIRSTHDR.
                 c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
@@ -150,6 +155,7 @@ impl PacketSocket {
             return Ok(Frame {
                 len: n as usize,
                 csum_not_ready,
+                vlan_tagged,
             });
         }
         Err(io::Error::from_raw_os_error(libc::EAGAIN))

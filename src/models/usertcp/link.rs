@@ -246,6 +246,12 @@ impl Link for PacketLink {
                 self.with(|e| e.counters.malformed += 1);
                 continue;
             }
+            // A VLAN's frame, its tag stripped by the NIC: not for the
+            // untagged interface the stack answers on (no VLANs yet).
+            if frame.vlan_tagged {
+                self.with(|e| e.counters.other_ethertype += 1);
+                continue;
+            }
             let got = self.emitting(|e, out| {
                 let n = e.receive(now, &mut buf[..frame.len], out).map(|p| p.len());
                 if n.is_some() && frame.csum_not_ready {
