@@ -14,6 +14,9 @@ want curl curl
 want ip iproute2
 # The firewall rule of the packet link's shared-address test (tests/usertcp.sh).
 want nft nftables
+# Veth offloads off, so that captures see segments as sent
+# (tests/tcp_differential.sh, scripts/usertcp_bench.sh).
+want ethtool ethtool
 want wrk wrk
 want ab apache2-utils
 want chromium chromium

@@ -50,10 +50,12 @@ ip -n "$KS" link set kp0 up; ip -n "$KT" link set kt0 up; ip -n "$KT" link set l
 ip -n "$KS" route add blackhole 10.88.0.5/32
 mac=$(ip -n "$KS" -br link show kp0 | awk '{print $3}')
 ip -n "$KT" neigh add 10.88.0.5 lladdr "$mac" dev kt0 nud permanent
-# The same segments on both sides: no offloads merging or splitting them.
+# The same segments on both sides: no offloads merging or splitting them
+# (the duplicate-ACK scenario needs the answer's segments one by one).
+command -v ethtool >/dev/null || { echo "FAIL: no ethtool (scripts/deps.sh installs it)" >&2; exit 1; }
 for ns_dev in "$KS kp0" "$KT kt0"; do
     set -- $ns_dev
-    ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec "$1" ethtool -K "$2" tso off gso off gro off >/dev/null
 done
 start_kernel() {
     ip netns exec "$KT" "$BIN" --listen 10.88.0.2:80 --root "$ROOT" --workers 1 --log-format text "$@" \
