@@ -1118,11 +1118,7 @@ fn segmentation_offload_sends_whole_segments_in_one_packet_for_the_link_to_cut()
         wtcp::TcpError::Checksum,
         "the TCP checksum is left for the link"
     );
-    wtcp::complete_partial(
-        &mut p.bytes,
-        glasshouse::net::Packet::CSUM_START,
-        glasshouse::net::Packet::CSUM_OFFSET,
-    );
+    glasshouse::net::wire::offload::complete_tcp_checksum(&mut p.bytes);
     let ip = ipv4::parse(&p.bytes).unwrap();
     let seg = wtcp::parse(ip.src, ip.dst, ip.payload).expect("completed, it checks");
     assert_eq!(seg.payload, &data[..14_480]);

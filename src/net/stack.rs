@@ -387,11 +387,7 @@ impl Stack {
         // configured for segmentation offload must use `transmit_packet`).
         debug_assert_eq!(p.gso_size, 0, "segmentation offload needs transmit_packet");
         if p.csum_partial {
-            super::wire::tcp::complete_partial(
-                &mut p.bytes[Packet::CSUM_START..],
-                0,
-                Packet::CSUM_OFFSET,
-            );
+            super::wire::offload::complete_tcp_checksum(&mut p.bytes);
         }
         Some(p.bytes)
     }

@@ -145,11 +145,7 @@ impl Link for TunLink {
         if h.flags & VnetHdr::NEEDS_CSUM != 0 {
             // Asked for no offloads, the kernel should not leave one to
             // us; if it does, the checksum is finished here.
-            crate::net::wire::tcp::complete_partial(
-                packet,
-                usize::from(h.csum_start),
-                usize::from(h.csum_offset),
-            );
+            complete_tcp_checksum(packet);
         }
         Ok(Some(packet))
     }
