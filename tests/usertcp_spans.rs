@@ -149,8 +149,8 @@ fn a_connections_state_changes_are_events_on_its_first_request_span() {
     // The same changes, counted by the state entered: read off the copy of
     // the stack's figures its driver publishes every 200 ms, so asked
     // again until that copy has them (bounded).
-    let count = |text: &str, state: &str| -> u64 {
-        let line = format!("glasshouse_tcp_transitions_total{{state=\"{state}\"}} ");
+    let sample = |text: &str, series: &str| -> f64 {
+        let line = format!("{series} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&line))
             .unwrap_or_else(|| panic!("no {line:?} in /metrics"))
@@ -158,12 +158,24 @@ fn a_connections_state_changes_are_events_on_its_first_request_span() {
             .parse()
             .unwrap()
     };
+    let count = |text: &str, state: &str| -> u64 {
+        sample(
+            text,
+            &format!("glasshouse_tcp_transitions_total{{state=\"{state}\"}}"),
+        ) as u64
+    };
     let deadline = std::time::Instant::now() + EXPORT_WAIT;
     loop {
         let metrics = client.get("/metrics");
         let text = String::from_utf8_lossy(&metrics.body).into_owned();
         let seen = ["SYN-RECEIVED", "ESTABLISHED"].map(|s| count(&text, s));
         if seen.iter().all(|&n| n >= 1) {
+            // The client's connection is still open: the RTO and window
+            // gauges cover it (RFC 6298's 200 ms floor, at least one MSS).
+            let rto = sample(&text, "glasshouse_tcp_rto_seconds{stat=\"min\"}");
+            let cwnd = sample(&text, "glasshouse_tcp_cwnd_bytes{stat=\"max\"}");
+            assert!(rto >= 0.2, "rto min {rto}");
+            assert!(cwnd >= 1460.0, "cwnd max {cwnd}");
             break;
         }
         assert!(

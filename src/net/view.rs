@@ -25,6 +25,37 @@ pub struct ListenStatus {
     pub half_open: usize,
 }
 
+/// The least, mean and largest of one figure over the connections that
+/// have it (all zero when none does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Spread {
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(values: impl Iterator<Item = f64>) -> Spread {
+        let (mut n, mut sum) = (0u32, 0.0);
+        let mut s = Spread {
+            min: f64::INFINITY,
+            mean: 0.0,
+            max: 0.0,
+        };
+        for v in values {
+            n += 1;
+            sum += v;
+            s.min = s.min.min(v);
+            s.max = s.max.max(v);
+        }
+        if n == 0 {
+            return Spread::default();
+        }
+        s.mean = sum / f64::from(n);
+        s
+    }
+}
+
 /// One copy of the stack's STATUS.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StackView {
@@ -42,6 +73,12 @@ pub struct StackView {
     pub retransmissions: u64,
     /// Segments that arrived ahead of a hole since the stack started.
     pub out_of_order_segments: u64,
+    /// Smoothed RTT (seconds) over the synchronized connections with a
+    /// sample, their retransmission timeouts (seconds) and congestion
+    /// windows (bytes).
+    pub srtt: Spread,
+    pub rto: Spread,
+    pub cwnd: Spread,
     /// The first [`LISTED`] connections' STATUS.
     pub connections: Vec<Status>,
     /// Whether connections were left out of `connections`.
@@ -56,10 +93,16 @@ impl Stack {
         let mut retransmissions = self.counters.retransmissions_of_closed;
         let mut out_of_order_segments = self.counters.out_of_order_of_closed;
         let mut truncated = false;
+        let (mut srtt, mut rto, mut cwnd) = (Vec::new(), Vec::new(), Vec::new());
         for s in self.connections() {
             *states.entry(s.state).or_insert(0) += 1;
             retransmissions += s.retransmissions;
             out_of_order_segments += s.out_of_order_segments;
+            if let Some(r) = s.srtt_ms {
+                srtt.push(r as f64 / 1000.0);
+                rto.push(s.rto_ms as f64 / 1000.0);
+                cwnd.push(s.cwnd as f64);
+            }
             if connections.len() < LISTED {
                 connections.push(s);
             } else {
@@ -78,6 +121,9 @@ impl Stack {
                 .collect(),
             retransmissions,
             out_of_order_segments,
+            srtt: Spread::of(srtt.into_iter()),
+            rto: Spread::of(rto.into_iter()),
+            cwnd: Spread::of(cwnd.into_iter()),
             connections,
             truncated,
         }

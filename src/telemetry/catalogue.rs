@@ -270,6 +270,30 @@ pub const TCP_TRANSITIONS: MetricDef = def(
     "Under --stack user: TCP state changes of the userland stack's connections, by the RFC 9293 state entered.",
     &["state"],
 );
+pub const TCP_SRTT: MetricDef = def(
+    "glasshouse.tcp.srtt",
+    "glasshouse_tcp_srtt_seconds",
+    Kind::Gauge,
+    "s",
+    "Under --stack user: smoothed round-trip time of the userland stack's connections that have a sample, as its driver last copied them: stat = min, mean, max (0 with none).",
+    &["stat"],
+);
+pub const TCP_RTO: MetricDef = def(
+    "glasshouse.tcp.rto",
+    "glasshouse_tcp_rto_seconds",
+    Kind::Gauge,
+    "s",
+    "Under --stack user: retransmission timeout (RFC 6298, backoff included) of the same connections: stat = min, mean, max.",
+    &["stat"],
+);
+pub const TCP_CWND: MetricDef = def(
+    "glasshouse.tcp.cwnd",
+    "glasshouse_tcp_cwnd_bytes",
+    Kind::Gauge,
+    "By",
+    "Under --stack user: congestion window (NewReno) of the same connections: stat = min, mean, max.",
+    &["stat"],
+);
 pub const TCP_CONNECTIONS: MetricDef = def(
     "glasshouse.tcp.connections",
     "glasshouse_tcp_connections",
@@ -346,7 +370,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 31] = [
+pub const ALL: [MetricDef; 34] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -371,6 +395,9 @@ pub const ALL: [MetricDef; 31] = [
     TCP_OUT_OF_ORDER,
     TCP_ESTABLISHED,
     TCP_TRANSITIONS,
+    TCP_SRTT,
+    TCP_RTO,
+    TCP_CWND,
     TCP_CONNECTIONS,
     READY,
     TELEMETRY_DROPPED,

@@ -326,15 +326,24 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
     for def in tcp_counters {
         let m = Arc::clone(metrics);
         counter(&meter, def)
-            .with_callback(move |o| observe_tcp(&m, &def, |n, kv| o.observe(n, kv)))
+            .with_callback(move |o| observe_tcp(&m, &def, |n, kv| o.observe(n as u64, kv)))
             .build();
     }
     let m = Arc::clone(metrics);
     meter
         .u64_observable_gauge(TCP_CONNECTIONS.name)
         .with_description(TCP_CONNECTIONS.description)
-        .with_callback(move |o| observe_tcp(&m, &TCP_CONNECTIONS, |n, kv| o.observe(n, kv)))
+        .with_callback(move |o| observe_tcp(&m, &TCP_CONNECTIONS, |n, kv| o.observe(n as u64, kv)))
         .build();
+    for def in [TCP_SRTT, TCP_RTO, TCP_CWND] {
+        let m = Arc::clone(metrics);
+        meter
+            .f64_observable_gauge(def.name)
+            .with_description(def.description)
+            .with_unit(def.unit)
+            .with_callback(move |o| observe_tcp(&m, &def, |n, kv| o.observe(n, kv)))
+            .build();
+    }
     let m = Arc::clone(metrics);
     meter
         .i64_observable_gauge(READY.name)
@@ -353,7 +362,7 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
 /// An observable counter named and described by `def` (counters carry no
 /// unit: see [`catalogue::MetricDef::unit`]).
 /// The userland stack's samples of one family, when it runs.
-fn observe_tcp(m: &Metrics, def: &catalogue::MetricDef, mut observe: impl FnMut(u64, &[KeyValue])) {
+fn observe_tcp(m: &Metrics, def: &catalogue::MetricDef, mut observe: impl FnMut(f64, &[KeyValue])) {
     let Some(view) = m.tcp.latest() else {
         return;
     };

@@ -264,8 +264,8 @@ fn tcp_families(m: &Metrics) -> Vec<MetricFamily> {
         let run = samples[i..].iter().take_while(|s| s.0.name == def.name);
         let metrics: Vec<Metric> = run
             .map(|&(d, label, n)| match d.labels.len() {
-                0 => value(d, [], n as f64),
-                _ => value(d, [label], n as f64),
+                0 => value(d, [], n),
+                _ => value(d, [label], n),
             })
             .collect();
         i += metrics.len();

@@ -9,40 +9,49 @@ use crate::net::StackView;
 
 /// One sample: its family, its one label's value (`""` for a family
 /// without labels) and the value.
-pub type Sample = (&'static MetricDef, &'static str, u64);
+pub type Sample = (&'static MetricDef, &'static str, f64);
 
 /// The samples of `view`, family by family in catalogue order.
 pub fn samples(view: &StackView) -> Vec<Sample> {
     use catalogue::*;
     let c = &view.counters;
     let mut out: Vec<Sample> = vec![
-        (&TCP_PACKETS, "in", c.packets_in),
-        (&TCP_PACKETS, "out", c.packets_out),
-        (&TCP_DROPPED, "bad_ip", c.bad_ip),
-        (&TCP_DROPPED, "bad_tcp", c.bad_tcp),
-        (&TCP_DROPPED, "not_ours", c.not_ours),
-        (&TCP_DROPPED, "fragment", c.fragments_dropped),
-        (&TCP_DROPPED, "syn_queue_full", c.syn_dropped),
-        (&TCP_SENT_CONTROL, "rst", c.rst_sent),
-        (&TCP_SENT_CONTROL, "challenge_ack", c.challenge_acks),
+        (&TCP_PACKETS, "in", c.packets_in as f64),
+        (&TCP_PACKETS, "out", c.packets_out as f64),
+        (&TCP_DROPPED, "bad_ip", c.bad_ip as f64),
+        (&TCP_DROPPED, "bad_tcp", c.bad_tcp as f64),
+        (&TCP_DROPPED, "not_ours", c.not_ours as f64),
+        (&TCP_DROPPED, "fragment", c.fragments_dropped as f64),
+        (&TCP_DROPPED, "syn_queue_full", c.syn_dropped as f64),
+        (&TCP_SENT_CONTROL, "rst", c.rst_sent as f64),
+        (&TCP_SENT_CONTROL, "challenge_ack", c.challenge_acks as f64),
         (
             &TCP_SENT_CONTROL,
             "challenge_ack_suppressed",
-            c.challenge_acks_suppressed,
+            c.challenge_acks_suppressed as f64,
         ),
-        (&TCP_SENT_CONTROL, "icmp_echo_reply", c.icmp_echo),
+        (&TCP_SENT_CONTROL, "icmp_echo_reply", c.icmp_echo as f64),
         (
             &TCP_SENT_CONTROL,
             "icmp_unreachable",
-            c.icmp_unreachable_sent,
+            c.icmp_unreachable_sent as f64,
         ),
-        (&TCP_RETRANSMISSIONS, "", view.retransmissions),
-        (&TCP_OUT_OF_ORDER, "", view.out_of_order_segments),
-        (&TCP_ESTABLISHED, "", c.established),
+        (&TCP_RETRANSMISSIONS, "", view.retransmissions as f64),
+        (&TCP_OUT_OF_ORDER, "", view.out_of_order_segments as f64),
+        (&TCP_ESTABLISHED, "", c.established as f64),
     ];
     for s in State::ALL {
         let n = view.entered.get(s.name()).copied().unwrap_or(0);
-        out.push((&TCP_TRANSITIONS, s.name(), n));
+        out.push((&TCP_TRANSITIONS, s.name(), n as f64));
+    }
+    for (def, spread) in [
+        (&TCP_SRTT, view.srtt),
+        (&TCP_RTO, view.rto),
+        (&TCP_CWND, view.cwnd),
+    ] {
+        out.push((def, "min", spread.min));
+        out.push((def, "mean", spread.mean));
+        out.push((def, "max", spread.max));
     }
     // A listener is not a connection of the stack's table: LISTEN counts
     // the listening ports.
@@ -51,7 +60,7 @@ pub fn samples(view: &StackView) -> Vec<Sample> {
             State::Listen => view.listeners.len(),
             _ => view.states.get(s.name()).copied().unwrap_or(0),
         };
-        out.push((&TCP_CONNECTIONS, s.name(), n as u64));
+        out.push((&TCP_CONNECTIONS, s.name(), n as f64));
     }
     out
 }
@@ -71,7 +80,7 @@ mod tests {
         let get = |def: &MetricDef, label: &str| {
             s.iter()
                 .find(|(d, l, _)| d.name == def.name && *l == label)
-                .map(|x| x.2)
+                .map(|x| x.2 as u64)
         };
         assert_eq!(get(&catalogue::TCP_PACKETS, "in"), Some(7));
         assert_eq!(get(&catalogue::TCP_DROPPED, "syn_queue_full"), Some(2));
