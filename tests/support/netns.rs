@@ -23,17 +23,6 @@ pub fn test_user_stack() -> bool {
     std::env::var("GLASSHOUSE_TEST_STACK").is_ok_and(|v| v == "user")
 }
 
-/// Skips the calling test (returns true, with the reason on stderr) when
-/// the suites run over the user stack and the test depends on what only
-/// the kernel's TCP does.
-pub fn needs_kernel_stack(test: &str, why: &str) -> bool {
-    if !test_user_stack() {
-        return false;
-    }
-    eprintln!("{test}: skipped over the user stack: {why}");
-    true
-}
-
 fn registry() -> &'static Mutex<HashMap<SocketAddr, Arc<File>>> {
     static NS: OnceLock<Mutex<HashMap<SocketAddr, Arc<File>>>> = OnceLock::new();
     NS.get_or_init(Default::default)
