@@ -1018,15 +1018,20 @@ fn next_output(t: &mut T, limit: u64) -> (u64, Vec<Out>) {
     }
 }
 
-#[test]
-fn keepalive_probes_an_idle_peer_and_gives_up_after_unanswered_probes() {
-    let mut t = T::with(|c| {
+/// A stack probing after 1 s idle, every 500 ms, giving up after two.
+fn with_keepalive() -> T {
+    T::with(|c| {
         c.tcp.keepalive = Some(Keepalive {
             idle: 1000,
             interval: 500,
             probes: 2,
         })
-    });
+    })
+}
+
+#[test]
+fn keepalive_probes_an_idle_peer_and_gives_up_after_unanswered_probes() {
+    let mut t = with_keepalive();
     let h = t.handshake();
     // The handshake's last segment was heard at `now`: idle from there.
     let (waited, o) = next_output(&mut t, 5000);
@@ -1069,13 +1074,7 @@ fn keepalive_is_off_by_default_and_quiet_while_data_is_outstanding() {
     t.advance(10 * 3600 * 1000);
     assert!(t.out().is_empty(), "no probe without keep-alive");
 
-    let mut t = T::with(|c| {
-        c.tcp.keepalive = Some(Keepalive {
-            idle: 1000,
-            interval: 500,
-            probes: 2,
-        })
-    });
+    let mut t = with_keepalive();
     let h = t.handshake();
     t.s.send(h, b"data").unwrap();
     let o = t.out();

@@ -16,14 +16,12 @@ use support::{Client, Netns, Server};
 
 const EXPORT_WAIT: Duration = Duration::from_secs(20);
 
-#[test]
-fn request_spans_over_the_user_stack_carry_a_tcp_event() {
+/// An OTLP receiver and a server exporting to it, in a namespace of their
+/// own; `None` (with a note naming `test`) off the user stack.
+fn traced_server(test: &str) -> Option<(OtlpReceiver, Server)> {
     if !support::test_user_stack() {
-        eprintln!(
-            "request_spans_over_the_user_stack_carry_a_tcp_event: runs with \
-             GLASSHOUSE_TEST_STACK=user (make test-usertcp)"
-        );
-        return;
+        eprintln!("{test}: runs with GLASSHOUSE_TEST_STACK=user (make test-usertcp)");
+        return None;
     }
     let ns = Netns::create();
     ns.enter();
@@ -36,6 +34,16 @@ fn request_spans_over_the_user_stack_carry_a_tcp_event() {
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
         ])
         .start();
+    Some((receiver, server))
+}
+
+#[test]
+fn request_spans_over_the_user_stack_carry_a_tcp_event() {
+    let Some((receiver, server)) =
+        traced_server("request_spans_over_the_user_stack_carry_a_tcp_event")
+    else {
+        return;
+    };
     // Enough bytes per answer for the window to grow and RTT samples to
     // be taken.
     server.add_file("big.bin", &vec![7u8; 300_000]);
@@ -89,24 +97,11 @@ fn request_spans_over_the_user_stack_carry_a_tcp_event() {
 
 #[test]
 fn a_connections_state_changes_are_events_on_its_first_request_span() {
-    if !support::test_user_stack() {
-        eprintln!(
-            "a_connections_state_changes_are_events_on_its_first_request_span: runs with \
-             GLASSHOUSE_TEST_STACK=user (make test-usertcp)"
-        );
+    let Some((receiver, server)) =
+        traced_server("a_connections_state_changes_are_events_on_its_first_request_span")
+    else {
         return;
-    }
-    let ns = Netns::create();
-    ns.enter();
-    let receiver = OtlpReceiver::start();
-    let endpoint = receiver.endpoint();
-    let server = Server::builder()
-        .netns(ns)
-        .envs(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
-        ])
-        .start();
+    };
     let mut client = Client::connect(server.addr());
     assert_eq!(client.get("/healthz").status, 200);
     assert_eq!(client.get("/readyz").status, 200);
