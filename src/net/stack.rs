@@ -539,9 +539,10 @@ impl Stack {
     /// Hands back the buffer of a packet [`Stack::transmit`] gave out,
     /// once it is on the link.
     pub fn recycle(&mut self, p: Vec<u8>) {
-        // Enough for a window's worth in flight; more would only hold
-        // memory after a burst.
-        if self.spare.len() < 512 {
+        // Enough for what one turn sends; more would only hold memory
+        // after a burst (with segmentation offload a buffer can be 64 KiB,
+        // so these hold at most 2 MiB).
+        if self.spare.len() < SPARE_BUFFERS {
             self.spare.push(p);
         }
     }
@@ -754,6 +755,9 @@ impl Stack {
         self.push_ip(p);
     }
 }
+
+/// Packet buffers kept for reuse (see [`Stack::recycle`]).
+const SPARE_BUFFERS: usize = 32;
 
 /// Puts a packet in the outbox with its IP ID (RFC 6864: any value for
 /// atomic datagrams; a counter keeps captures readable) and its header
