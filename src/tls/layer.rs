@@ -378,11 +378,15 @@ impl<O: Observer> TlsConnection<O> {
         }
         if self.sent < self.outgoing.len() {
             self.notice_shutdown(env);
-            if self.shut_early && self.engine.is_closed() && !self.peer_eof {
-                // Its linger ran out (or the peer sent too much during it)
-                // and the peer has not read our last bytes: a plain
-                // transport closes now too, and its unread input resets
-                // what the kernel still held.
+            if (self.shut_early || self.engine.gave_up())
+                && self.engine.is_closed()
+                && !self.peer_eof
+            {
+                // Its linger ran out (or the peer sent too much during it),
+                // or the engine gave up on a peer that reads nothing, and
+                // the peer has not read our last bytes: a plain transport
+                // closes now too, and its unread input resets what the
+                // kernel still held.
                 self.outgoing.clear();
                 self.sent = 0;
                 return Action::Close;
