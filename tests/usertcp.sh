@@ -166,9 +166,9 @@ echo "ok: WebSocket echo"
 
 # STATUS from outside: a connection held open shows in /api/tcp as
 # ESTABLISHED, with the kernel's side of it as the remote address.
-in_ns timeout 20 python3 - "$ADDR" <<'PY' || fail "/api/tcp"
+in_ns timeout 20 python3 - "$ADDR" "$LINK" <<'PY' || fail "/api/tcp"
 import json, socket, sys, time
-addr = sys.argv[1]
+addr, link = sys.argv[1], sys.argv[2]
 held = socket.create_connection((addr, 80), timeout=10)
 held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 assert held.recv(4096).startswith(b"HTTP/1.1 200")
@@ -215,9 +215,21 @@ assert metric(text, 'glasshouse_tcp_connections{state="LISTEN"}') == 1
 assert metric(text, "glasshouse_tcp_established_total") >= 2
 assert metric(text, 'glasshouse_tcp_packets_total{direction="in"}') > 0
 assert metric(text, "glasshouse_tcp_retransmissions_total") >= 0
+# The Ethernet beneath, on a packet link only: the kernel's end of the
+# veth resolved the stack's address (a reply sent) and was learned from it.
+if link == "packet":
+    e = v["link"]
+    assert e["frames"]["ipv4_in"] > 0 and e["frames"]["arp_replies_sent"] >= 1, e
+    assert e["neighbours"]["learned"] >= 1 and e["entries"] >= 1, e
+    assert metric(text, 'glasshouse_tcp_link_frames_total{kind="ipv4"}') > 0
+    assert metric(text, 'glasshouse_tcp_arp_total{event="reply_sent"}') >= 1
+    assert metric(text, 'glasshouse_tcp_arp_table{what="entries"}') >= 1
+else:
+    assert v["link"] is None, v["link"]
+    assert "glasshouse_tcp_arp_total" not in text
 held.close()
 PY
-echo "ok: /api/tcp shows the held connection ESTABLISHED, /metrics the stack's figures"
+echo "ok: /api/tcp shows the held connection ESTABLISHED, /metrics the stack's figures ($LINK link)"
 
 # Headless Chromium in the namespace loads the live view over the user
 # stack, and the page shows the stack's own connections (/api/tcp).

@@ -52,7 +52,7 @@ impl Default for NeighbourConfig {
 }
 
 /// What the table did, for STATUS and the tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NeighbourCounters {
     /// Entries created or refreshed with a new MAC.
     pub learned: u64,

@@ -27,7 +27,7 @@ pub struct EtherConfig {
 }
 
 /// What the interface did with frames, for STATUS and the tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EtherCounters {
     pub frames_in: u64,
     /// IPv4 packets handed to the stack.
@@ -48,6 +48,16 @@ pub struct EtherCounters {
     /// IPv4 packets whose TCP checksum the link completed (the sender
     /// left it to an offload: a veth peer).
     pub checksums_completed: u64,
+}
+
+/// STATUS of an Ethernet link: its counters, its table's, and how many
+/// neighbours it knows and packets it holds for one being resolved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EtherView {
+    pub frames: EtherCounters,
+    pub neighbours: NeighbourCounters,
+    pub entries: usize,
+    pub held: usize,
 }
 
 pub struct Ether {
@@ -79,6 +89,17 @@ impl Ether {
 
     pub fn neighbour_counters(&self) -> NeighbourCounters {
         self.table.counters
+    }
+
+    /// A copy of what the interface and its table did and hold, for
+    /// `/api/tcp` and the metrics.
+    pub fn view(&self) -> EtherView {
+        EtherView {
+            frames: self.counters,
+            neighbours: self.table.counters,
+            entries: self.table.len(),
+            held: self.table.held(),
+        }
     }
 
     /// The neighbour table (its entries, what it holds).

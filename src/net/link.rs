@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex};
 
+use super::ether::EtherView;
 use super::{Millis, Packet};
 
 /// A packet link. Nothing blocks: `recv` says `Ok(None)` when nothing
@@ -44,6 +45,10 @@ pub trait Link {
     /// link that does not offload is only ever given finished packets.
     fn send_packet(&self, now: Millis, p: &Packet) -> io::Result<()> {
         self.send(now, &p.bytes)
+    }
+    /// STATUS of the Ethernet beneath, for a link that has one.
+    fn ether(&self) -> Option<EtherView> {
+        None
     }
 }
 

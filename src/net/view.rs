@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use super::ether::EtherView;
 use super::stack::{Counters, Stack};
 use super::tcp::{State, Status};
 
@@ -83,6 +84,10 @@ pub struct StackView {
     pub connections: Vec<Status>,
     /// Whether connections were left out of `connections`.
     pub truncated: bool,
+    /// The Ethernet link's frames and ARP, on a packet link (`null` on a
+    /// link of bare IP packets). The driver fills it in: the stack knows
+    /// no link.
+    pub link: Option<EtherView>,
 }
 
 impl Stack {
@@ -126,6 +131,7 @@ impl Stack {
             cwnd: Spread::of(cwnd.into_iter()),
             connections,
             truncated,
+            link: None,
         }
     }
 }

@@ -294,6 +294,30 @@ pub const TCP_CWND: MetricDef = def(
     "Under --stack user: congestion window (NewReno) of the same connections: stat = min, mean, max.",
     &["stat"],
 );
+pub const TCP_LINK_FRAMES: MetricDef = def(
+    "glasshouse.tcp.link.frames",
+    "glasshouse_tcp_link_frames_total",
+    Kind::Counter,
+    "",
+    "Under --stack user on a packet link: Ethernet frames received, by kind: ipv4 (handed to the stack), arp, malformed, other_host (another station's MAC), other_ethertype.",
+    &["kind"],
+);
+pub const TCP_ARP: MetricDef = def(
+    "glasshouse.tcp.arp",
+    "glasshouse_tcp_arp_total",
+    Kind::Counter,
+    "",
+    "Under --stack user on a packet link: ARP and its neighbour table, by event: request_sent, reply_sent, conflict (another station claims our address), learned, expired, failed (unanswered after every try), table_full, packet_dropped (held for a next hop that did not resolve, or past the hold queue).",
+    &["event"],
+);
+pub const TCP_ARP_TABLE: MetricDef = def(
+    "glasshouse.tcp.arp.table",
+    "glasshouse_tcp_arp_table",
+    Kind::Gauge,
+    "",
+    "Under --stack user on a packet link: the neighbour table, what = entries (neighbours known) or held (packets waiting for a next hop to resolve).",
+    &["what"],
+);
 pub const TCP_CONNECTIONS: MetricDef = def(
     "glasshouse.tcp.connections",
     "glasshouse_tcp_connections",
@@ -370,7 +394,7 @@ pub const PROCESS_START_TIME: MetricDef = process(
 );
 
 /// Every metric, in `/metrics` order.
-pub const ALL: [MetricDef; 34] = [
+pub const ALL: [MetricDef; 37] = [
     REQUEST_DURATION,
     ACTIVE_REQUESTS,
     CONNECTIONS_OPEN,
@@ -398,6 +422,9 @@ pub const ALL: [MetricDef; 34] = [
     TCP_SRTT,
     TCP_RTO,
     TCP_CWND,
+    TCP_LINK_FRAMES,
+    TCP_ARP,
+    TCP_ARP_TABLE,
     TCP_CONNECTIONS,
     READY,
     TELEMETRY_DROPPED,

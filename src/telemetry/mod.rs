@@ -319,7 +319,7 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         })
         .build();
     // The userland stack's counters, as the catalogue lists them (its
-    // gauge is registered below).
+    // gauges are registered below).
     let tcp_counters = catalogue::ALL
         .into_iter()
         .filter(|d| d.name.starts_with("glasshouse.tcp.") && d.kind == catalogue::Kind::Counter);
@@ -329,12 +329,14 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
             .with_callback(move |o| observe_tcp(&m, &def, |n, kv| o.observe(n as u64, kv)))
             .build();
     }
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_gauge(TCP_CONNECTIONS.name)
-        .with_description(TCP_CONNECTIONS.description)
-        .with_callback(move |o| observe_tcp(&m, &TCP_CONNECTIONS, |n, kv| o.observe(n as u64, kv)))
-        .build();
+    for def in [TCP_CONNECTIONS, TCP_ARP_TABLE] {
+        let m = Arc::clone(metrics);
+        meter
+            .u64_observable_gauge(def.name)
+            .with_description(def.description)
+            .with_callback(move |o| observe_tcp(&m, &def, |n, kv| o.observe(n as u64, kv)))
+            .build();
+    }
     for def in [TCP_SRTT, TCP_RTO, TCP_CWND] {
         let m = Arc::clone(metrics);
         meter
@@ -359,8 +361,6 @@ fn register_instruments(provider: &SdkMeterProvider, metrics: &Arc<Metrics>) {
         .build();
 }
 
-/// An observable counter named and described by `def` (counters carry no
-/// unit: see [`catalogue::MetricDef::unit`]).
 /// The userland stack's samples of one family, when it runs.
 fn observe_tcp(m: &Metrics, def: &catalogue::MetricDef, mut observe: impl FnMut(f64, &[KeyValue])) {
     let Some(view) = m.tcp.latest() else {
@@ -377,6 +377,8 @@ fn observe_tcp(m: &Metrics, def: &catalogue::MetricDef, mut observe: impl FnMut(
     }
 }
 
+/// An observable counter named and described by `def` (counters carry no
+/// unit: see [`catalogue::MetricDef::unit`]).
 fn counter(
     meter: &opentelemetry::metrics::Meter,
     def: catalogue::MetricDef,

@@ -525,12 +525,15 @@ mod tests {
     #[test]
     fn every_catalogue_entry_is_exposed_as_described() {
         let m = Metrics::new(1);
-        // The userland stack's families appear once it has published.
+        // The userland stack's families appear once it has published, its
+        // Ethernet's when it runs on a packet link.
         let stack = crate::net::Stack::new(crate::net::StackConfig::new(
             "10.9.0.2".parse().unwrap(),
             [1; 16],
         ));
-        m.tcp.publish(stack.view(0));
+        let mut view = stack.view(0);
+        view.link = Some(Default::default());
+        m.tcp.publish(view);
         m.workers[0].request_started();
         m.workers[0].request_finished("GET", "/", 200, 0.01);
         let p = ProcessState {

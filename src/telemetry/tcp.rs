@@ -1,7 +1,8 @@
 //! The userland TCP/IP's figures as metric samples: one list of
 //! (family, label value, value) read off the [`StackView`] its driver last
 //! published, shared by `/metrics` and the OTLP export so that both say the
-//! same. Without a user stack there is no view and no sample.
+//! same. Without a user stack there is no view and no sample; on a link of
+//! bare IP packets (TUN) there are no Ethernet or ARP families.
 
 use super::catalogue::{self, MetricDef};
 use crate::net::tcp::State;
@@ -53,6 +54,32 @@ pub fn samples(view: &StackView) -> Vec<Sample> {
         out.push((def, "mean", spread.mean));
         out.push((def, "max", spread.max));
     }
+    if let Some(l) = &view.link {
+        let (f, a) = (&l.frames, &l.neighbours);
+        for (kind, n) in [
+            ("ipv4", f.ipv4_in),
+            ("arp", f.arp_in),
+            ("malformed", f.malformed),
+            ("other_host", f.other_host),
+            ("other_ethertype", f.other_ethertype),
+        ] {
+            out.push((&TCP_LINK_FRAMES, kind, n as f64));
+        }
+        for (event, n) in [
+            ("request_sent", f.arp_requests_sent),
+            ("reply_sent", f.arp_replies_sent),
+            ("conflict", f.arp_conflicts),
+            ("learned", a.learned),
+            ("expired", a.expired),
+            ("failed", a.failed),
+            ("table_full", a.table_full),
+            ("packet_dropped", a.dropped),
+        ] {
+            out.push((&TCP_ARP, event, n as f64));
+        }
+        out.push((&TCP_ARP_TABLE, "entries", l.entries as f64));
+        out.push((&TCP_ARP_TABLE, "held", l.held as f64));
+    }
     // A listener is not a connection of the stack's table: LISTEN counts
     // the listening ports.
     for s in State::ALL {
@@ -68,7 +95,9 @@ pub fn samples(view: &StackView) -> Vec<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::ether::EtherView;
     use crate::net::{Stack, StackConfig};
+    use catalogue::{TCP_ARP, TCP_ARP_TABLE, TCP_LINK_FRAMES};
 
     #[test]
     fn every_family_and_state_has_a_sample_and_the_counters_carry_over() {
@@ -76,7 +105,18 @@ mod tests {
         stack.listen(80, 8);
         stack.counters.packets_in = 7;
         stack.counters.syn_dropped = 2;
-        let s = samples(&stack.view(0));
+        let mut view = stack.view(0);
+        assert!(
+            samples(&view).iter().all(|x| x.0.name != TCP_ARP.name),
+            "no ARP without an Ethernet link"
+        );
+        let mut link = EtherView::default();
+        link.frames.ipv4_in = 5;
+        link.frames.arp_replies_sent = 1;
+        link.neighbours.learned = 3;
+        link.held = 2;
+        view.link = Some(link);
+        let s = samples(&view);
         let get = |def: &MetricDef, label: &str| {
             s.iter()
                 .find(|(d, l, _)| d.name == def.name && *l == label)
@@ -86,6 +126,18 @@ mod tests {
         assert_eq!(get(&catalogue::TCP_DROPPED, "syn_queue_full"), Some(2));
         assert_eq!(get(&catalogue::TCP_CONNECTIONS, "LISTEN"), Some(1));
         assert_eq!(get(&catalogue::TCP_CONNECTIONS, "ESTABLISHED"), Some(0));
+        assert_eq!(get(&TCP_LINK_FRAMES, "ipv4"), Some(5));
+        assert_eq!(get(&TCP_ARP, "reply_sent"), Some(1));
+        assert_eq!(get(&TCP_ARP, "learned"), Some(3));
+        assert_eq!(get(&TCP_ARP_TABLE, "held"), Some(2));
+        // One family's samples side by side, as /metrics groups them.
+        let mut seen = Vec::new();
+        for x in &s {
+            if seen.last() != Some(&x.0.name) {
+                assert!(!seen.contains(&x.0.name), "{} split", x.0.name);
+                seen.push(x.0.name);
+            }
+        }
         let families: std::collections::BTreeSet<_> = s.iter().map(|x| x.0.name).collect();
         let tcp_defs = catalogue::ALL
             .iter()

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use super::pool::{Pool, UserPipe};
 use crate::models::driver::{step, Admission, Lent, Step, SCRATCH};
 use crate::models::{listener_closed, Shared};
+use crate::net::link::Link;
 use crate::net::{Handle, Millis};
 use crate::reactor::State;
 use crate::telemetry::{HttpObserver, Metrics, WorkerMetrics};
@@ -136,13 +137,14 @@ impl<P: Pool> Engines<P> {
     /// A copy of the stack's STATUS for `/api/tcp`, every [`VIEW_EVERY`]:
     /// a reader never waits on the stack, and the stack's owner spends
     /// one walk of its table per copy.
-    pub fn publish(&mut self) {
+    pub fn publish<L: Link + ?Sized>(&mut self, link: &L) {
         if self.viewed.is_some_and(|t| self.lent.now < t + VIEW_EVERY) {
             return;
         }
         self.viewed = Some(self.lent.now);
         let now = self.now_ms();
-        let view = self.pool.with(|s| s.view(now));
+        let mut view = self.pool.with(|s| s.view(now));
+        view.link = link.ether();
         self.figures.tcp.publish(view);
     }
 

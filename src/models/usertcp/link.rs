@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Mutex, PoisonError};
 
-use crate::net::ether::{Ether, EtherConfig, Out};
+use crate::net::ether::{Ether, EtherConfig, EtherView, Out};
 use crate::net::link::Link;
 use crate::net::wire::ether::{Mac, HEADER_LEN};
 use crate::net::wire::offload::complete_tcp_checksum;
@@ -276,6 +276,10 @@ impl Link for PacketLink {
 
     fn poll_at(&self) -> Option<Millis> {
         self.with(|e| e.poll_at())
+    }
+
+    fn ether(&self) -> Option<EtherView> {
+        Some(self.with(|e| e.view()))
     }
 }
 

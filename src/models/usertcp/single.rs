@@ -43,7 +43,7 @@ impl Single {
             self.link.poll(now)?;
             self.engines.serve();
             self.flush()?;
-            self.engines.publish();
+            self.engines.publish(&*self.link);
             if self.engines.finished() {
                 return Ok(());
             }

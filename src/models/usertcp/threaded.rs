@@ -263,7 +263,7 @@ impl Threaded {
                 wire.settle(s, now, &mut out);
             });
             wire.send_all(&mut out)?;
-            self.engines.publish();
+            self.engines.publish(&*wire.link);
             if self.engines.finished() {
                 return Ok(());
             }
